@@ -1,0 +1,100 @@
+"""Parsers, one module per artifact format, and the explicit registry of them.
+
+``PARSERS`` maps an artifact kind to the module that parses it. Modules are imported on first use so that
+``import kit`` and the command line stay fast. See :mod:`kit.parse.base` for the module contract.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from functools import cache
+from types import ModuleType
+
+from ..errors import UnknownFormat
+from ..schema import FrameSchema
+from .base import ISSUES, SNIFF_BYTES, ParseIssue, ParseResult
+
+PARSERS: dict[str, str] = {
+    # agent and extension logs
+    "agent_log": "kit.parse.agent_log",
+    "handler_log": "kit.parse.handler_log",
+    # extension state files
+    "ext_status": "kit.parse.ext_status",
+    "ext_settings": "kit.parse.ext_settings",
+    "handler_manifest": "kit.parse.handler_manifest",
+    "handler_env": "kit.parse.handler_env",
+    "aggregate_status": "kit.parse.aggregate_status",
+    # network configuration and probes
+    "route_print": "kit.parse.route_print",
+    "get_netroute": "kit.parse.get_netroute",
+    "ipconfig": "kit.parse.ipconfig",
+    "get_netipaddress": "kit.parse.get_netipaddress",
+    "winhttp_proxy": "kit.parse.winhttp_proxy",
+    "test_netconnection": "kit.parse.test_netconnection",
+    "tcp_probes": "kit.parse.tcp_probes",
+    "http_probe": "kit.parse.http_probe",
+    "wireserver_versions": "kit.parse.wireserver_versions",
+    "services": "kit.parse.services",
+    "firewall_rules": "kit.parse.firewall_rules",
+}
+
+#: Order in which content sniffers are tried (most specific first); the generic handler-log/plain-text
+#: fallback is last.
+SNIFF_ORDER: tuple[str, ...] = (
+    "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
+    "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
+    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
+    "agent_log", "handler_log",
+)
+
+
+@cache
+def get_parser(name: str) -> ModuleType:
+    """The parser module for artifact kind ``name``; an unknown name lists the valid ones."""
+    try:
+        path = PARSERS[name]
+    except KeyError:
+        raise UnknownFormat(f"no parser named {name!r}; valid names: {', '.join(sorted(PARSERS))}") from None
+    return importlib.import_module(path)
+
+
+def frame_schemas() -> dict[str, FrameSchema]:
+    """Every frame any parser can fill, by name (plus ``parse_issues``)."""
+    out: dict[str, FrameSchema] = {ISSUES.name: ISSUES}
+    for name in PARSERS:
+        for fname, schema in get_parser(name).FRAMES.items():
+            if fname in out and out[fname] is not schema:
+                raise RuntimeError(f"frame {fname!r} is declared with two different schemas")
+            out[fname] = schema
+    return out
+
+
+def match_path(relpath: str) -> str | None:
+    """The artifact kind whose ``PATTERNS`` match a bundle-relative path, or None."""
+    low = relpath.replace("\\", "/").lower()
+    for name in PARSERS:
+        for pat in get_parser(name).PATTERNS:
+            if fnmatch.fnmatchcase(low, pat.lower()):
+                return name
+    return None
+
+
+def sniff(head: str) -> str | None:
+    """The artifact kind whose content sniffer accepts ``head`` (first 64 KiB of text), or None."""
+    for name in SNIFF_ORDER:
+        if get_parser(name).sniff(head):
+            return name
+    return None
+
+
+def parse_text(text: str, *, source: str, format: str | None = None) -> ParseResult:
+    """Parse ``text`` as ``format``, or as whatever the content sniffers recognise."""
+    kind = format or sniff(text[:SNIFF_BYTES])
+    if kind is None:
+        raise UnknownFormat("content not recognised by any parser", source=source)
+    return get_parser(kind).parse(text, source=source)
+
+
+__all__ = ["PARSERS", "ParseIssue", "ParseResult", "frame_schemas", "get_parser", "match_path",
+           "parse_text", "sniff"]

@@ -1,0 +1,217 @@
+"""Typed, documented frame schemas.
+
+Each frame the kit produces has one :class:`FrameSchema`: its columns, their pandas dtypes and a sentence
+about each. Schemas are plain data so that importing the kit stays fast; :meth:`FrameSchema.validate`
+builds a `pandera <https://pandera.readthedocs.io>`_ schema from the same data on demand (tests and
+``vmkit`` developers use it), and ``docs/frames.md`` is generated from it (``python -m kit.docs``).
+
+Dtype words used in schemas:
+
+=====================  ==================================================================
+``datetime``           ``datetime64[ns, UTC]`` - always timezone-aware UTC
+``str``                pandas' string dtype (Arrow-backed), missing values are NA
+``category``           pandas categorical
+``level``              categorical of log levels in severity order (see :data:`LEVELS`)
+``Int64``              nullable integer
+``int64``              integer, never missing
+``float64``            float (NaN for missing)
+``boolean``            nullable boolean
+``bool``               boolean, never missing
+=====================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .errors import SchemaError
+
+#: Log levels in increasing severity. ``UNKNOWN`` marks a record whose level could not be read. A level
+#: tag the kit has never seen is kept (appended as an extra category), never dropped.
+LEVELS: tuple[str, ...] = ("TRACE", "VERBOSE", "DEBUG", "INFO", "HEART", "WARN", "ERROR", "FATAL", "UNKNOWN")
+
+_PANDAS_DTYPE = {
+    "datetime": "datetime64[ns, UTC]",
+    "str": "str",
+    "category": "category",
+    "level": "category",
+    "Int64": "Int64",
+    "int64": "int64",
+    "float64": "float64",
+    "boolean": "boolean",
+    "bool": "bool",
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column: name, dtype word (see module doc), description, and whether it may be missing."""
+
+    name: str
+    dtype: str
+    description: str
+    nullable: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dtype not in _PANDAS_DTYPE:
+            raise ValueError(f"column {self.name!r}: unknown dtype word {self.dtype!r}")
+
+
+#: Provenance columns every frame carries, so a finding can cite the exact place.
+SOURCE = Col("source", "str", "Bundle-relative path of the file the row came from (forward slashes).", False)
+LINE = Col("line", "Int64", "1-based line number in `source` where the row starts (NA for rows from JSON "
+           "or XML documents that have no meaningful line).")
+
+
+def level_dtype(extra: Iterable[str] = ()) -> pd.CategoricalDtype:
+    """The ordered level categorical, with any unexpected tags appended after ``UNKNOWN``."""
+    cats = list(LEVELS) + sorted({e for e in extra if e not in LEVELS})
+    return pd.CategoricalDtype(cats, ordered=True)
+
+
+@dataclass(frozen=True)
+class FrameSchema:
+    """A frame's name, purpose and columns (in order)."""
+
+    name: str
+    description: str
+    columns: tuple[Col, ...]
+    notes: str = ""
+    index: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schema {self.name}: duplicate column names")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def col(self, name: str) -> Col:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}; columns: {', '.join(self.names)}")
+
+    # -- building frames -------------------------------------------------------------------------
+    def empty(self) -> pd.DataFrame:
+        """A frame with no rows and the right columns and dtypes."""
+        return self.coerce(pd.DataFrame({c.name: [] for c in self.columns}))
+
+    def from_records(self, records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+        """Build a typed frame from dicts; missing keys become NA. Unknown keys are an error."""
+        rows = list(records)
+        if not rows:
+            return self.empty()
+        known = set(self.names)
+        for i, r in enumerate(rows):
+            extra = set(r) - known
+            if extra:
+                raise SchemaError(f"{self.name}: record {i} has unknown columns {sorted(extra)}")
+        data = {c.name: [r.get(c.name) for r in rows] for c in self.columns}
+        return self.coerce(pd.DataFrame(data))
+
+    def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Return ``df`` with exactly the schema's columns, in order, cast to their dtypes."""
+        missing = [c for c in self.names if c not in df.columns]
+        if missing:
+            raise SchemaError(f"{self.name}: missing columns {missing}")
+        extra = [c for c in df.columns if c not in self.names]
+        if extra:
+            raise SchemaError(f"{self.name}: unexpected columns {extra}")
+        out = {}
+        for c in self.columns:
+            s = df[c.name]
+            try:
+                out[c.name] = _cast(s, c)
+            except (TypeError, ValueError) as exc:
+                raise SchemaError(f"{self.name}.{c.name}: cannot cast to {c.dtype}: {exc}") from exc
+        return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+    # -- checking ---------------------------------------------------------------------------------
+    def check_dtypes(self, df: pd.DataFrame) -> list[str]:
+        """Cheap structural check without pandera: returns a list of problems (empty when fine)."""
+        problems = []
+        if list(df.columns) != self.names:
+            problems.append(f"{self.name}: columns {list(df.columns)} != schema {self.names}")
+            return problems
+        for c in self.columns:
+            got = df[c.name].dtype
+            if not _dtype_matches(got, c):
+                problems.append(f"{self.name}.{c.name}: dtype {got} != {c.dtype}")
+            if not c.nullable and df[c.name].isna().any():
+                problems.append(f"{self.name}.{c.name}: has missing values but is not nullable")
+        return problems
+
+    def to_pandera(self):  # pragma: no cover - exercised in tests where pandera is installed
+        import pandera.pandas as pa
+
+        cols = {}
+        for c in self.columns:
+            dtype = None if c.dtype in ("category", "level", "str") else _PANDAS_DTYPE[c.dtype]
+            cols[c.name] = pa.Column(dtype, nullable=c.nullable, description=c.description,
+                                     checks=[_dtype_check(c)])
+        return pa.DataFrameSchema(cols, strict=True, ordered=True, name=self.name)
+
+    def validate(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Validate with pandera (lazy: all problems reported at once). Raises :class:`SchemaError`."""
+        import pandera.errors
+
+        try:
+            return self.to_pandera().validate(df, lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            raise SchemaError(f"{self.name} does not match its schema:\n{exc.failure_cases}") from exc
+
+    # -- documenting ------------------------------------------------------------------------------
+    def to_markdown(self) -> str:
+        lines = [f"### `{self.name}`", "", self.description, ""]
+        if self.notes:
+            lines += [self.notes, ""]
+        lines += ["| column | dtype | nullable | description |", "|---|---|---|---|"]
+        for c in self.columns:
+            dt = _PANDAS_DTYPE[c.dtype] if c.dtype != "level" else "category (ordered levels)"
+            lines.append(f"| `{c.name}` | `{dt}` | {'yes' if c.nullable else 'no'} | {c.description} |")
+        return "\n".join(lines) + "\n"
+
+
+def _cast(s: pd.Series, c: Col) -> pd.Series:
+    if c.dtype == "datetime":
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return pd.to_datetime(s, utc=True, errors="raise").astype("datetime64[ns, UTC]")
+    if c.dtype == "level":
+        if isinstance(s.dtype, pd.CategoricalDtype) and list(s.dtype.categories[: len(LEVELS)]) == list(LEVELS):
+            return s
+        vals = s.astype("str")
+        return vals.astype(level_dtype(vals.dropna().unique()))
+    if c.dtype == "category":
+        return s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("str").astype("category")
+    if c.dtype == "str":
+        return s.astype("str") if s.dtype != "str" else s
+    if c.dtype == "bool" and s.dtype != bool:
+        return s.astype("boolean").astype(bool)
+    return s.astype(_PANDAS_DTYPE[c.dtype])
+
+
+def _dtype_matches(got, c: Col) -> bool:
+    if c.dtype == "datetime":
+        return isinstance(got, pd.DatetimeTZDtype) and str(got.tz) == "UTC"
+    if c.dtype in ("category", "level"):
+        ok = isinstance(got, pd.CategoricalDtype)
+        if ok and c.dtype == "level":
+            ok = got.ordered and list(got.categories[: len(LEVELS)]) == list(LEVELS)
+        return ok
+    if c.dtype == "str":
+        return isinstance(got, pd.StringDtype)
+    return str(got) == _PANDAS_DTYPE[c.dtype]
+
+
+def _dtype_check(c: Col):  # pragma: no cover - tests only
+    import pandera.pandas as pa
+
+    return pa.Check(lambda s: _dtype_matches(s.dtype, c), element_wise=False,
+                    error=f"dtype must be {c.dtype}")
