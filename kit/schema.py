@@ -17,6 +17,7 @@ Dtype words used in schemas:
 ``float64``            float (NaN for missing)
 ``boolean``            nullable boolean
 ``bool``               boolean, never missing
+``object``             Python objects (used only for nested evidence lists in findings)
 =====================  ==================================================================
 """
 
@@ -43,6 +44,7 @@ _PANDAS_DTYPE = {
     "float64": "float64",
     "boolean": "boolean",
     "bool": "bool",
+    "object": "object",
 }
 
 

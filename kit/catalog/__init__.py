@@ -1,0 +1,77 @@
+"""The finding catalog and the known-noise list, loaded from the YAML files beside this module."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
+FAMILIES: tuple[str, ...] = ("network", "routes", "extensions", "agent", "meta")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    code: str
+    family: str
+    severity: str
+    title: str
+    remediation: str
+    docs: str
+
+
+@dataclass(frozen=True)
+class NoisePattern:
+    id: str
+    pattern: re.Pattern[str]
+    why: str
+
+
+def _read(name: str) -> object:
+    return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def catalog() -> dict[str, CatalogEntry]:
+    """Every finding code, in catalog order."""
+    data = _read("findings.yaml")
+    out: dict[str, CatalogEntry] = {}
+    for code, e in data["codes"].items():
+        if not re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", code):
+            raise ValueError(f"findings.yaml: code {code!r} is not UPPER_SNAKE")
+        if e["severity"] not in SEVERITIES:
+            raise ValueError(f"findings.yaml: {code}: severity {e['severity']!r} not in {SEVERITIES}")
+        if e["family"] not in FAMILIES:
+            raise ValueError(f"findings.yaml: {code}: family {e['family']!r} not in {FAMILIES}")
+        out[code] = CatalogEntry(code=code, family=e["family"], severity=e["severity"], title=e["title"],
+                                 remediation=" ".join(e["remediation"].split()), docs=e["docs"])
+    return out
+
+
+@cache
+def noise() -> tuple[NoisePattern, ...]:
+    """Known-harmless log lines."""
+    return tuple(NoisePattern(id=e["id"], pattern=re.compile(e["pattern"]), why=" ".join(e["why"].split()))
+                 for e in _read("noise.yaml"))
+
+
+def to_markdown() -> str:
+    """The catalog page (docs/findings.md)."""
+    lines = ["# Finding catalog", "",
+             "Generated from `kit/catalog/findings.yaml` by `python -m kit.docs`; do not edit by hand.",
+             "Codes are stable: they are never renamed or reused.", ""]
+    for fam in FAMILIES:
+        entries = [e for e in catalog().values() if e.family == fam]
+        if not entries:
+            continue
+        lines += [f"## {fam}", ""]
+        for e in entries:
+            lines += [f"### `{e.code}`", "", f"**{e.title}** — default severity `{e.severity}`.", "",
+                      e.remediation, "", f"Docs: <{e.docs}>", ""]
+    lines += ["## Known-harmless noise", "", "Lines matching these patterns never raise a finding above `info`.", ""]
+    for n in noise():
+        lines += [f"- `{n.id}` (`{n.pattern.pattern}`): {n.why}"]
+    return "\n".join(lines) + "\n"

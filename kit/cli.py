@@ -1,0 +1,176 @@
+"""`vmkit`: the command line over the same functions the notebooks call.
+
+    vmkit diagnose PATH [--json] [--min-severity S]   findings; exit 0 = nothing at error or above,
+                                                        1 = findings at error or above, 2 = bundle unreadable
+    vmkit report PATH -o report.html                  one self-contained HTML report
+    vmkit inspect PATH                                what the bundle holds: recognised files, frames, issues
+    vmkit parse FILE [--format KIND] [--csv OUT]      parse one file and print its frame(s)
+    vmkit collect HOST... [options]                   collect a bundle from VMs over WinRM
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import KitError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _open(path: str):
+    from .bundle import open_bundle
+
+    return open_bundle(path)
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> str:
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+def format_findings(findings, *, evidence_lines: int = 3) -> str:
+    """A readable plain-text rendering of a findings frame (what `vmkit diagnose` prints)."""
+    if findings.empty:
+        return "No findings."
+    out = []
+    for r in findings.itertuples(index=False):
+        out.append(f"[{str(r.severity).upper():8}] {r.code}: {r.title}")
+        out.append(_wrap(r.summary, "           "))
+        for ev in list(r.evidence)[:evidence_lines]:
+            where = ev.get("source") or ev.get("artifact")
+            if ev.get("line") is not None:
+                where += f":{ev['line']}"
+            first = (ev.get("text") or "").splitlines()[0] if ev.get("text") else ""
+            out.append(f"           > {where}  {first[:160]}")
+        if r.evidence_count > evidence_lines:
+            out.append(f"           > ... {r.evidence_count - evidence_lines} more evidence rows")
+        if str(r.severity) != "info":
+            out.append(_wrap("Fix: " + r.remediation, "           "))
+            out.append(f"           Docs: {r.docs}")
+        out.append("")
+    counts = findings["severity"].value_counts()
+    out.append("Summary: " + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in
+                                       ("critical", "error", "warning", "info")))
+    return "\n".join(out)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from .diagnose import diagnose, findings_to_json
+
+    try:
+        bundle = _open(args.path)
+        findings = diagnose(bundle, min_severity=args.min_severity)
+    except (KitError, OSError) as exc:
+        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.json:
+        json.dump(findings_to_json(findings), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(bundle.summary().splitlines()[0])
+        print()
+        print(format_findings(findings))
+    bad = findings["severity"].isin(["error", "critical"]).any()
+    return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    try:
+        bundle = _open(args.path)
+        out = write_report(bundle, args.output)
+    except (KitError, OSError) as exc:
+        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        bundle = _open(args.path)
+        print(bundle.summary())
+    except (KitError, OSError) as exc:
+        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    return EXIT_OK
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .parse import parse_text
+    from .textio import decode
+
+    try:
+        data = Path(args.file).read_bytes()
+        result = parse_text(decode(data).text, source=Path(args.file).name, format=args.format)
+    except (KitError, OSError) as exc:
+        print(f"vmkit: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    with pd.option_context("display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60):
+        for name, df in result.frames.items():
+            print(f"== {name}: {len(df)} rows")
+            if args.csv:
+                out = f"{args.csv}.{name}.csv" if len(result.frames) > 1 else args.csv
+                df.to_csv(out, index=False)
+                print(f"   written to {out}")
+            else:
+                print(df.head(args.rows).to_string())
+    for issue in result.issues:
+        print(f"issue: {issue}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vmkit", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"guestagent-kit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("diagnose", help="run the diagnosis rules over a bundle")
+    d.add_argument("path", help="bundle folder or .zip")
+    d.add_argument("--json", action="store_true", help="machine-readable list of findings")
+    d.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
+                   help="hide findings below this severity")
+    d.set_defaults(func=cmd_diagnose)
+
+    r = sub.add_parser("report", help="write a self-contained HTML report")
+    r.add_argument("path", help="bundle folder or .zip")
+    r.add_argument("-o", "--output", default="report.html", help="output file (default: report.html)")
+    r.set_defaults(func=cmd_report)
+
+    i = sub.add_parser("inspect", help="what the bundle holds")
+    i.add_argument("path", help="bundle folder or .zip")
+    i.set_defaults(func=cmd_inspect)
+
+    pa = sub.add_parser("parse", help="parse one file and show its frames")
+    pa.add_argument("file")
+    pa.add_argument("--format", default=None, help="artifact kind (skip content sniffing); see kit.parse.PARSERS")
+    pa.add_argument("--rows", type=int, default=20, help="rows to show (default 20)")
+    pa.add_argument("--csv", default=None, help="write the frame(s) to CSV instead")
+    pa.set_defaults(func=cmd_parse)
+
+    try:
+        from .collect.cli import register
+    except ImportError:  # pragma: no cover - the collector is part of the package; guard for partial installs
+        register = None
+    if register is not None:
+        register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

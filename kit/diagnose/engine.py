@@ -1,0 +1,118 @@
+"""Run the rules over a bundle and collect findings."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..catalog import SEVERITIES, noise
+from .model import Evidence, Finding, findings_frame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..bundle import Bundle
+
+#: Rule families, one module each. Each module has ``RULES``: a list of functions ``rule(ctx) -> Iterable[Finding]``.
+RULE_MODULES: tuple[str, ...] = (
+    "kit.diagnose.network",
+    "kit.diagnose.routes",
+    "kit.diagnose.extensions",
+    "kit.diagnose.agent",
+    "kit.diagnose.meta",  # last: reads what the other rules explained
+)
+
+Rule = Callable[["Context"], Iterable[Finding]]
+
+
+@dataclass
+class Context:
+    """What a rule sees: the bundle, helpers to build findings, and what earlier rules cited."""
+
+    bundle: Bundle
+    findings: list[Finding] = field(default_factory=list)
+
+    def frame(self, name: str) -> pd.DataFrame:
+        return self.bundle.frame(name)
+
+    def has(self, artifact: str) -> bool:
+        return self.bundle.has(artifact)
+
+    @property
+    def time_reference(self) -> pd.Timestamp | None:
+        """Collection time (manifest), else the newest agent-log timestamp; None when neither is known."""
+        return self.bundle.time_reference
+
+    def finding(self, code: str, summary: str, evidence: Iterable[Evidence] = (),
+                severity: str | None = None) -> Finding:
+        return Finding(code=code, summary=summary, evidence=list(evidence), severity=severity)
+
+    def not_checked(self, check: str, missing: str) -> Finding:
+        """The info finding a rule returns when the data it needs is absent."""
+        return Finding(code="CHECK_NOT_POSSIBLE", summary=f"Not checked: {check} - {missing}.")
+
+    def cited(self) -> set[tuple[str, int]]:
+        """(source, line) pairs already used as evidence by earlier findings."""
+        return {(e.source, int(e.line)) for f in self.findings for e in f.evidence
+                if e.source is not None and e.line is not None and not pd.isna(e.line)}
+
+    @staticmethod
+    def noise_id(message: str) -> str | None:
+        """The id of the known-noise pattern that matches ``message``, or None."""
+        for n in noise():
+            if n.pattern.search(message):
+                return n.id
+        return None
+
+
+def rows_as_evidence(df: pd.DataFrame, artifact: str, *, text: str = "text", limit: int = 20,
+                     ts: str | None = "ts") -> list[Evidence]:
+    """Evidence from frame rows (first ``limit`` rows): source, line, ts and a text column."""
+    out = []
+    for r in df.head(limit).itertuples(index=False):
+        d = r._asdict()
+        t = d.get(text)
+        out.append(Evidence(artifact=artifact, text="" if t is None or pd.isna(t) else str(t),
+                            source=d.get("source"), line=d.get("line"),
+                            ts=d.get(ts) if ts else None))
+    return out
+
+
+def _rules() -> list[tuple[str, Rule]]:
+    out = []
+    for mod in RULE_MODULES:
+        m = importlib.import_module(mod)
+        out += [(f"{mod.rsplit('.', 1)[-1]}.{r.__name__}", r) for r in m.RULES]
+    return out
+
+
+def diagnose(bundle: Bundle | str | Path, *, min_severity: str | None = None) -> pd.DataFrame:
+    """Run every rule over ``bundle`` (a Bundle or a path) and return the findings frame.
+
+    A rule that raises does not stop the others: it becomes a ``RULE_FAILED`` finding.
+    """
+    if not hasattr(bundle, "frame"):
+        from ..bundle import open_bundle
+
+        bundle = open_bundle(bundle)
+    ctx = Context(bundle=bundle)  # type: ignore[arg-type]
+    for name, rule in _rules():
+        try:
+            ctx.findings.extend(rule(ctx))
+        except Exception as exc:  # a bug in one rule must not hide the others' findings
+            tb = traceback.extract_tb(exc.__traceback__)[-1]
+            ctx.findings.append(Finding(
+                code="RULE_FAILED",
+                summary=f"Rule {name} failed with {type(exc).__name__}: {exc} "
+                        f"(at {Path(tb.filename).name}:{tb.lineno}).",
+            ))
+    df = findings_frame(ctx.findings)
+    if min_severity is not None:
+        if min_severity not in SEVERITIES:
+            raise ValueError(f"min_severity must be one of {SEVERITIES}, not {min_severity!r}")
+        df = df[df["severity"] >= min_severity].reset_index(drop=True)
+    return df
