@@ -1,0 +1,68 @@
+"""Small helpers shared by the rule families."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .model import Evidence
+
+
+def match(df: pd.DataFrame, pattern: str | re.Pattern[str], column: str = "text") -> pd.DataFrame:
+    """Rows of ``df`` whose ``column`` matches the regex ``pattern`` (NA never matches)."""
+    if df.empty:
+        return df
+    pat = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+    hit = df[column].str.contains(pat, regex=True, na=False)
+    return df[hit.to_numpy(dtype=bool)]
+
+
+def log_evidence(df: pd.DataFrame, artifact: str, *, limit: int = 10, first_line_only: bool = False) -> list[Evidence]:
+    """Evidence from log-frame rows (``text``, ``source``, ``line``, ``ts``), newest last."""
+    rows = df.sort_values(["ts", "line"], na_position="first", kind="stable") if "ts" in df else df
+    if len(rows) > limit:  # keep the first and the newest ones: the story's start and its present
+        rows = pd.concat([rows.head(limit // 2), rows.tail(limit - limit // 2)])
+    out = []
+    for r in rows.itertuples(index=False):
+        text = str(r.text)
+        if first_line_only:
+            text = text.split("\n", 1)[0]
+        out.append(Evidence(artifact=artifact, text=text, source=r.source, line=r.line,
+                            ts=getattr(r, "ts", None)))
+    return out
+
+
+def frame_evidence(df: pd.DataFrame, artifact: str, columns: list[str], *, limit: int = 10,
+                   ts: str | None = None) -> list[Evidence]:
+    """Evidence from rows of a non-log frame: the chosen columns rendered as ``col=value`` text."""
+    out = []
+    for _, r in df.head(limit).iterrows():
+        parts = [f"{c}={r[c]}" for c in columns if c in r.index and not _isna(r[c])]
+        out.append(Evidence(artifact=artifact, text=", ".join(parts), source=r.get("source"),
+                            line=r.get("line"), ts=r.get(ts) if ts else None))
+    return out
+
+
+def _isna(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_duration(td: pd.Timedelta) -> str:
+    """``1 h 47 min`` / ``25 min`` / ``40 s``."""
+    secs = int(td.total_seconds())
+    if secs < 120:
+        return f"{secs} s"
+    mins = secs // 60
+    if mins < 120:
+        return f"{mins} min"
+    return f"{mins // 60} h {mins % 60:02d} min"
+
+
+def fmt_ts(ts: pd.Timestamp | None) -> str:
+    if ts is None or pd.isna(ts):
+        return "an unknown time"
+    return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,165 @@
+"""Agent rules: is the guest agent running, supported, healthy, and able to get its certificate?"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ._util import fmt_duration, fmt_ts, frame_evidence, log_evidence, match
+from .engine import Context
+from .model import Finding
+
+MIN_SUPPORTED_VERSION = (2, 7, 41491, 1010)
+#: How long without any agent-log record before collection counts as "not running" (the agent writes
+#: heartbeats and goal-state checks every few minutes while it runs).
+SILENCE_LIMIT = pd.Timedelta(hours=1)
+#: Starts within this window, with no clean stop between them, count as a crash loop.
+CRASH_WINDOW = pd.Timedelta(hours=1)
+CRASH_STARTS = 3
+
+STARTING = re.compile(r"WindowsAzureGuestAgent starting\. Version (\d+(?:\.\d+){1,3})")
+STOPPING = r"WindowsAzureGuestAgent stopping\."
+STOP_STUCK = r"WindowsAzureGuestAgent could not be stopped"
+CERT_ERRORS = (
+    r"RdCrypt Initi\w*ation failed"  # the agent's own spelling varies ("Initiailization" in one TSG copy)
+    r"|PFXImportCertStore failed"
+    r"|Keyset does not exist"
+    r"|Failed to get TransportCertificate"
+    r"|Could not get transport certificate"
+    r"|Self-signed Certificate Generation failed"
+)
+BAD_IMAGE = r"BadImageFormatException"
+
+AGENT_SERVICE = "WindowsAzureGuestAgent"
+
+
+def _agent_log(ctx: Context) -> pd.DataFrame:
+    df = ctx.frame("agent_log")
+    return df[df["log"] == "WaAppAgent"] if not df.empty else df
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:4])
+
+
+def agent_not_running(ctx: Context) -> Iterable[Finding]:
+    services = ctx.frame("services")
+    svc = services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
+    if not svc.empty:
+        row = svc.iloc[0]
+        status = str(row["status"])
+        if status in ("Running", "StopPending") or (status == "StartPending"):
+            return []  # StopPending is AGENT_STOPPING_STUCK's business
+        what = "is not installed" if status == "NotFound" else f"is {status}"
+        return [ctx.finding("AGENT_NOT_RUNNING",
+                            f"The {AGENT_SERVICE} service {what} (start type {row['start_type']}).",
+                            frame_evidence(svc, "services", ["name", "status", "start_type", "path_name"]))]
+    log = _agent_log(ctx)
+    ref = ctx.bundle.collected_at
+    if log.empty or ref is None:
+        missing = "no commands/services.json" + ("" if not log.empty else " and no WaAppAgent.log")
+        return [ctx.not_checked("is the guest agent running", missing)]
+    last = log.dropna(subset=["ts"]).sort_values("ts").tail(1)
+    if last.empty:
+        return []
+    silent = ref - last["ts"].iloc[0]
+    if silent > SILENCE_LIMIT:
+        return [ctx.finding("AGENT_NOT_RUNNING",
+                            f"WaAppAgent.log has no record for {fmt_duration(silent)} before collection "
+                            f"({fmt_ts(ref)}); the last one is from {fmt_ts(last['ts'].iloc[0])}. The service "
+                            "state was not collected.",
+                            log_evidence(last, "agent_log", first_line_only=True))]
+    return []
+
+
+def agent_version(ctx: Context) -> Iterable[Finding]:
+    log = _agent_log(ctx)
+    starts = match(log, STARTING.pattern, "message")
+    version, evidence = None, []
+    if not starts.empty:
+        last = starts.sort_values(["ts", "line"], na_position="first").tail(1)
+        version = STARTING.search(str(last["message"].iloc[0])).group(1)
+        evidence = log_evidence(last, "agent_log", first_line_only=True)
+    else:
+        services = ctx.frame("services")
+        svc = services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
+        if not svc.empty and not pd.isna(svc["file_version"].iloc[0]):
+            version = str(svc["file_version"].iloc[0])
+            evidence = frame_evidence(svc, "services", ["name", "file_version", "path_name"])
+    if version is None:
+        return [ctx.not_checked("agent version", "no agent start line in WaAppAgent.log and no services.json")]
+    if _version_tuple(version) < MIN_SUPPORTED_VERSION:
+        return [ctx.finding("AGENT_VERSION_UNSUPPORTED",
+                            f"The guest agent is version {version}, below the minimum supported "
+                            f"{'.'.join(map(str, MIN_SUPPORTED_VERSION))}.", evidence)]
+    return []
+
+
+def agent_crash_loop(ctx: Context) -> Iterable[Finding]:
+    log = _agent_log(ctx)
+    starts = match(log, STARTING.pattern, "message").dropna(subset=["ts"])
+    if len(starts) < CRASH_STARTS:
+        return []
+    stops = match(log, STOPPING, "message").dropna(subset=["ts"])
+    events = pd.concat([starts.assign(_kind="start"), stops.assign(_kind="stop")]).sort_values(["ts", "line"])
+    # Unclean starts: a start not preceded (since the previous start) by a clean stop.
+    unclean, prev = [], None
+    for r in events.itertuples(index=False):
+        if r._kind == "start":
+            if prev == "start":
+                unclean.append(r)
+            prev = "start"
+        else:
+            prev = "stop"
+    if len(unclean) + 1 < CRASH_STARTS:
+        return []
+    times = pd.Series([u.ts for u in unclean])
+    for i in range(len(times) - (CRASH_STARTS - 1) + 1):
+        window = times.iloc[i:i + CRASH_STARTS - 1]
+        if window.iloc[-1] - window.iloc[0] <= CRASH_WINDOW:
+            rows = starts[starts["ts"].between(window.iloc[0] - CRASH_WINDOW, window.iloc[-1])]
+            return [ctx.finding("AGENT_CRASH_LOOP",
+                                f"The agent started {len(rows)} times between {fmt_ts(rows['ts'].min())} and "
+                                f"{fmt_ts(rows['ts'].max())} without logging a clean stop in between.",
+                                log_evidence(rows, "agent_log", first_line_only=True))]
+    return []
+
+
+def agent_stopping_stuck(ctx: Context) -> Iterable[Finding]:
+    log = _agent_log(ctx)
+    hits = match(log, STOP_STUCK, "message")
+    services = ctx.frame("services")
+    pending = services[(services["name"].str.lower() == AGENT_SERVICE.lower()) &
+                       (services["status"] == "StopPending")] if not services.empty else services
+    if hits.empty and pending.empty:
+        return []
+    ev = log_evidence(hits, "agent_log") + frame_evidence(pending, "services", ["name", "status"])
+    what = "the service is in StopPending" if not pending.empty else "the agent logged that it could not be stopped"
+    when = f" (last at {fmt_ts(hits['ts'].max())})" if not hits.empty else ""
+    return [ctx.finding("AGENT_STOPPING_STUCK", f"The guest agent is stuck stopping: {what}{when}.", ev)]
+
+
+def agent_certificate(ctx: Context) -> Iterable[Finding]:
+    hits = match(ctx.frame("agent_log"), CERT_ERRORS)
+    if hits.empty:
+        return []
+    kinds = sorted({m.group(0) for t in hits["text"] for m in [re.search(CERT_ERRORS, t)] if m})
+    return [ctx.finding("AGENT_CERTIFICATE_ERROR",
+                        f"{len(hits)} agent log records show the transport certificate could not be created or "
+                        f"installed ({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}.",
+                        log_evidence(hits, "agent_log"))]
+
+
+def agent_bad_image(ctx: Context) -> Iterable[Finding]:
+    hits = match(ctx.frame("agent_log"), BAD_IMAGE)
+    if hits.empty:
+        return []
+    return [ctx.finding("AGENT_BAD_IMAGE_FORMAT",
+                        f"{len(hits)} agent log records show System.BadImageFormatException (0x8007000B), "
+                        f"the last at {fmt_ts(hits['ts'].max())}.", log_evidence(hits, "agent_log"))]
+
+
+RULES = [agent_not_running, agent_version, agent_crash_loop, agent_stopping_stuck, agent_certificate,
+         agent_bad_image]

@@ -1,0 +1,248 @@
+"""Network rules: can the VM reach WireServer (168.63.129.16:80), HostGAPlugin (:32526) and IMDS?
+
+Two kinds of evidence: the probes the collector ran from the VM (``tcp_probes``, ``http_probes``) and the
+agent's own connection failures in its logs. Probes decide when present (they are current); the log decides
+when there are no probes, and every finding says which evidence decided it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..net import HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
+from ._util import fmt_ts, frame_evidence, log_evidence, match
+from .engine import Context
+from .model import Evidence, Finding
+
+_WS = re.escape(WIRESERVER_IP)
+#: WSAEACCES: the local Windows Filtering Platform refused the connect.
+FORBIDDEN = rf"forbidden by its access permissions {_WS}:(\d+)"
+#: Agent-log signatures of failing to reach each endpoint (formats doc §1.1, §1.4, §12).
+LOG_FAILURES = {
+    "hostgaplugin": (rf"Exception while fetching supported versions from HostGAPlugin"
+                     rf"|{_WS}:{HOSTGAPLUGIN_PORT}\b.*(?:timed out|Unable to connect|failed)"
+                     rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
+                     rf"{HOSTGAPLUGIN_PORT}\b"
+                     r"|HostGAPluginServiceClient is not initialized"),
+    "wireserver": (r"GetVersions\(\) failed with exception"
+                   rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
+                   rf"{WIRESERVER_PORT}\b"
+                   r"|has exceeded the allotted timeout of"),
+}
+#: Answers that came from a proxy, not from the platform (formats doc §1.4, §5.8).
+PROXY_ANSWER = r"\(cannotconnect\)|GATEWAY_TIMEOUT|This Page Cannot Be Displayed|Zscaler"
+#: WireServer's own server errors (formats doc §1.1): only the platform's if no proxy sits in between.
+WS_SERVICE_ERROR = (r"\(503\) Server Unavailable|Service Unavailable \(ServiceUnavailable\)"
+                    r"|\(500\) Internal Server Error")
+FABRIC_FAIL = r"Did not discover fabric address on interface|Empty DHCP option data returned"
+FABRIC_OK = r"Discovered fabric address on interface|Using fabric address"
+
+ENDPOINT_LABEL = {"wireserver": f"WireServer {WIRESERVER_IP}:{WIRESERVER_PORT}",
+                  "hostgaplugin": f"HostGAPlugin {WIRESERVER_IP}:{HOSTGAPLUGIN_PORT}",
+                  "imds": f"IMDS {IMDS_IP}:80"}
+CODE = {"wireserver": "WIRESERVER_UNREACHABLE", "hostgaplugin": "HOSTGAPLUGIN_UNREACHABLE"}
+
+
+def _agent_logs(ctx: Context) -> pd.DataFrame:
+    return ctx.frame("agent_log")
+
+
+def _probe_rows(ctx: Context, endpoint: str) -> pd.DataFrame:
+    tcp = ctx.frame("tcp_probes")
+    return tcp[(tcp["endpoint"] == endpoint).to_numpy(dtype=bool)] if not tcp.empty else tcp
+
+
+def _probe_evidence(rows: pd.DataFrame) -> list[Evidence]:
+    return frame_evidence(rows, "tcp_probes", ["target", "port", "attempt", "ok", "elapsed_ms", "outcome", "error"],
+                          ts="time")
+
+
+def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
+    probes = _probe_rows(ctx, endpoint)
+    log_hits = match(_agent_logs(ctx), LOG_FAILURES[endpoint])
+    label = ENDPOINT_LABEL[endpoint]
+    if not probes.empty:
+        ok = probes["ok"].fillna(False).astype(bool)
+        if ok.any():
+            if not ok.all():
+                return [ctx.finding(CODE[endpoint],
+                                    f"{label} is intermittent: {int((~ok).sum())} of {len(probes)} TCP probes from "
+                                    "the VM failed (decided by the collector's probes).",
+                                    _probe_evidence(probes[~ok.to_numpy()]), severity="warning")]
+            return []
+        errors = "; ".join(sorted({str(e) for e in probes["error"].dropna()}))[:300]
+        log_part = (f" The agent log agrees: {len(log_hits)} connection failures, the last at "
+                    f"{fmt_ts(log_hits['ts'].max())}." if not log_hits.empty else "")
+        return [ctx.finding(CODE[endpoint],
+                            f"All {len(probes)} TCP probes from the VM to {label} failed "
+                            f"({errors or 'no error text'}); decided by the collector's probes.{log_part}",
+                            _probe_evidence(probes) + log_evidence(log_hits, "agent_log", limit=4))]
+    if not log_hits.empty:
+        return [ctx.finding(CODE[endpoint],
+                            f"The agent log shows {len(log_hits)} failures to reach {label}, from "
+                            f"{fmt_ts(log_hits['ts'].min())} to {fmt_ts(log_hits['ts'].max())}; decided by the "
+                            "agent log (no probes in the bundle).", log_evidence(log_hits, "agent_log"))]
+    if _agent_logs(ctx).empty:
+        return [ctx.not_checked(f"reachability of {label}", "no probes/tcp.json and no agent log in the bundle")]
+    return []
+
+
+def wireserver_unreachable(ctx: Context) -> Iterable[Finding]:
+    return _unreachable(ctx, "wireserver")
+
+
+def hostgaplugin_unreachable(ctx: Context) -> Iterable[Finding]:
+    return _unreachable(ctx, "hostgaplugin")
+
+
+def guest_firewall(ctx: Context) -> Iterable[Finding]:
+    evidence: list[Evidence] = []
+    ports: set[int] = set()
+    rules = ctx.frame("firewall_rules")
+    rule_names: list[str] = []
+    if not rules.empty:
+        from ..parse.firewall_rules import blocking_rules
+
+        for port in (WIRESERVER_PORT, HOSTGAPLUGIN_PORT):
+            hit = blocking_rules(rules, WIRESERVER_IP, port)
+            if not hit.empty:
+                ports.add(port)
+                rule_names += [str(n) for n in hit["display_name"].fillna(hit["name"])]
+                evidence += frame_evidence(hit, "firewall_rules", ["display_name", "name", "direction", "action",
+                                                                   "protocol", "remote_address", "remote_port",
+                                                                   "program"])
+    log_hits = match(_agent_logs(ctx), FORBIDDEN)
+    for t in log_hits["text"]:
+        ports |= {int(p) for p in re.findall(FORBIDDEN, t)}
+    probes = ctx.frame("tcp_probes")
+    forbidden = probes[(probes["outcome"] == "forbidden").to_numpy(dtype=bool)] if not probes.empty else probes
+    forbidden = forbidden[forbidden["target"] == WIRESERVER_IP] if not forbidden.empty else forbidden
+    ports |= {int(p) for p in forbidden["port"].dropna()}
+    if not (evidence or not log_hits.empty or not forbidden.empty):
+        if rules.empty and not ctx.has("firewall_rules") and log_hits.empty:
+            return [ctx.not_checked("guest firewall rules for 168.63.129.16",
+                                    "no commands/firewall_rules.json in the bundle")]
+        return []
+    how = []
+    if rule_names:
+        how.append("rule " + ", ".join(f"'{n}'" for n in dict.fromkeys(rule_names)))
+    if not log_hits.empty:
+        how.append(f"{len(log_hits)} WSAEACCES errors in the agent log")
+    if not forbidden.empty:
+        how.append(f"{len(forbidden)} probes refused locally")
+    port_txt = " and ".join(str(p) for p in sorted(ports)) or "?"
+    return [ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
+                        f"Outbound traffic to {WIRESERVER_IP} port {port_txt} is blocked inside the guest "
+                        f"({'; '.join(how)}).",
+                        evidence + log_evidence(log_hits, "agent_log", limit=4) + _probe_evidence(forbidden))]
+
+
+def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
+    evidence: list[Evidence] = []
+    reasons: list[str] = []
+    proxy = ctx.frame("proxy")
+    if not proxy.empty:
+        p = proxy[~proxy["direct"].fillna(True).astype(bool).to_numpy()]
+        for r in p.itertuples(index=False):
+            gaps = [name for name, ok in (("168.63.129.16", r.bypasses_wireserver), ("169.254.169.254",
+                                                                                    r.bypasses_imds))
+                    if not (isinstance(ok, bool) and ok)]
+            if gaps:
+                reasons.append(f"WinHTTP proxy {r.proxy_server} with no bypass for {' and '.join(gaps)} "
+                               f"(bypass list: {r.bypass if isinstance(r.bypass, str) else 'none'})")
+                evidence += frame_evidence(p, "proxy", ["scope", "proxy_server", "bypass"])
+    log_hits = match(_agent_logs(ctx), PROXY_ANSWER)
+    if not log_hits.empty:
+        reasons.append(f"{len(log_hits)} agent log records show a proxy's answer (e.g. 502 'cannotconnect')")
+        evidence += log_evidence(log_hits, "agent_log", limit=6)
+    http = ctx.frame("http_probes")
+    answered = http[(http["outcome"] == "proxy-answer").to_numpy(dtype=bool)] if not http.empty else http
+    if not answered.empty:
+        reasons.append(f"{len(answered)} HTTP probes were answered by a proxy")
+        evidence += frame_evidence(answered, "http_probes", ["url", "status", "detail", "error"], ts="time")
+    if not reasons:
+        if proxy.empty and not ctx.has("winhttp_proxy"):
+            return [ctx.not_checked("WinHTTP proxy settings", "no commands/netsh_winhttp_proxy.txt in the bundle")]
+        return []
+    config_only = log_hits.empty and answered.empty
+    return [ctx.finding("PROXY_INTERCEPTS_AGENT_TRAFFIC",
+                        "Agent traffic to the platform goes through a proxy: " + "; ".join(reasons) + "." +
+                        (" No failure was seen yet, so this is a risk rather than a confirmed cause." if config_only
+                         else ""),
+                        evidence, severity="warning" if config_only else None)]
+
+
+def imds(ctx: Context) -> Iterable[Finding]:
+    http = ctx.frame("http_probes")
+    rows = http[(http["endpoint"] == "imds").to_numpy(dtype=bool)] if not http.empty else http
+    tcp = _probe_rows(ctx, "imds")
+    out: list[Finding] = []
+    if rows.empty and tcp.empty:
+        return [ctx.not_checked("IMDS reachability", "no probes/imds_*.json or IMDS TCP probe in the bundle")]
+    cols = ["url", "status", "outcome", "detail", "error", "elapsed_ms"]
+    no_answer = rows[(rows["outcome"] == "connection-error").to_numpy(dtype=bool)] if not rows.empty else rows
+    tcp_ok = tcp["ok"].fillna(False).astype(bool) if not tcp.empty else pd.Series(dtype=bool)
+    tcp_failed_all = not tcp.empty and not tcp_ok.any()
+    if (not rows.empty and len(no_answer) == len(rows)) or (rows.empty and tcp_failed_all):
+        errs = "; ".join(sorted({str(e) for e in pd.concat([no_answer["error"], tcp["error"]]).dropna()}))[:300]
+        out.append(ctx.finding("IMDS_UNREACHABLE",
+                               f"No answer from IMDS {IMDS_IP}: {len(no_answer)} HTTP request(s) and "
+                               f"{int((~tcp_ok).sum()) if not tcp.empty else 0} TCP probe(s) from the VM failed "
+                               f"({errs or 'no error text'}).",
+                               frame_evidence(no_answer, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
+    errors = rows[rows["outcome"].isin(["http-error", "throttled"]).to_numpy(dtype=bool)] if not rows.empty else rows
+    if not errors.empty:
+        desc = "; ".join(f"{int(s)} on {p}" + (f" ({d})" if isinstance(d, str) else "")
+                         for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
+        out.append(ctx.finding("IMDS_ERROR", f"IMDS answered with errors: {desc}.",
+                               frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")))
+    return out
+
+
+def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
+    http = ctx.frame("http_probes")
+    rows = http[((http["endpoint"] == "wireserver") & (http["outcome"] == "http-error") &
+                 http["status"].isin([500, 503])).to_numpy(dtype=bool)] if not http.empty else http
+    log_hits = match(_agent_logs(ctx), WS_SERVICE_ERROR)
+    proxy = ctx.frame("proxy")
+    proxied = not proxy.empty and not proxy["direct"].fillna(True).astype(bool).all()
+    if proxied or match(_agent_logs(ctx), PROXY_ANSWER).shape[0]:
+        return []  # a proxy (e.g. Squid) answers 503 too: PROXY_INTERCEPTS_AGENT_TRAFFIC covers it
+    if rows.empty and log_hits.empty:
+        return []
+    parts = []
+    if not rows.empty:
+        parts.append(f"the collector's request got HTTP {', '.join(str(int(s)) for s in rows['status'])}")
+    if not log_hits.empty:
+        parts.append(f"{len(log_hits)} agent log records show 500/503 from WireServer, the last at "
+                     f"{fmt_ts(log_hits['ts'].max())}")
+    return [ctx.finding("WIRESERVER_SERVICE_ERROR",
+                        "WireServer itself answered with server errors (" + "; ".join(parts) + "), and no proxy "
+                        "is configured on the VM: this is on the platform side.",
+                        frame_evidence(rows, "http_probes", ["url", "status", "body"], ts="time") +
+                        log_evidence(log_hits, "agent_log", limit=6))]
+
+
+def fabric_address(ctx: Context) -> Iterable[Finding]:
+    log = _agent_logs(ctx)
+    fails = match(log, FABRIC_FAIL, "message")
+    if fails.empty:
+        return []
+    oks = match(log, FABRIC_OK, "message")
+    last_fail = fails["ts"].max()
+    if not oks.empty and (pd.isna(last_fail) or oks["ts"].max() > last_fail):
+        return []  # discovery failed on one adapter but succeeded afterwards
+    adapters = sorted({m.group(1).strip().rstrip(".") for t in fails["message"]
+                       for m in [re.search(r"on interface (.+)", str(t))] if m})
+    return [ctx.finding("FABRIC_ADDRESS_NOT_DISCOVERED",
+                        "The agent did not discover the WireServer address from DHCP"
+                        + (f" on {', '.join(adapters)}" if adapters else "")
+                        + f" (last attempt {fmt_ts(last_fail)}) and never logged a successful discovery after it.",
+                        log_evidence(fails, "agent_log"))]
+
+
+RULES = [guest_firewall, proxy_intercepts, wireserver_unreachable, hostgaplugin_unreachable, imds,
+         wireserver_service_error, fabric_address]

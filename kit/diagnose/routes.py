@@ -1,0 +1,160 @@
+"""Route rules: which route does Windows pick for 168.63.129.16 and 169.254.169.254, and does it leave
+through the primary NIC's primary IP?
+
+The effective route is computed as Windows does (:mod:`kit.routing`): the longest matching prefix, then the
+lowest total metric. The primary NIC/IP comes from IMDS (first NIC's first private IP) when IMDS answered,
+else from ``ipconfig /all`` (see :func:`kit.routing.primary_interface`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+import pandas as pd
+
+from .. import routing
+from ..net import IMDS_IP, WIRESERVER_IP
+from ._util import frame_evidence
+from .engine import Context
+from .model import Evidence, Finding
+
+ROUTE_COLS = ["destination", "gateway", "on_link", "interface", "if_index", "metric", "persistent", "origin"]
+TARGETS = {"imds": IMDS_IP, "wireserver": WIRESERVER_IP}
+WRONG_IF = {"imds": "IMDS_ROUTE_WRONG_INTERFACE", "wireserver": "WIRESERVER_ROUTE_WRONG_INTERFACE"}
+LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
+
+
+def _routes(ctx: Context) -> pd.DataFrame:
+    return ctx.frame("routes")
+
+
+def _primary(ctx: Context) -> dict:
+    imds = ctx.frame("imds_network")
+    ip = None
+    if not imds.empty:
+        first = imds.sort_values(["nic_index", "ip_index"]).head(1)
+        ip = first["private_ip"].iloc[0] if not pd.isna(first["private_ip"].iloc[0]) else None
+    return routing.primary_interface(ctx.frame("adapters"), ctx.frame("ip_addresses"), imds_private_ip=ip)
+
+
+def _describe(route: pd.Series) -> str:
+    via = "on-link" if bool(route["on_link"]) else f"via {route['gateway']}"
+    out = f"{route['destination']} {via}"
+    if isinstance(route.get("interface"), str):
+        out += f" on interface {route['interface']}"
+    elif not pd.isna(route.get("if_index")):
+        out += f" on ifIndex {int(route['if_index'])}"
+    if not pd.isna(route.get("metric")):
+        out += f", metric {int(route['metric'])}"
+    if bool(route.get("persistent")):
+        out += " (persistent)"
+    return out
+
+
+def _route_ev(route: pd.Series, why: str = "") -> Evidence:
+    ev = frame_evidence(pd.DataFrame([route]), "routes", ROUTE_COLS)[0]
+    return Evidence(artifact="routes", text=(why + ": " if why else "") + ev.text, source=ev.source, line=ev.line)
+
+
+def _leaves_primary(route: pd.Series, primary: dict) -> bool | None:
+    """True/False when decidable, None when the route row does not say which interface it uses."""
+    if isinstance(route.get("interface"), str) and primary.get("ip"):
+        return route["interface"] == primary["ip"]
+    if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
+        return int(route["if_index"]) == int(primary["if_index"])
+    return None
+
+
+def effective_routes(ctx: Context) -> Iterable[Finding]:
+    routes = _routes(ctx)
+    if routes.empty:
+        return [ctx.not_checked("routes to 168.63.129.16 and 169.254.169.254",
+                                "no route table (commands/route_print.txt or commands/get_netroute.json)")]
+    primary = _primary(ctx)
+    out: list[Finding] = []
+    missing = []
+    for name, target in TARGETS.items():
+        eff = routing.effective_route(routes, target)
+        if eff is None:
+            missing.append(target)
+            continue
+        dest = ipaddress.ip_network(str(eff["destination"]), strict=False)
+        if name == "imds" and bool(eff["on_link"]) and dest.prefixlen < 32 and dest.subnet_of(LINK_LOCAL):
+            out.append(ctx.finding(
+                "IMDS_ROUTE_CAPTURED_BY_LINK_LOCAL",
+                f"Packets to {IMDS_IP} match the on-link route {_describe(eff)}, which beats the default route by "
+                f"longest prefix, so they never reach the gateway"
+                + (f"; the primary NIC is {primary['adapter']} ({primary['ip']})" if primary.get("ip") else "")
+                + ".",
+                [_route_ev(eff, "effective route"), *_ranked_ev(routes, target)]))
+            continue
+        leaves = _leaves_primary(eff, primary)
+        if leaves is False:
+            out.append(ctx.finding(
+                WRONG_IF[name],
+                f"The effective route to {target} is {_describe(eff)}, not the primary NIC "
+                f"{primary.get('adapter') or ''} ({primary.get('ip')}; {primary.get('basis')}).",
+                [_route_ev(eff, "effective route"), *_ranked_ev(routes, target)]))
+    if missing:
+        out.append(ctx.finding(
+            "NO_ROUTE_TO_PLATFORM",
+            f"No route (not even a default route) matches {' or '.join(missing)} in the active route table.",
+            frame_evidence(routes[routes["family"] == "IPv4"], "routes", ROUTE_COLS, limit=10)))
+    return out
+
+
+def _ranked_ev(routes: pd.DataFrame, target: str, limit: int = 4) -> list[Evidence]:
+    cand = routing.candidate_routes(routes, target)
+    return [_route_ev(r, f"candidate #{int(r['rank'])} ({r['why']})") for _, r in cand.head(limit).iterrows()]
+
+
+def persistent_override(ctx: Context) -> Iterable[Finding]:
+    routes = _routes(ctx)
+    if routes.empty:
+        return []
+    persistent = routes[routes["persistent"].fillna(False).astype(bool).to_numpy()]
+    if persistent.empty:
+        return []
+    reasons, ev = [], []
+    for _name, target in TARGETS.items():
+        eff = routing.effective_route(routes, target)
+        if eff is None:
+            continue
+        same = persistent[(persistent["destination"] == eff["destination"]) &
+                          (persistent["gateway"].fillna("") == (eff["gateway"] if isinstance(eff["gateway"], str)
+                                                               else ""))]
+        if not same.empty:
+            kind = "default route" if str(eff["destination"]).endswith("/0") else "route"
+            reasons.append(f"traffic to {target} follows the persistent {kind} {_describe(eff)}")
+            ev += [_route_ev(eff, f"effective route to {target}")]
+            ev += frame_evidence(same, "routes", ROUTE_COLS, limit=2)
+    host_routes = routes[routes["destination"].isin([f"{WIRESERVER_IP}/32", f"{IMDS_IP}/32"]) &
+                         ~routes["persistent"].fillna(False).astype(bool)]
+    if reasons and host_routes.empty:
+        reasons.append("the DHCP host routes for 168.63.129.16/32 and 169.254.169.254/32 are absent")
+    if not reasons:
+        return []
+    return [ctx.finding("PERSISTENT_ROUTE_OVERRIDE", "A persistent route overrides the platform routes: "
+                        + "; ".join(reasons) + ".", ev)]
+
+
+def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
+    addrs = ctx.frame("ip_addresses")
+    if addrs.empty:
+        return []
+    primary = _primary(ctx)
+    if not primary.get("ip") or primary.get("adapter") is None:
+        return []
+    choice = routing.source_address_for(addrs, primary)
+    if choice is None or choice.get("matches_primary", True):
+        return []
+    rows = addrs[(addrs["adapter"] == primary["adapter"]) & (addrs["family"] == "IPv4")]
+    return [ctx.finding("MULTI_IP_PRIMARY_MISMATCH",
+                        f"{primary['adapter']} has {len(rows)} IPv4 addresses and Windows would pick "
+                        f"{choice['address']} as source, not the primary {primary['ip']} ({choice.get('why', '')}).",
+                        frame_evidence(rows, "ip_addresses", ["adapter", "address", "prefix_len", "state",
+                                                              "skip_as_source", "order"]))]
+
+
+RULES = [effective_routes, persistent_override, multi_ip_primary]

@@ -1,0 +1,307 @@
+"""Plots over a bundle's frames (matplotlib). Each function returns the Figure so a notebook can adjust it.
+
+Every plot copes with a bundle that lacks the artifact it needs: it says what is missing on the figure
+instead of failing, and stays readable with thousands of records (records are binned, not drawn one by one).
+
+    >>> from kit import plots
+    >>> fig = plots.agent_timeline(bundle)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline", "nbagg",
+                                             "widget", "ipympl", "qtagg", "tkagg", "macosx"):
+    matplotlib.use("Agg")
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .net import HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .bundle import Bundle
+
+LEVEL_COLORS = {"FATAL": "#6b0000", "ERROR": "#c50f1f", "WARN": "#f7a40c", "HEART": "#8cbd18", "INFO": "#0078d4",
+                "VERBOSE": "#9e9e9e", "TRACE": "#bdbdbd", "DEBUG": "#bdbdbd", "UNKNOWN": "#616161"}
+SEV_COLORS = {"critical": "#6b0000", "error": "#c50f1f", "warning": "#bc4b09", "info": "#5c5c5c"}
+OK, FAIL = "#107c10", "#c50f1f"
+
+
+def _missing(ax, what: str) -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", fontsize=11, color="#555", wrap=True,
+            transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _collection_line(ax, bundle: Bundle) -> None:
+    ref = bundle.collected_at
+    if ref is not None:
+        ax.axvline(ref, color="black", linestyle="--", linewidth=1)
+        ax.annotate("collected", (ref, 1), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                    textcoords="offset points", fontsize=8)
+
+
+def _time_axis(ax) -> None:
+    loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.set_xlabel("time (UTC)")
+
+
+def _naive(s: pd.Series) -> pd.Series:
+    """matplotlib plots tz-aware timestamps fine, but bins are simpler on naive UTC."""
+    return s.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins: int = 120) -> Figure:
+    """Agent log records over time by level (binned), with agent starts/stops, goal-state changes, heartbeat
+    gaps and the collection time marked."""
+    fig, ax = plt.subplots(figsize=(12, 4.2))
+    log = bundle.frame("agent_log")
+    log = log[log["log"] == "WaAppAgent"].dropna(subset=["ts"]) if not log.empty else log
+    if log.empty:
+        _missing(ax, "No WaAppAgent.log records with timestamps in this bundle")
+        ax.set_title("Agent timeline")
+        return fig
+    ts = _naive(log["ts"])
+    edges = pd.date_range(ts.min(), ts.max() + pd.Timedelta(seconds=1), periods=bins + 1)
+    bottom = np.zeros(bins)
+    width = (edges[1] - edges[0])
+    for level in ["HEART", "INFO", "WARN", "ERROR", "FATAL", "TRACE", "VERBOSE", "UNKNOWN"]:
+        sel = ts[(log["level"] == level).to_numpy(dtype=bool)]
+        if sel.empty:
+            continue
+        counts, _ = np.histogram(sel.astype("int64"), bins=edges.astype("int64"))
+        ax.bar(edges[:-1], counts, width=width, bottom=bottom, align="edge", color=LEVEL_COLORS[level],
+               label=f"{level} ({len(sel)})", linewidth=0)
+        bottom += counts
+    msgs = log["message"].astype(str)
+    for pattern, color, label in (("WindowsAzureGuestAgent starting", OK, "agent start"),
+                                  ("WindowsAzureGuestAgent stopping", "#444", "agent stop")):
+        hits = ts[msgs.str.contains(pattern, regex=False).to_numpy(dtype=bool)]
+        for i, t in enumerate(hits):
+            ax.axvline(t, color=color, linewidth=1.2, label=label if i == 0 else None)
+    gs = ts[msgs.str.contains(r"[Gg]oal ?[Ss]tate|[Ii]ncarnation", regex=True).to_numpy(dtype=bool)]
+    if not gs.empty:
+        ax.plot(gs, np.full(len(gs), max(bottom.max(), 1) * 1.02), "v", color="#5c2d91", markersize=5,
+                label=f"goal state ({len(gs)})")
+    hb = ts[(log["level"] == "HEART").to_numpy(dtype=bool)].sort_values()
+    if len(hb) > 3:
+        gaps = hb.diff()
+        limit = max(gaps.median() * 3, pd.Timedelta(minutes=5))
+        first = True
+        for end, gap in gaps[gaps > limit].items():
+            start = hb.loc[end] - gap
+            ax.axvspan(start, hb.loc[end], color="#c50f1f", alpha=0.12,
+                       label="heartbeat gap" if first else None)
+            first = False
+    _collection_line(ax, bundle)
+    _time_axis(ax)
+    ax.set_ylabel("records per bin")
+    ax.set_title(f"Agent timeline - {len(log)} WaAppAgent.log records")
+    ax.legend(loc="upper left", fontsize=8, ncol=4, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
+    """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked."""
+    from .diagnose.extensions import budget_for, handler_runs
+
+    runs = handler_runs(bundle.frame("handler_log"))
+    status = bundle.frame("ext_status")
+    n = max(len(runs), 1)
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.45 * n))
+    if runs.empty:
+        _missing(ax, "No extension handler logs with timestamps in this bundle")
+        ax.set_title("Extension operations")
+        return fig
+    ref = bundle.time_reference
+    runs = runs.sort_values("start").reset_index(drop=True)
+    failed = set()
+    if not status.empty:
+        failed = set(status[status["status"] == "error"]["extension"].dropna())
+    labels = []
+    last_of_ext = set(runs.groupby(runs["extension"].fillna("?"))["start"].idxmax())
+    for i, r in runs.iterrows():
+        if r["finished"]:
+            end = r["finished_at"]
+        elif ref is not None and i in last_of_ext:
+            end = ref  # still running at collection time, as far as the logs tell
+        else:
+            end = r["last"]
+        budget = budget_for(r["extension"] if isinstance(r["extension"], str) else None)
+        start = r["start"].tz_convert("UTC").tz_localize(None)
+        end_n = pd.Timestamp(end).tz_convert("UTC").tz_localize(None) if end is not None else start
+        over = (end_n - start) > budget
+        color = FAIL if over or r["extension"] in failed else (OK if r["finished"] else "#f7a40c")
+        ax.barh(i, (end_n - start), left=start, height=0.55, color=color, alpha=0.85)
+        ax.barh(i, budget, left=start, height=0.8, fill=False, edgecolor="#444", linestyle=":", linewidth=1)
+        if not r["finished"]:
+            ax.plot(r["last"].tz_convert("UTC").tz_localize(None), i, "x", color="black", markersize=8)
+        dur = end_n - start
+        ax.annotate(f"{int(dur.total_seconds() // 60)} min / budget {int(budget.total_seconds() // 60)}",
+                    (end_n, i), xytext=(4, -3), textcoords="offset points", fontsize=8)
+        ver = r["ext_version"] if isinstance(r["ext_version"], str) else ""
+        labels.append(f"{str(r['extension']).split('.')[-1]} {ver} {r['operation']}")
+    ax.set_yticks(range(len(runs)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    _collection_line(ax, bundle)
+    _time_axis(ax)
+    ax.set_title("Extension operations (bar = run, dotted box = time budget, x = last sign of life of an "
+                 "unfinished run)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+ENDPOINTS = [("wireserver", f"WireServer {WIRESERVER_IP}:{WIRESERVER_PORT}"),
+             ("hostgaplugin", f"HostGAPlugin {WIRESERVER_IP}:{HOSTGAPLUGIN_PORT}"),
+             ("imds", f"IMDS {IMDS_IP}:80")]
+
+
+def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
+    """Left: the TCP probes from the VM (pass/fail and latency per attempt). Right: the agent's connection
+    errors over time, by endpoint."""
+    from .diagnose._util import match
+    from .diagnose.network import LOG_FAILURES
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1.6]})
+    tcp = bundle.frame("tcp_probes")
+    if tcp.empty:
+        _missing(ax1, "No TCP probes (probes/tcp.json) in this bundle")
+    else:
+        for y, (ep, _label) in enumerate(ENDPOINTS):
+            rows = tcp[tcp["endpoint"] == ep].reset_index(drop=True)
+            if rows.empty:
+                ax1.text(0.6, y, "not probed", va="center", fontsize=8, color="#555")
+            for j, r in rows.iterrows():
+                ok = bool(r["ok"]) if not pd.isna(r["ok"]) else False
+                ax1.scatter(j + 1, y, s=160, color=OK if ok else FAIL, marker="o" if ok else "X")
+                txt = f"{r['elapsed_ms']:.0f} ms" if not pd.isna(r["elapsed_ms"]) else ""
+                if not ok and isinstance(r["outcome"], str):
+                    txt = r["outcome"]
+                ax1.annotate(txt, (j + 1, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+        ax1.set_yticks(range(len(ENDPOINTS)))
+        ax1.set_yticklabels([lbl for _, lbl in ENDPOINTS], fontsize=8)
+        ax1.set_ylim(-0.6, len(ENDPOINTS) - 0.4)
+        ax1.set_xlim(0.4, max(3, int(tcp.groupby("endpoint", observed=True).size().max())) + 0.6)
+        ax1.set_xlabel("attempt")
+        ax1.invert_yaxis()
+    ax1.set_title("TCP probes from the VM", fontsize=10)
+    log = bundle.frame("agent_log").dropna(subset=["ts"])
+    plotted = False
+    if not log.empty:
+        for ep, label in ENDPOINTS[:2]:
+            hits = match(log, LOG_FAILURES[ep])
+            if hits.empty:
+                continue
+            t = _naive(hits["ts"]).sort_values()
+            ax2.step(t, np.arange(1, len(t) + 1), where="post", label=f"{label} ({len(t)})",
+                     color=FAIL if ep == "hostgaplugin" else "#bc4b09")
+            plotted = True
+    if plotted:
+        _time_axis(ax2)
+        _collection_line(ax2, bundle)
+        ax2.set_ylabel("cumulative errors")
+        ax2.legend(fontsize=8, loc="upper left")
+    else:
+        _missing(ax2, "No agent connection errors in the logs" if not log.empty else "No agent log in this bundle")
+    ax2.set_title("Agent connection errors over time", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
+    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
+    primary NIC's IP marked."""
+    from . import routing
+    from .diagnose.routes import _primary
+
+    table = bundle.frame("routes")
+    table = table[table["family"] == "IPv4"] if not table.empty else table
+    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(table), 3), max_rows)))
+    ax.axis("off")
+    if table.empty:
+        _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
+        ax.set_title("Routes")
+        return fig
+
+    class _Ctx:  # the minimum of a rule context that _primary needs
+        def __init__(self, b):
+            self.bundle = b
+
+        def frame(self, name):
+            return self.bundle.frame(name)
+
+    primary = _primary(_Ctx(bundle))
+    eff = {}
+    for name, target in (("WireServer", WIRESERVER_IP), ("IMDS", IMDS_IP)):
+        r = routing.effective_route(table, target)
+        if r is not None:
+            eff.setdefault(r.name, []).append(name)
+    show = table.head(max_rows)
+    cols = ["destination", "gateway", "interface", "metric", "persistent", "effective for"]
+    cells = []
+    for idx, r in show.iterrows():
+        gw = "On-link" if bool(r["on_link"]) else str(r["gateway"])
+        iface = r["interface"] if isinstance(r["interface"], str) else (
+            f"if {int(r['if_index'])}" if not pd.isna(r["if_index"]) else "")
+        metric = "" if pd.isna(r["metric"]) else str(int(r["metric"]))
+        cells.append([str(r["destination"]), gw, iface, metric, "yes" if bool(r["persistent"]) else "",
+                      ", ".join(eff.get(idx, []))])
+    tbl = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="left")
+    tbl.auto_set_font_size(False)
+    tbl.set_fontsize(8)
+    tbl.scale(1, 1.15)
+    for i, (idx, r) in enumerate(show.iterrows(), start=1):
+        if idx in eff:
+            for j in range(len(cols)):
+                tbl[i, j].set_facecolor("#fff4ce")
+        if primary.get("ip") and r["interface"] == primary["ip"]:
+            tbl[i, 2].set_text_props(weight="bold")
+    title = "Routes: effective route for WireServer/IMDS highlighted"
+    if primary.get("ip"):
+        title += f"; primary NIC IP {primary['ip']} in bold ({primary.get('basis', '')})"
+    if len(table) > max_rows:
+        title += f"; first {max_rows} of {len(table)} routes"
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
+    """Counts of findings by family and severity."""
+    from .diagnose import diagnose
+
+    f = diagnose(bundle) if findings is None else findings
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    if f.empty:
+        _missing(ax, "No findings")
+        return fig
+    pivot = f.pivot_table(index="family", columns="severity", values="code", aggfunc="count", observed=True,
+                          fill_value=0)
+    left = np.zeros(len(pivot))
+    for sev in ["critical", "error", "warning", "info"]:
+        if sev in pivot.columns:
+            ax.barh(pivot.index.astype(str), pivot[sev], left=left, color=SEV_COLORS[sev], label=sev)
+            left += pivot[sev].to_numpy()
+    ax.legend(fontsize=8)
+    ax.set_xlabel("findings")
+    ax.set_title("Findings by family and severity", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+#: The plots the HTML report embeds, in order.
+REPORT_PLOTS = [("Findings", findings_overview), ("Agent timeline", agent_timeline),
+                ("Extension operations", extension_operations), ("Connectivity", connectivity),
+                ("Routes", routes)]

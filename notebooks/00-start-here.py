@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Start here: what is wrong with this VM's agent?
+#
+# This notebook loads a **bundle** (what was collected from one VM), checks the Azure Windows VM Agent's
+# health, lists the **findings** with their evidence, and points you to the walkthrough that fits each one.
+#
+# 1. Set `BUNDLE` in the next cell to a bundle folder or `.zip` (the kit's own, a guest-agent log-collector
+#    zip, a copy of `C:\WindowsAzure\Logs`, or a folder of whatever the customer pasted), **or** set `HOST`
+#    to collect one live over WinRM. By default it opens a shipped sample.
+# 2. Run all cells (Run ▸ Run All Cells).
+#
+# Credentials for a live collection never go in this notebook: the kit reads `VMKIT_USER`/`VMKIT_PASSWORD`
+# from the environment, then the keyring, then asks you in a password prompt.
+
+# %% tags=["parameters"]
+BUNDLE = "../sample_logs/firewall-blocks-32526"  # folder or .zip of a bundle
+HOST = ""  # e.g. "10.1.0.4" to collect a bundle live over WinRM instead (HTTPS 5986 by default)
+USER = ""  # WinRM user for a live collection (password: env var VMKIT_PASSWORD, keyring, or a prompt)
+OUT = "collected"  # where a live collection writes its bundle
+
+# %%
+from IPython.display import Markdown, display
+
+import kit
+from kit import plots
+from kit.walkthroughs import walkthrough_links, with_walkthroughs
+
+if HOST:
+    from kit.collect import collect
+
+    BUNDLE = collect(HOST, user=USER or None, out=OUT)
+
+bundle = kit.open_bundle(BUNDLE)
+bundle
+
+# %% [markdown]
+# ## What the bundle holds
+# Every file the kit recognised (by path or by content), every frame it built, and anything it could not read.
+# Damaged lines are never dropped: they are flagged and listed in `bundle.issues`.
+
+# %%
+print(bundle.summary())
+
+# %% [markdown]
+# ## Health summary and findings
+# Each finding has a stable **code**, a **severity**, a one-sentence **summary** with this VM's specifics, the
+# **evidence** rows that prove it, and a **remediation**. Known-harmless noise never goes above `info`.
+
+# %%
+findings = kit.diagnose(bundle)
+with_walkthroughs(findings)
+
+# %%
+plots.findings_overview(bundle, findings=findings);
+
+# %% [markdown]
+# ## Where to go next
+
+# %%
+display(Markdown(walkthrough_links(findings)))
+
+# %% [markdown]
+# ## The evidence behind each finding
+# `kit.diagnose.evidence_frame` flattens the evidence: file, line, time and the text as written in the file
+# (time stamps are shown in UTC exactly as the agent wrote them - see docs/frames.md).
+
+# %%
+from kit.diagnose import evidence_frame
+
+evidence_frame(findings[findings["severity"] >= "warning"])
+
+# %% [markdown]
+# ## The agent's life on one page
+# Records by level over time, agent starts and stops, goal-state changes, heartbeat gaps, and the moment the
+# bundle was collected.
+
+# %%
+plots.agent_timeline(bundle);
+
+# %% [markdown]
+# ## Write the report for the case
+# One self-contained HTML file (plots embedded) that you can attach to the case: `vmkit report` does the same.
+
+# %%
+from kit.report import write_report
+
+report_path = write_report(bundle, "report.html", findings=findings)
+print(f"Report written to {report_path}")

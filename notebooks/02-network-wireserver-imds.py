@@ -1,0 +1,88 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # WireServer, HostGAPlugin and IMDS connectivity
+#
+# **How it works.** The agent talks to the platform through one virtual IP, **168.63.129.16**:
+# * port **80** - *WireServer*: goal state, certificates, extension configuration, health;
+# * port **32526** - *HostGAPlugin*: extension packages, vmSettings, status and log upload.
+#
+# Workloads and extensions (Key Vault, managed identity tokens) use **IMDS** at **169.254.169.254:80**, reachable
+# only from the primary NIC's primary IP, with the header `Metadata: true` and never through a proxy.
+#
+# 168.63.129.16 is a host-node address: NSGs and user-defined routes do not block it. When the agent cannot reach
+# it, the cause is almost always **inside the guest**: a firewall rule, a proxy, endpoint protection, a route.
+
+# %% tags=["parameters"]
+BUNDLE = "../sample_logs/firewall-blocks-32526"
+
+# %%
+import kit
+from kit import plots
+from kit.parse.firewall_rules import blocking_rules
+
+bundle = kit.open_bundle(BUNDLE)
+findings = kit.diagnose(bundle)
+findings[findings["family"] == "network"][["severity", "code", "summary"]]
+
+# %% [markdown]
+# ## Step 1 - What the VM could reach when the bundle was collected
+# The collector connects from the VM itself, several attempts per endpoint. `forbidden` (WSAEACCES, "An attempt
+# was made to access a socket in a way forbidden by its access permissions") is the local Windows Filtering
+# Platform refusing the connect - a guest firewall; `timeout` is a drop somewhere on the path.
+
+# %%
+plots.connectivity(bundle);
+
+# %%
+bundle.tcp_probes[["target", "port", "endpoint", "attempt", "ok", "elapsed_ms", "outcome", "error"]]
+
+# %% [markdown]
+# ## Step 2 - What the agent itself saw
+# The agent's own connection failures, newest last.
+
+# %%
+from kit.diagnose._util import match
+from kit.diagnose.network import LOG_FAILURES
+
+agent = bundle.agent_log
+fails = match(agent, LOG_FAILURES["hostgaplugin"] + "|" + LOG_FAILURES["wireserver"])
+fails[["source", "line", "ts", "level", "message"]].tail(10)
+
+# %% [markdown]
+# ## Step 3 - Guest firewall rules that cover 168.63.129.16
+
+# %%
+rules = bundle.firewall_rules
+{port: blocking_rules(rules, "168.63.129.16", port)[["display_name", "remote_address", "remote_port", "program"]]
+ for port in (80, 32526)}
+
+# %% [markdown]
+# ## Step 4 - Proxy settings and what IMDS answered
+# A WinHTTP proxy must bypass 168.63.129.16 and 169.254.169.254; an answer with a proxy's HTML page or a
+# `502 (cannotconnect)` reason phrase comes from a proxy, not from the platform.
+
+# %%
+bundle.proxy[["scope", "direct", "proxy_server", "bypass", "bypasses_wireserver", "bypasses_imds"]]
+
+# %%
+bundle.http_probes[["endpoint", "url", "status", "outcome", "detail", "error"]]
+
+# %% [markdown]
+# ## Fix and verify
+# * **Firewall**: remove or narrow the outbound block rule so it no longer covers 168.63.129.16 ports 80 and
+#   32526 (check the GPO or security baseline that pushes it), then
+#   `Test-NetConnection 168.63.129.16 -Port 32526` must show `TcpTestSucceeded : True`.
+# * **Proxy**: `netsh winhttp set proxy proxy-server="host:port" bypass-list="<local>;168.63.129.16;169.254.169.254"`
+#   or `netsh winhttp reset proxy`; also check machine.config `<defaultProxy>` and client proxies.
+# * **IMDS**: `Invoke-RestMethod -Headers @{Metadata="true"} -NoProxy -Uri "http://169.254.169.254/metadata/instance?api-version=2021-02-01"`.
+# * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), collect again, and check this notebook shows
+#   no network finding.

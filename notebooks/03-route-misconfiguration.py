@@ -1,0 +1,66 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Routes to 168.63.129.16 and 169.254.169.254
+#
+# **How it works.** Azure's DHCP gives the primary NIC a default route **and** two host routes, both via the
+# subnet gateway (the first address of the subnet, e.g. 10.1.0.1): `168.63.129.16/32` and `169.254.169.254/32`.
+# Windows picks a route by **longest prefix**, then **lowest metric** (route metric + interface metric).
+#
+# Things that break it:
+# * a route that sends 169.254.169.254 or 168.63.129.16 through a **secondary NIC** - IMDS answers only the
+#   primary NIC's primary IP;
+# * a **failover cluster** (or any APIPA) adapter with an on-link `169.254.0.0/16` route, which beats the
+#   default route when the /32 host route is missing;
+# * a **static IP** or **persistent default route** (e.g. to a network appliance) that replaced DHCP's host routes;
+# * several IPs on the primary NIC where Windows picks a **secondary one as source**.
+
+# %% tags=["parameters"]
+BUNDLE = "../sample_logs/imds-route-secondary-nic"
+
+# %%
+import kit
+from kit import plots, routing
+
+bundle = kit.open_bundle(BUNDLE)
+findings = kit.diagnose(bundle)
+findings[findings["family"] == "routes"][["severity", "code", "summary"]]
+
+# %% [markdown]
+# ## Step 1 - The NICs and the primary IP
+# The primary NIC is the one IMDS names first (when IMDS answered); otherwise the kit decides from
+# `ipconfig /all` and says how.
+
+# %%
+bundle.adapters[["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"]]
+
+# %% [markdown]
+# ## Step 2 - The route table, with the effective routes highlighted
+
+# %%
+plots.routes(bundle);
+
+# %% [markdown]
+# ## Step 3 - Why that route wins
+# All routes that match each address, ranked the way Windows ranks them.
+
+# %%
+{target: routing.candidate_routes(bundle.routes, target)[["rank", "why", "destination", "gateway", "interface", "metric", "persistent"]]
+ for target in ("168.63.129.16", "169.254.169.254")}
+
+# %% [markdown]
+# ## Fix and verify
+# * Delete the wrong route: `route delete 169.254.169.254` (add `-p` routes are listed under *Persistent Routes*).
+# * Add a host route via the **primary** NIC's gateway if one is needed:
+#   `route add 169.254.169.254 mask 255.255.255.255 <primary gateway> metric 0 -p`
+#   (same for 168.63.129.16); on a DHCP NIC, `ipconfig /renew` reinstalls the host routes.
+# * Secondary IPs on the primary NIC: `Set-NetIPAddress -IPAddress <secondary> -SkipAsSource $true`.
+# * Verify with `route print` (the /32 host routes via the primary gateway) and an IMDS request.

@@ -1,0 +1,89 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Training: find the root cause
+#
+# Each exercise gives you a sample bundle. Use the frames and plots (not `kit.diagnose` - that would be
+# cheating!) to work out the answer, type it into the cell, and run it: the check tells you if you are right
+# and explains why. Stuck? `hint("ex1", 1)`, then 2 and 3. The answers are not written anywhere in this notebook.
+#
+# Finding codes you may need: see `docs/findings.md` or run `list(catalog())` below.
+
+# %% tags=["parameters"]
+SAMPLES = "../sample_logs"
+ANSWERS = {}  # for automated runs: {"ex1": "...", ...}; leave empty when you train
+
+# %%
+from kit import open_bundle, plots
+from kit.catalog import catalog
+from kit.training import check, exercises, hint
+
+sorted(catalog())
+
+# %% [markdown]
+# ## Exercise 1
+# %%
+ex = exercises()["ex1"]
+print(ex.question)
+b1 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+plots.connectivity(b1);
+
+# %%
+answer = ANSWERS.get("ex1", "")  # type your answer here, e.g. answer = "80"
+check("ex1", answer)
+
+# %% [markdown]
+# ## Exercise 2
+# %%
+ex = exercises()["ex2"]
+print(ex.question)
+b2 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+b2.proxy
+
+# %%
+answer = ANSWERS.get("ex2", "")  # a finding code
+check("ex2", answer)
+
+# %% [markdown]
+# ## Exercise 3
+# %%
+ex = exercises()["ex3"]
+print(ex.question)
+b3 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+plots.extension_operations(b3);
+
+# %%
+answer = ANSWERS.get("ex3", "")  # a number of minutes
+check("ex3", answer)
+
+# %% [markdown]
+# ## Exercise 4
+# %%
+ex = exercises()["ex4"]
+print(ex.question)
+b4 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+plots.routes(b4);
+
+# %%
+answer = ANSWERS.get("ex4", "")  # an IP address
+check("ex4", answer)
+
+# %% [markdown]
+# ## Exercise 5
+# %%
+ex = exercises()["ex5"]
+print(ex.question)
+b5 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+b5.routes[b5.routes["family"] == "IPv4"][["destination", "gateway", "on_link", "interface", "metric"]]
+
+# %%
+answer = ANSWERS.get("ex5", "")  # a finding code
+check("ex5", answer)
