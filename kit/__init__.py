@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .bundle import Bundle, open_bundle  # noqa: F401
+    from .bundle import Bundle, open_bundle
 
 
 def __getattr__(name: str) -> Any:
