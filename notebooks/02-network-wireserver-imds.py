@@ -25,9 +25,10 @@
 BUNDLE = "../sample_logs/firewall-blocks-32526"
 
 # %%
+from kit.parse.firewall_rules import blocking_rules
+
 import kit
 from kit import plots
-from kit.parse.firewall_rules import blocking_rules
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)

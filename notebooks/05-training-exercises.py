@@ -24,7 +24,7 @@ ANSWERS = {}  # for automated runs: {"ex1": "...", ...}; leave empty when you tr
 # %%
 from kit import open_bundle, plots
 from kit.catalog import catalog
-from kit.training import check, exercises, hint
+from kit.training import check, exercises
 
 sorted(catalog())
 
