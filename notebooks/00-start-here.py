@@ -27,6 +27,7 @@ BUNDLE = "../sample_logs/firewall-blocks-32526"  # folder or .zip of a bundle
 HOST = ""  # e.g. "10.1.0.4" to collect a bundle live over WinRM instead (HTTPS 5986 by default)
 USER = ""  # WinRM user for a live collection (password: env var VMKIT_PASSWORD, keyring, or a prompt)
 OUT = "collected"  # where a live collection writes its bundle
+REPORT = "report.html"  # where the HTML report is written
 
 # %%
 from IPython.display import Markdown, display
@@ -94,5 +95,5 @@ plots.agent_timeline(bundle);
 # %%
 from kit.report import write_report
 
-report_path = write_report(bundle, "report.html", findings=findings)
+report_path = write_report(bundle, REPORT, findings=findings)
 print(f"Report written to {report_path}")

@@ -1,0 +1,105 @@
+"""Every notebook runs headlessly on a real kernel against the sample bundles, and shows what matters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jupytext
+import pytest
+
+pytestmark = [pytest.mark.notebook, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SAMPLES = ROOT / "sample_logs"
+ALL = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.py"))
+
+
+def run(name: str, tmp_path: Path, **params) -> str:
+    """Execute notebook ``name`` with papermill; return all its outputs as one text blob."""
+    import papermill
+
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    src = tmp_path / f"{name}.ipynb"
+    out = tmp_path / f"{name}-out.ipynb"
+    jupytext.write(nb, src)
+    papermill.execute_notebook(str(src), str(out), parameters=params, cwd=str(NOTEBOOKS),
+                               kernel_name="python3", execution_timeout=300, progress_bar=False)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    texts = []
+    for cell in data["cells"]:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                raise AssertionError(f"{name}: cell failed: {o.get('ename')}: {o.get('evalue')}")
+            texts.append("".join(o.get("text", "")))
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                texts.append("".join(o.get("data", {}).get(mime, "")))
+    return "\n".join(texts)
+
+
+def test_paired_ipynb_files_are_in_sync() -> None:
+    for name in ALL:
+        py = jupytext.read(NOTEBOOKS / f"{name}.py")
+        ipynb_path = NOTEBOOKS / f"{name}.ipynb"
+        assert ipynb_path.exists(), f"{name}.ipynb missing: run `jupytext --sync notebooks/{name}.py`"
+        ipynb = jupytext.read(ipynb_path)
+        assert [c.source for c in py.cells] == [c.source for c in ipynb.cells], f"{name}: .py and .ipynb differ"
+        raw = json.loads(ipynb_path.read_text(encoding="utf-8"))
+        assert all(not c.get("outputs") for c in raw["cells"]), f"{name}.ipynb is committed with outputs"
+        tags = [c.metadata.get("tags", []) for c in py.cells]
+        assert any("parameters" in t for t in tags), f"{name} has no `parameters` cell"
+
+
+def test_start_here_on_firewall_sample_shows_the_firewall_finding(tmp_path: Path) -> None:
+    text = run("00-start-here", tmp_path, BUNDLE=str(SAMPLES / "firewall-blocks-32526"),
+               REPORT=str(tmp_path / "report.html"))
+    assert "GUEST_FIREWALL_BLOCKS_WIRESERVER" in text
+    assert "02-network-wireserver-imds" in text  # the walkthrough link
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_start_here_on_healthy_sample_shows_no_walkthrough(tmp_path: Path) -> None:
+    text = run("00-start-here", tmp_path, BUNDLE=str(SAMPLES / "healthy"), REPORT=str(tmp_path / "r.html"))
+    assert "No finding at warning or above" in text
+
+
+def test_extension_timeout_walkthrough(tmp_path: Path) -> None:
+    text = run("01-extension-timeout", tmp_path, BUNDLE=str(SAMPLES / "cse-timeout-90min"))
+    assert "EXTENSION_TIMEOUT" in text
+    assert "Microsoft.Compute.CustomScriptExtension" in text
+
+
+def test_network_walkthrough(tmp_path: Path) -> None:
+    text = run("02-network-wireserver-imds", tmp_path, BUNDLE=str(SAMPLES / "proxy-intercepts-agent"))
+    assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" in text
+
+
+@pytest.mark.parametrize(("sample", "code"), [("imds-route-secondary-nic", "IMDS_ROUTE_WRONG_INTERFACE"),
+                                              ("failover-cluster-imds-captured", "IMDS_ROUTE_CAPTURED_BY_LINK_LOCAL")])
+def test_route_walkthrough(tmp_path: Path, sample: str, code: str) -> None:
+    text = run("03-route-misconfiguration", tmp_path, BUNDLE=str(SAMPLES / sample))
+    assert code in text
+
+
+def test_postmortem_over_all_samples(tmp_path: Path) -> None:
+    text = run("04-postmortem-many-bundles", tmp_path, BUNDLES=str(SAMPLES))
+    for code in ("GUEST_FIREWALL_BLOCKS_WIRESERVER", "EXTENSION_TIMEOUT", "IMDS_ROUTE_CAPTURED_BY_LINK_LOCAL"):
+        assert code in text
+
+
+def test_training_checks_right_and_wrong_answers(tmp_path: Path) -> None:
+    from kit.training import exercises
+
+    # The notebook's own text must not give the answers away.
+    source = (NOTEBOOKS / "05-training-exercises.py").read_text(encoding="utf-8")
+    from tests.training_answers import ANSWERS
+
+    for ex_id, answer in ANSWERS.items():
+        assert str(answer) not in source, f"{ex_id}: the answer appears in the notebook"
+    assert set(ANSWERS) == set(exercises())
+    text = run("05-training-exercises", tmp_path, SAMPLES=str(SAMPLES), ANSWERS=ANSWERS)
+    assert text.count("✅") == len(ANSWERS)
+    wrong = {k: "WRONG_ANSWER" for k in ANSWERS}
+    text = run("05-training-exercises", tmp_path, SAMPLES=str(SAMPLES), ANSWERS=wrong)
+    assert "✅" not in text and text.count("❌") == len(ANSWERS)
