@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pandas as pd
 
@@ -14,7 +15,9 @@ def match(df: pd.DataFrame, pattern: str | re.Pattern[str], column: str = "text"
     if df.empty:
         return df
     pat = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-    hit = df[column].str.contains(pat, regex=True, na=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
+        hit = df[column].str.contains(pat, regex=True, na=False)
     return df[hit.to_numpy(dtype=bool)]
 
 

@@ -138,7 +138,8 @@ def agent_stopping_stuck(ctx: Context) -> Iterable[Finding]:
     ev = log_evidence(hits, "agent_log") + frame_evidence(pending, "services", ["name", "status"])
     what = "the service is in StopPending" if not pending.empty else "the agent logged that it could not be stopped"
     when = f" (last at {fmt_ts(hits['ts'].max())})" if not hits.empty else ""
-    return [ctx.finding("AGENT_STOPPING_STUCK", f"The guest agent is stuck stopping: {what}{when}.", ev)]
+    return [ctx.finding("AGENT_STOPPING_STUCK", f"The guest agent is stuck stopping: {what}{when}.", ev,
+                        explains=hits)]
 
 
 def agent_certificate(ctx: Context) -> Iterable[Finding]:
@@ -149,7 +150,7 @@ def agent_certificate(ctx: Context) -> Iterable[Finding]:
     return [ctx.finding("AGENT_CERTIFICATE_ERROR",
                         f"{len(hits)} agent log records show the transport certificate could not be created or "
                         f"installed ({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}.",
-                        log_evidence(hits, "agent_log"))]
+                        log_evidence(hits, "agent_log"), explains=hits)]
 
 
 def agent_bad_image(ctx: Context) -> Iterable[Finding]:
@@ -158,7 +159,7 @@ def agent_bad_image(ctx: Context) -> Iterable[Finding]:
         return []
     return [ctx.finding("AGENT_BAD_IMAGE_FORMAT",
                         f"{len(hits)} agent log records show System.BadImageFormatException (0x8007000B), "
-                        f"the last at {fmt_ts(hits['ts'].max())}.", log_evidence(hits, "agent_log"))]
+                        f"the last at {fmt_ts(hits['ts'].max())}.", log_evidence(hits, "agent_log"), explains=hits)]
 
 
 RULES = [agent_not_running, agent_version, agent_crash_loop, agent_stopping_stuck, agent_certificate,

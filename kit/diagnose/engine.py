@@ -48,8 +48,11 @@ class Context:
         return self.bundle.time_reference
 
     def finding(self, code: str, summary: str, evidence: Iterable[Evidence] = (),
-                severity: str | None = None) -> Finding:
-        return Finding(code=code, summary=summary, evidence=list(evidence), severity=severity)
+                severity: str | None = None, explains: pd.DataFrame | None = None) -> Finding:
+        """A finding; ``explains`` is a frame of every record it accounts for (source, line)."""
+        ex = [] if explains is None or explains.empty else [
+            (s, int(n)) for s, n in zip(explains["source"], explains["line"], strict=True) if not pd.isna(n)]
+        return Finding(code=code, summary=summary, evidence=list(evidence), severity=severity, explains=ex)
 
     def not_checked(self, check: str, missing: str) -> Finding:
         """The info finding a rule returns when the data it needs is absent."""
@@ -57,8 +60,9 @@ class Context:
 
     def cited(self) -> set[tuple[str, int]]:
         """(source, line) pairs already used as evidence by earlier findings."""
-        return {(e.source, int(e.line)) for f in self.findings for e in f.evidence
-                if e.source is not None and e.line is not None and not pd.isna(e.line)}
+        out = {(e.source, int(e.line)) for f in self.findings for e in f.evidence
+               if e.source is not None and e.line is not None and not pd.isna(e.line)}
+        return out | {x for f in self.findings for x in f.explains}
 
     @staticmethod
     def noise_id(message: str) -> str | None:

@@ -24,6 +24,9 @@ LONG_BUDGET_EXTENSIONS = re.compile(r"CustomScriptExtension|\.DSC$|ChefClient|^C
 FINISHED = (r"Command execution finished|exited with code|execution finished with exit code"
             r"|successfully (?:installed|enabled|disabled|uninstalled|updated)|Handler successfully"
             r"|is not greater than the sequence number|Exiting\.\.\.|Exiting\.$")
+#: A handler that started a script asynchronously has finished only when the script has (formats doc §3.2).
+ASYNC_START = r"Awaiting completion|Asynchronously executing|execution task started"
+SCRIPT_DONE = r"Command execution finished|exited with code|finished with exit code"
 OPERATION = re.compile(r"(Install|Enabl|Disabl|Uninstall|Updat)ing Handler|handler command: (\w+)", re.IGNORECASE)
 #: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording).
 TIMED_OUT = (r"has not exited on time|Timed out waiting for extension|timed out after|exceeded the maximum"
@@ -66,7 +69,11 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     runs = []
     for (source, pid), g in log.groupby(["source", log["pid"].fillna(-1)], sort=False):
         g = g.sort_values("line")
-        fin = match(g, FINISHED, "message")
+        started = match(g, ASYNC_START, "message")
+        if started.empty:
+            fin = match(g, FINISHED, "message")
+        else:
+            fin = match(g[g["line"] > started["line"].max()], SCRIPT_DONE, "message")
         runs.append({"source": source, "pid": None if pid == -1 else int(pid), "extension": g["extension"].iloc[0],
                      "ext_version": g["ext_version"].iloc[0], "start": g["ts"].iloc[0], "last": g["ts"].iloc[-1],
                      "finished": not fin.empty, "finished_at": fin["ts"].iloc[0] if not fin.empty else pd.NaT,

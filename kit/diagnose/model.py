@@ -68,6 +68,8 @@ class Finding:
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
     severity: str | None = None  # None: the catalog's default
+    #: (source, line) of every record the finding accounts for, beyond the evidence it shows.
+    explains: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.code not in catalog():

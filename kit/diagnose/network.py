@@ -79,12 +79,14 @@ def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
         return [ctx.finding(CODE[endpoint],
                             f"All {len(probes)} TCP probes from the VM to {label} failed "
                             f"({errors or 'no error text'}); decided by the collector's probes.{log_part}",
-                            _probe_evidence(probes) + log_evidence(log_hits, "agent_log", limit=4))]
+                            _probe_evidence(probes) + log_evidence(log_hits, "agent_log", limit=4),
+                            explains=log_hits)]
     if not log_hits.empty:
         return [ctx.finding(CODE[endpoint],
                             f"The agent log shows {len(log_hits)} failures to reach {label}, from "
                             f"{fmt_ts(log_hits['ts'].min())} to {fmt_ts(log_hits['ts'].max())}; decided by the "
-                            "agent log (no probes in the bundle).", log_evidence(log_hits, "agent_log"))]
+                            "agent log (no probes in the bundle).", log_evidence(log_hits, "agent_log"),
+                            explains=log_hits)]
     if _agent_logs(ctx).empty:
         return [ctx.not_checked(f"reachability of {label}", "no probes/tcp.json and no agent log in the bundle")]
     return []
@@ -137,7 +139,8 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     return [ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
                         f"Outbound traffic to {WIRESERVER_IP} port {port_txt} is blocked inside the guest "
                         f"({'; '.join(how)}).",
-                        evidence + log_evidence(log_hits, "agent_log", limit=4) + _probe_evidence(forbidden))]
+                        evidence + log_evidence(log_hits, "agent_log", limit=4) + _probe_evidence(forbidden),
+                        explains=log_hits)]
 
 
 def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
@@ -172,7 +175,7 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
                         "Agent traffic to the platform goes through a proxy: " + "; ".join(reasons) + "." +
                         (" No failure was seen yet, so this is a risk rather than a confirmed cause." if config_only
                          else ""),
-                        evidence, severity="warning" if config_only else None)]
+                        evidence, severity="warning" if config_only else None, explains=log_hits)]
 
 
 def imds(ctx: Context) -> Iterable[Finding]:
@@ -223,7 +226,7 @@ def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
                         "WireServer itself answered with server errors (" + "; ".join(parts) + "), and no proxy "
                         "is configured on the VM: this is on the platform side.",
                         frame_evidence(rows, "http_probes", ["url", "status", "body"], ts="time") +
-                        log_evidence(log_hits, "agent_log", limit=6))]
+                        log_evidence(log_hits, "agent_log", limit=6), explains=log_hits)]
 
 
 def fabric_address(ctx: Context) -> Iterable[Finding]:
@@ -241,7 +244,7 @@ def fabric_address(ctx: Context) -> Iterable[Finding]:
                         "The agent did not discover the WireServer address from DHCP"
                         + (f" on {', '.join(adapters)}" if adapters else "")
                         + f" (last attempt {fmt_ts(last_fail)}) and never logged a successful discovery after it.",
-                        log_evidence(fails, "agent_log"))]
+                        log_evidence(fails, "agent_log"), explains=fails)]
 
 
 RULES = [guest_firewall, proxy_intercepts, wireserver_unreachable, hostgaplugin_unreachable, imds,
