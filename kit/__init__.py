@@ -23,9 +23,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(bundle, name)
     if name == "diagnose":
-        from .diagnose import diagnose
+        import importlib
 
-        return diagnose
+        # A callable module: kit.diagnose(bundle) and kit.diagnose.network both work.
+        return importlib.import_module(".diagnose", __name__)
     raise AttributeError(f"module 'kit' has no attribute {name!r}")
 
 
