@@ -65,6 +65,11 @@ MISSING = FrameSchema(
 )
 
 
+#: Artifacts that stand in for an expected one (a pasted Test-NetConnection for the kit's TCP probes).
+_ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconnection",),
+                 "ipconfig": ("get_netipaddress",)}
+
+
 @dataclass
 class _File:
     path: str
@@ -369,7 +374,7 @@ class Bundle:
     def missing(self) -> pd.DataFrame:
         recs = []
         for kind, where, why in EXPECTED:
-            present = self.has(kind) or (kind == "route_print" and self.has("get_netroute"))
+            present = self.has(kind) or any(self.has(a) for a in _ALTERNATIVES.get(kind, ()))
             if kind == "http_probe":
                 present = any(f.artifact == "http_probe" and "imds" in f.source.lower() for f in self._files)
             if not present:

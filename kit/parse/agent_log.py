@@ -136,15 +136,11 @@ def parse(text: str, *, source: str) -> ParseResult:
                                      "'[tid] <time stamp> [LEVEL] message'", text=lines[int(li)].as_py()[:300],
                                      parser=NAME))
     if not text.endswith(("\n", "\r")):
-        last = nrec - 1
-        last_line = lines[n - 1].as_py()
-        if not _HEAD_RE.match(last_line) or len(last_line) < 40:
-            damage[last] = "file ends mid-line (the last line may be cut)"
-            issues.append(ParseIssue(source, n, "truncated-line", "the file ends without a line break and the last "
-                                     "line looks cut", text=last_line[:300], parser=NAME))
-        else:
-            issues.append(ParseIssue(source, n, "no-final-newline", "the file ends without a line break (the last "
-                                     "record looks complete)", parser=NAME))
+        # The agent ends every line with CRLF: a file without a final line break was cut (copied while being
+        # written, truncated by a size cap, pasted partly). The last record is kept and flagged.
+        damage[nrec - 1] = "file ends without a line break: the last line may be cut"
+        issues.append(ParseIssue(source, n, "truncated-line", "the file ends in the middle of a line (no final line "
+                                 "break)", text=lines[n - 1].as_py()[:300], parser=NAME))
 
     lvl = level.fillna("UNKNOWN")
     df = pd.DataFrame({

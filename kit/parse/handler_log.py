@@ -127,12 +127,10 @@ def parse(text: str, *, source: str) -> ParseResult:
         damage[0] = "lines before the first record head (file starts mid-record or is a pasted fragment)"
         issues.append(ParseIssue(source, 1, "orphan-lines", f"{int(rec.end[0]) + 1} line(s) before the first record "
                                  "head", text=first_lines[0][:300], parser=NAME))
-    if not text.endswith(("\n", "\r")) and n > 0:
-        last_line = lines[n - 1].as_py()
-        if not is_head[n - 1] or len(last_line) < 30:
-            damage[nrec - 1] = "file ends mid-line (the last line may be cut)"
-            issues.append(ParseIssue(source, n, "truncated-line", "the file ends without a line break and the last "
-                                     "line looks cut", text=last_line[:300], parser=NAME))
+    if not text.endswith(("\n", "\r")):
+        damage[nrec - 1] = "file ends without a line break: the last line may be cut"
+        issues.append(ParseIssue(source, n, "truncated-line", "the file ends in the middle of a line (no final line "
+                                 "break)", text=lines[n - 1].as_py()[:300], parser=NAME))
 
     m = _PATH.search(source.replace("\\", "/"))
     df = pd.DataFrame({
