@@ -98,6 +98,8 @@ def source_address_for(ip_addresses: pd.DataFrame, primary: dict) -> dict | None
     if ip_addresses.empty or not primary.get("adapter"):
         return None
     rows = ip_addresses[(ip_addresses["adapter"] == primary["adapter"]) & (ip_addresses["family"] == "IPv4")]
+    if (rows["origin"] == "get_netipaddress").any():  # one source: Get-NetIPAddress knows SkipAsSource
+        rows = rows[rows["origin"] == "get_netipaddress"]
     if len(rows) < 2:
         return None
     rows = rows.sort_values("order")

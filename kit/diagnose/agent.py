@@ -103,11 +103,11 @@ def agent_crash_loop(ctx: Context) -> Iterable[Finding]:
     if len(starts) < CRASH_STARTS:
         return []
     stops = match(log, STOPPING, "message").dropna(subset=["ts"])
-    events = pd.concat([starts.assign(_kind="start"), stops.assign(_kind="stop")]).sort_values(["ts", "line"])
+    events = pd.concat([starts.assign(event="start"), stops.assign(event="stop")]).sort_values(["ts", "line"])
     # Unclean starts: a start not preceded (since the previous start) by a clean stop.
     unclean, prev = [], None
     for r in events.itertuples(index=False):
-        if r._kind == "start":
+        if r.event == "start":
             if prev == "start":
                 unclean.append(r)
             prev = "start"

@@ -152,7 +152,7 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
         for r in p.itertuples(index=False):
             gaps = [name for name, ok in (("168.63.129.16", r.bypasses_wireserver), ("169.254.169.254",
                                                                                     r.bypasses_imds))
-                    if not (isinstance(ok, bool) and ok)]
+                    if pd.isna(ok) or not bool(ok)]
             if gaps:
                 reasons.append(f"WinHTTP proxy {r.proxy_server} with no bypass for {' and '.join(gaps)} "
                                f"(bypass list: {r.bypass if isinstance(r.bypass, str) else 'none'})")
