@@ -7,6 +7,7 @@ only multi-line records are joined in Python. Every input line ends up in exactl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +20,21 @@ MDY = r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}(?:\.\d+)?"
 ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z"
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
 def split_lines(text: str) -> pa.Array:
     """Lines of ``text`` as an Arrow large_string array (CRLF, LF and lone CR each end one line)."""
     if not text:
         return pa.array([], type=pa.large_string())
     arr = pa.array([text], type=pa.large_string())
-    lines = pc.list_flatten(pc.split_pattern_regex(arr, r"\r\n|\n|\r"))
+    if _LONE_CR.search(text) is None:  # the common case: a literal split, then drop the CR of CRLF
+        lines = pc.list_flatten(pc.split_pattern(arr, "\n"))
+        del arr
+        if "\r" in text:
+            lines = pc.utf8_rtrim(lines, characters="\r")
+    else:
+        lines = pc.list_flatten(pc.split_pattern_regex(arr, r"\r\n|\n|\r"))
     if text.endswith(("\n", "\r")):
         lines = lines.slice(0, len(lines) - 1)
     return lines

@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import LINE, SOURCE, Col, FrameSchema
@@ -64,6 +65,50 @@ AGENT_LOG = FrameSchema(
 FRAMES = {"agent_log": AGENT_LOG}
 
 
+#: The current agent's layout, in full: checked without captures (RE2's fast DFA), then cut at fixed positions.
+_FAST = r"^\[[0-9A-Fa-f]{8}\] \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z \[[A-Z]{3,8}\]"
+_FIELDS = ("tid", "mdy", "iso", "pii", "bad", "level", "msg")
+
+
+def _find_heads(lines: pa.Array):
+    """Which lines are record heads, and a function giving the head fields of chosen lines.
+
+    Lines in the current agent layout are cut at fixed positions; only the others go through the full regex
+    with its capture groups (the slow part of regex matching)."""
+    n = len(lines)
+    bracket = np.asarray(pc.starts_with(lines, "["))  # every head starts with "[" (tid, time or level)
+    cand = np.flatnonzero(bracket)
+    fast = np.zeros(n, dtype=bool)
+    fast[cand] = np.asarray(pc.match_substring_regex(lines.take(pa.array(cand)), _FAST))
+    fast_idx, gen_idx = np.flatnonzero(fast), np.flatnonzero(bracket & ~fast)
+    fl = lines.take(pa.array(fast_idx))
+    rest = pc.utf8_slice_codeunits(fl, 36, 1 << 40)
+    parts = pc.split_pattern(rest, "]", max_splits=1)
+    none = pa.nulls(len(fl), fl.type)
+    fast_struct = pa.StructArray.from_arrays(
+        [pc.utf8_slice_codeunits(fl, 1, 9), none, pc.utf8_slice_codeunits(fl, 11, 35), none, none,
+         pc.utf8_slice_codeunits(pc.list_element(parts, 0), 1, 64), pc.list_element(parts, 1)], names=_FIELDS)
+    gen = pc.extract_regex(lines.take(pa.array(gen_idx)), HEAD) if len(gen_idx) else None
+    is_head = fast.copy()
+    del rest, parts
+    if gen is not None:
+        is_head[gen_idx] = np.asarray(gen.is_valid())
+        gen = pa.StructArray.from_arrays([gen.field(f).cast(fl.type) for f in _FIELDS], names=_FIELDS,
+                                         mask=pc.invert(gen.is_valid()))
+        both = pa.concat_arrays([fast_struct, gen])
+    else:
+        both = fast_struct
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[fast_idx] = np.arange(len(fast_idx))
+    pos[gen_idx] = len(fast_idx) + np.arange(len(gen_idx))
+
+    def heads_of(line_idx: np.ndarray) -> pa.Array:
+        p = pos[line_idx]
+        return both.take(pa.array(p, mask=p < 0))  # lines that are not heads (an orphan record) give nulls
+
+    return is_head, heads_of
+
+
 def sniff(head: str) -> bool:
     lines = [ln for ln in head.splitlines()[:200] if ln.strip()]
     if not lines:
@@ -87,11 +132,10 @@ def parse(text: str, *, source: str) -> ParseResult:
     n = len(lines)
     if n == 0:
         return ParseResult({NAME: AGENT_LOG.empty()}, [])
-    m = pc.extract_regex(lines, HEAD)
-    is_head = np.asarray(m.is_valid())
+    is_head, heads_of = _find_heads(lines)
     rec = fold(lines, is_head)
     idx = rec.start
-    heads = m.take(idx)
+    heads = heads_of(idx)
     tid, mdy, iso, pii, bad = (col(heads, k) for k in ("tid", "mdy", "iso", "pii", "bad"))
     level = col(heads, "level")
     msg = col(heads, "msg", empty_is_na=False).str.strip()
@@ -143,6 +187,7 @@ def parse(text: str, *, source: str) -> ParseResult:
                                  "break)", text=lines[n - 1].as_py()[:300], parser=NAME))
 
     lvl = level.fillna("UNKNOWN")
+    texts = pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
     df = pd.DataFrame({
         "source": pd.Series([source] * nrec, dtype="str"),
         "line": line_no,
@@ -154,9 +199,9 @@ def parse(text: str, *, source: str) -> ParseResult:
         "ts_assumed_utc": has_mdy,
         "thread": tid,
         "level": lvl,
-        "message": msg.fillna(pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
-                              .str.split("\n", n=1).str[0]),
-        "text": pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str"),
+        "message": msg.where(msg.notna(), texts.where(msg.isna()).str.split("\n", n=1).str[0]) if msg.isna().any()
+        else msg,
+        "text": texts,
         "n_lines": rec.end - rec.start + 1,
         "damaged": damage.notna().to_numpy(),
         "damage": damage,
