@@ -71,7 +71,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         json.dump(findings_to_json(findings), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(bundle.summary().splitlines()[0])
+        when = (bundle.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if bundle.collected_at is not None
+                else "at an unknown time")
+        print(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}")
         print()
         print(format_findings(findings))
     bad = findings["severity"].isin(["error", "critical"]).any()
