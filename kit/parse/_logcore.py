@@ -88,3 +88,153 @@ def col(struct: pa.Array, name: str, *, empty_is_na: bool = True) -> pd.Series:
     if empty_is_na:
         arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
     return pd.Series(arr.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
+
+
+# -- byte-level machinery (agent_log's fast path) --------------------------------------------------------------
+#
+# The text is encoded to UTF-8 once; line boundaries, record heads and the fixed-position fields of the agent's
+# own layouts are found with NumPy on that buffer, and every string column is cut out of it in one copy through
+# an Arrow string_view array (offset + length per value, no Python object per value). Only heads in unusual
+# layouts (docs that trimmed the thread id, scrubbed time stamps, ...) go through a Python regex, one call each.
+
+_CHUNK = 1 << 22  # bytes per NumPy scan: keeps the boolean temporaries small (peak memory)
+_VIEW_WINDOW = 1 << 30  # string_view offsets are int32: address big buffers through overlapping 2 GiB windows
+
+
+def byte_positions(buf: np.ndarray, byte: int) -> np.ndarray:
+    """Offsets of every occurrence of ``byte`` in ``buf`` (int64, ascending), scanned in chunks."""
+    parts = [np.flatnonzero(buf[i:i + _CHUNK] == byte) + i for i in range(0, len(buf), _CHUNK)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class ByteLines:
+    """The lines of a text, as byte ranges of its UTF-8 encoding.
+
+    ``start[i]``/``end[i]`` are the byte offsets of line ``i``'s content (terminator excluded); ``arrow`` is the
+    lines *with* their terminators as a zero-copy large_string array over ``data`` (so record heads can be
+    matched with RE2 without copying). CRLF, LF and a lone CR each end one line, as :func:`kit.textio.split_lines`.
+    """
+
+    data: bytes
+    buf: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    arrow: pa.Array
+    has_cr: bool
+    final_newline: bool
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def line(self, i: int) -> str:
+        return self.data[int(self.start[i]):int(self.end[i])].decode("utf-8", "replace")
+
+
+def byte_lines(text: str) -> ByteLines:
+    # errors="replace": a str may carry lone surrogates (never from kit.textio.decode); Arrow needs valid UTF-8.
+    data = text.encode("utf-8", "replace")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    size = len(data)
+    term = byte_positions(buf, 10)  # last byte of each line terminator
+    ends = term
+    has_cr = data.find(b"\r") >= 0
+    if has_cr:
+        cr = byte_positions(buf, 13)
+        after = np.minimum(cr + 1, size - 1)
+        lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
+        if len(lone):
+            term = np.union1d(term, lone)
+        ends = term.copy()
+        crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
+        ends[crlf] -= 1
+    final_newline = size > 0 and len(term) > 0 and int(term[-1]) == size - 1
+    starts = np.empty(len(term) + 1, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = term + 1
+    if final_newline or size == 0:
+        starts = starts[:-1]
+    else:
+        ends = np.concatenate([ends, [size]])
+    offsets = np.empty(len(starts) + 1, dtype=np.int64)
+    offsets[:-1] = starts
+    offsets[-1] = size
+    arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    return ByteLines(data, buf, starts, ends.astype(np.int64), arrow, has_cr, final_newline)
+
+
+def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, which: np.ndarray | None = None,
+           valid: np.ndarray | None = None) -> pa.Array:
+    """Cut values out of byte buffers: value ``i`` is ``length[i]`` bytes at ``off[i]`` of ``buffers[which[i]]``.
+
+    Builds an Arrow string_view array (16 bytes per value, pointing into the buffers) and casts it to
+    large_string: one copy of the selected bytes, done in C++. Every cut must fall on UTF-8 character
+    boundaries (callers cut at ASCII delimiters and line ends). ``valid`` False gives a null."""
+    n = len(off)
+    off = np.asarray(off, dtype=np.int64)
+    length = np.asarray(length, dtype=np.int64)
+    if valid is not None:
+        length = np.where(valid, length, 0)
+    if which is None:
+        which = np.zeros(n, dtype=np.int64)
+    views = np.zeros((n, 16), dtype=np.uint8)
+    ints = views.view(np.int32)  # (n, 4): length | prefix | buffer index | offset
+    ints[:, 0] = length
+    short = length <= 12
+    windows: list[pa.Buffer] = []
+    for b, buffer in enumerate(buffers):
+        rows = which == b
+        if not rows.any():
+            continue
+        src = np.frombuffer(buffer, dtype=np.uint8)
+        last = max(len(src) - 1, 0)
+        for k in range(12):  # inline bytes of short values, 4-byte prefix of long ones
+            sel = rows & (length > k) & (short | (k < 4))
+            if sel.any():
+                views[sel, 4 + k] = src[np.minimum(off[sel] + k, last)]
+        long_rows = np.flatnonzero(rows & ~short)
+        if len(long_rows):
+            win = off[long_rows] // _VIEW_WINDOW
+            for w in np.unique(win):
+                sel = long_rows[win == w]
+                ints[sel, 2] = len(windows)
+                ints[sel, 3] = off[sel] - int(w) * _VIEW_WINDOW
+                lo = int(w) * _VIEW_WINDOW
+                windows.append(buffer.slice(lo, min(len(src) - lo, 2 * _VIEW_WINDOW - 1)))
+    validity = None
+    if valid is not None and not valid.all():
+        validity = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
+    arr = pa.Array.from_buffers(pa.string_view(), n, [validity, pa.py_buffer(views), *windows],
+                                null_count=-1 if validity is not None else 0)
+    return arr.cast(pa.large_string())
+
+
+def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
+    """The data buffer and the (n + 1) int64 value offsets of a large_string array."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    return arr.buffers()[2] or pa.py_buffer(b""), offsets
+
+
+def civil_ns(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray, minute: np.ndarray,
+             second: np.ndarray, nanos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nanoseconds since the epoch for calendar fields (proleptic Gregorian), and which fields form a real
+    date and time (month 1-12, day within the month, hour < 24, minute and second < 60)."""
+    y, m, d = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    dim = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)[np.clip(m - 1, 0, 11)]
+    dim = dim + ((m == 2) & leap)
+    ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (hour < 24) & (minute < 60) & (second < 60)
+          & (y >= 1678) & (y <= 2261))  # the datetime64[ns] range
+    yy = y - (m <= 2)
+    era = np.floor_divide(yy, 400)
+    yoe = yy - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    ns = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000_000 + nanos
+    return np.where(ok, ns, np.iinfo(np.int64).min), ok
+
+
+def utc_series(ns: np.ndarray) -> pd.Series:
+    """int64 nanoseconds (int64 min for missing) as a ``datetime64[ns, UTC]`` Series."""
+    return pd.Series(pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC"))

@@ -15,14 +15,26 @@ text) belongs to the record above it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._logcore import ISO, MDY, col, fold, parse_iso, parse_mdy, split_lines
+from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
+from ._logcore import (
+    ISO,
+    MDY,
+    ByteLines,
+    byte_lines,
+    civil_ns,
+    gather,
+    large_string_parts,
+    parse_iso,
+    parse_mdy,
+    utc_series,
+)
 from .base import ParseIssue, ParseResult
 
 NAME = "agent_log"
@@ -35,8 +47,6 @@ HEAD = (r"^(?:\[(?P<tid>[0-9A-Fa-f]{8})\][ \t]+)?"
         r"|(?P<bad>\[[0-9][0-9/:. T-]{6,}\])[ \t]+)?"
         r"\[(?P<level>[A-Z]{3,8})\](?P<msg>.*)$")
 _HEAD_RE = re.compile(HEAD)
-#: A line that starts like a head (thread id) but is not one: a head cut or mangled.
-_BROKEN_HEAD = r"^\[[0-9A-Fa-f]{8}\]"
 
 AGENT_LOG = FrameSchema(
     "agent_log",
@@ -65,48 +75,137 @@ AGENT_LOG = FrameSchema(
 FRAMES = {"agent_log": AGENT_LOG}
 
 
-#: The current agent's layout, in full: checked without captures (RE2's fast DFA), then cut at fixed positions.
-_FAST = r"^\[[0-9A-Fa-f]{8}\] \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z \[[A-Z]{3,8}\]"
-_FIELDS = ("tid", "mdy", "iso", "pii", "bad", "level", "msg")
+#: The same head pattern for Python's ``re`` on bytes, used with ``match(data, start, end)`` on the few heads
+#: that are not in one of the agent's three exact layouts; it gives the byte spans of the fields.
+_HEAD_B = re.compile(HEAD[1:].replace("(?P<msg>.*)$", "").encode())
+
+#: Byte values
+_LB, _RB, _SP, _TAB = ord("["), ord("]"), ord(" "), ord("\t")
+_HEX = np.zeros(256, dtype=bool)
+_HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[np.frombuffer(b"0123456789", dtype=np.uint8)] = True
+_UPPER = np.zeros(256, dtype=bool)
+_UPPER[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = True
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[np.frombuffer(b" \t\x0b\x0c", dtype=np.uint8)] = True
+
+#: The agent's three exact layouts after ``[tid] `` (formats doc §12 A, B, C): byte position -> required byte
+#: (``d`` any digit), the time stamp's (offset, length) and where the level tag's ``[`` is.
+_LAYOUTS = {
+    # [00000011] [12/11/2018 06:27:55.66] [WARN]  msg
+    "mdy-hundredths": ("[dd/dd/dddd dd:dd:dd.dd] [", 12, 22),
+    # [00000018] 2021-01-12T16:35:45Z [INFO]  msg
+    "iso-seconds-z": ("dddd-dd-ddTdd:dd:ddZ [", 11, 20),
+    # [00000004] 2024-04-17T07:19:26.812Z [ERROR] msg
+    "iso-millis-z": ("dddd-dd-ddTdd:dd:dd.dddZ [", 11, 24),
+}
+STYLES = ("mdy-hundredths", "iso-seconds-z", "iso-millis-z", "scrubbed")
+_MDY, _ISO_S, _ISO_MS, _PII, _BAD = 0, 1, 2, 3, 4
 
 
-def _find_heads(lines: pa.Array):
-    """Which lines are record heads, and a function giving the head fields of chosen lines.
+def _byte_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return buf[np.minimum(pos, len(buf) - 1)]
 
-    Lines in the current agent layout are cut at fixed positions; only the others go through the full regex
-    with its capture groups (the slow part of regex matching)."""
-    n = len(lines)
-    bracket = np.asarray(pc.starts_with(lines, "["))  # every head starts with "[" (tid, time or level)
-    cand = np.flatnonzero(bracket)
-    fast = np.zeros(n, dtype=bool)
-    fast[cand] = np.asarray(pc.match_substring_regex(lines.take(pa.array(cand)), _FAST))
-    fast_idx, gen_idx = np.flatnonzero(fast), np.flatnonzero(bracket & ~fast)
-    fl = lines.take(pa.array(fast_idx))
-    rest = pc.utf8_slice_codeunits(fl, 36, 1 << 40)
-    parts = pc.split_pattern(rest, "]", max_splits=1)
-    none = pa.nulls(len(fl), fl.type)
-    fast_struct = pa.StructArray.from_arrays(
-        [pc.utf8_slice_codeunits(fl, 1, 9), none, pc.utf8_slice_codeunits(fl, 11, 35), none, none,
-         pc.utf8_slice_codeunits(pc.list_element(parts, 0), 1, 64), pc.list_element(parts, 1)], names=_FIELDS)
-    gen = pc.extract_regex(lines.take(pa.array(gen_idx)), HEAD) if len(gen_idx) else None
-    is_head = fast.copy()
-    del rest, parts
-    if gen is not None:
-        is_head[gen_idx] = np.asarray(gen.is_valid())
-        gen = pa.StructArray.from_arrays([gen.field(f).cast(fl.type) for f in _FIELDS], names=_FIELDS,
-                                         mask=pc.invert(gen.is_valid()))
-        both = pa.concat_arrays([fast_struct, gen])
-    else:
-        both = fast_struct
-    pos = np.full(n, -1, dtype=np.int64)
-    pos[fast_idx] = np.arange(len(fast_idx))
-    pos[gen_idx] = len(fast_idx) + np.arange(len(gen_idx))
 
-    def heads_of(line_idx: np.ndarray) -> pa.Array:
-        p = pos[line_idx]
-        return both.take(pa.array(p, mask=p < 0))  # lines that are not heads (an orphan record) give nulls
+def _digits(buf: np.ndarray, pos: np.ndarray, first: int, count: int) -> np.ndarray:
+    out = np.zeros(len(pos), dtype=np.int64)
+    for k in range(first, first + count):
+        out = out * 10 + (_byte_at(buf, pos + k).astype(np.int64) - 48)
+    return out
 
-    return is_head, heads_of
+
+@dataclass
+class _Heads:
+    """Byte spans of the fields of every head line (index = line number - 1; meaningful where ``is_head``)."""
+
+    is_head: np.ndarray
+    tid: np.ndarray  # offset of the thread id (8 bytes), -1 when absent
+    ts_off: np.ndarray
+    ts_len: np.ndarray  # 0 when there is no time stamp
+    style: np.ndarray  # int8 index into STYLES + bad (4), -1 for none
+    lvl_off: np.ndarray
+    lvl_len: np.ndarray
+    msg_off: np.ndarray
+    ts_ns: np.ndarray  # parsed time (int64 ns, int64 min = NaT) for the exact layouts
+    ts_parsed: np.ndarray  # True where ts_ns is already decided (exact layouts)
+
+
+def _find_heads(lines: ByteLines) -> _Heads:
+    buf, s, e = lines.buf, lines.start, lines.end
+    n = len(s)
+    llen = e - s
+    h = _Heads(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64),
+               np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=np.int64),
+               np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.iinfo(np.int64).min),
+               np.zeros(n, dtype=bool))
+    first = _byte_at(buf, s)
+    # 1. The exact layouts, checked byte by byte at fixed positions (vectorised over all lines).
+    tid_ok = (first == _LB) & (llen >= 36)
+    for k in range(1, 9):
+        tid_ok &= _HEX[_byte_at(buf, s + k)]
+    tid_ok &= (_byte_at(buf, s + 9) == _RB) & (_byte_at(buf, s + 10) == _SP)
+    cand = np.flatnonzero(tid_ok)
+    cs = s[cand]
+    for code, (shape, ts_at, ts_len) in enumerate(_LAYOUTS.values()):
+        ok = np.ones(len(cand), dtype=bool)
+        for k, ch in enumerate(shape):
+            b = _byte_at(buf, cs + 11 + k)
+            ok &= _DIGIT[b] if ch == "d" else b == ord(ch)
+        lvl = cs + 11 + len(shape)
+        # level tag: 3 to 8 capitals, then "]", inside the line
+        lvl_len = np.zeros(len(cand), dtype=np.int64)
+        for k in range(3, 9):
+            hit = (lvl_len == 0) & (_byte_at(buf, lvl + k) == _RB)
+            lvl_len[hit] = k
+        ok &= (lvl_len > 0) & (lvl + lvl_len < e[cand])
+        for k in range(8):
+            ok &= (k >= lvl_len) | _UPPER[_byte_at(buf, lvl + k)]
+        rows = cand[ok]
+        if not len(rows):
+            continue
+        rs = s[rows]
+        h.is_head[rows] = True
+        h.tid[rows] = rs + 1
+        h.ts_off[rows] = rs + ts_at
+        h.ts_len[rows] = ts_len
+        h.style[rows] = code
+        h.lvl_off[rows] = lvl[ok]
+        h.lvl_len[rows] = lvl_len[ok]
+        h.msg_off[rows] = lvl[ok] + lvl_len[ok] + 1
+        t0 = rs + ts_at
+        if code == _MDY:  # MM/DD/YYYY HH:MM:SS.ff
+            ns, _ = civil_ns(_digits(buf, t0, 6, 4), _digits(buf, t0, 0, 2), _digits(buf, t0, 3, 2),
+                             _digits(buf, t0, 11, 2), _digits(buf, t0, 14, 2), _digits(buf, t0, 17, 2),
+                             _digits(buf, t0, 20, 2) * 10_000_000)
+        else:  # YYYY-MM-DDTHH:MM:SS[.fff]Z
+            frac = _digits(buf, t0, 20, 3) * 1_000_000 if code == _ISO_MS else np.zeros(len(rows), dtype=np.int64)
+            ns, _ = civil_ns(_digits(buf, t0, 0, 4), _digits(buf, t0, 5, 2), _digits(buf, t0, 8, 2),
+                             _digits(buf, t0, 11, 2), _digits(buf, t0, 14, 2), _digits(buf, t0, 17, 2), frac)
+        h.ts_ns[rows] = ns
+        h.ts_parsed[rows] = True
+        cand, cs = cand[~ok], cs[~ok]
+    # 2. Every other line that could start a head ("[", a digit or "{"): the general pattern, one call each.
+    maybe = np.flatnonzero(~h.is_head & ((first == _LB) | _DIGIT[first] | (first == ord("{"))) & (llen >= 5))
+    data = lines.data
+    for i in maybe.tolist():
+        m = _HEAD_B.match(data, int(s[i]), int(e[i]))
+        if m is None:
+            continue
+        h.is_head[i] = True
+        if m.start("tid") >= 0:
+            h.tid[i] = m.start("tid")
+        for code, group in ((_MDY, "mdy"), (_ISO_MS, "iso"), (_PII, "pii"), (_BAD, "bad")):
+            if m.start(group) >= 0:
+                a, b = m.span(group)
+                if code == _BAD:
+                    a, b = a + 1, b - 1  # the brackets are not part of the stamp
+                if code == _ISO_MS and b"." not in m.group(group):
+                    code = _ISO_S
+                h.style[i], h.ts_off[i], h.ts_len[i] = code, a, b - a
+        h.lvl_off[i], h.lvl_len[i] = m.start("level"), m.end("level") - m.start("level")
+        h.msg_off[i] = m.end("level") + 1
+    return h
 
 
 def sniff(head: str) -> bool:
@@ -128,85 +227,161 @@ def log_family(source: str) -> str:
 
 
 def parse(text: str, *, source: str) -> ParseResult:
-    lines = split_lines(text)
+    lines = byte_lines(text)
     n = len(lines)
     if n == 0:
         return ParseResult({NAME: AGENT_LOG.empty()}, [])
-    is_head, heads_of = _find_heads(lines)
-    rec = fold(lines, is_head)
-    idx = rec.start
-    heads = heads_of(idx)
-    tid, mdy, iso, pii, bad = (col(heads, k) for k in ("tid", "mdy", "iso", "pii", "bad"))
-    level = col(heads, "level")
-    msg = col(heads, "msg", empty_is_na=False).str.strip()
-    nrec = len(idx)
+    buf, s, e = lines.buf, lines.start, lines.end
+    h = _find_heads(lines)
+    # Records: a head starts one; any other line belongs to the record above; lines before the first head form
+    # a record of their own.
+    rs = np.flatnonzero(h.is_head)
+    orphan = len(rs) == 0 or rs[0] != 0
+    if orphan:
+        rs = np.concatenate([np.zeros(1, dtype=np.int64), rs])
+    re_ = np.empty(len(rs), dtype=np.int64)
+    re_[:-1] = rs[1:] - 1
+    re_[-1] = n - 1
+    nrec = len(rs)
+    head = h.is_head[rs]
+    data_buf = pa.py_buffer(lines.data)
 
-    has_mdy, has_iso = mdy.notna().to_numpy(), iso.notna().to_numpy()
-    ts = parse_mdy(mdy).where(has_mdy, parse_iso(iso))
-    raw = mdy.where(has_mdy, iso).where(has_mdy | has_iso, pii).where(has_mdy | has_iso | pii.notna().to_numpy(),
-                                                                      bad.str.strip("[]"))
-    style = pd.Series(pd.NA, index=range(nrec), dtype="object")
-    style[has_mdy] = "mdy-hundredths"
-    style[has_iso & iso.str.contains(".", regex=False).fillna(False).to_numpy()] = "iso-millis-z"
-    style[has_iso & ~iso.str.contains(".", regex=False).fillna(False).to_numpy()] = "iso-seconds-z"
-    style[pii.notna().to_numpy()] = "scrubbed"
+    # Time stamps: the exact layouts were decoded from their digits; the rest (a handful) through pandas.
+    ts_ns = h.ts_ns[rs].copy()
+    style = np.where(head, h.style[rs], -1).astype(np.int8)
+    has_ts = head & (h.ts_len[rs] > 0)
+    ts_raw = gather([data_buf], h.ts_off[rs], h.ts_len[rs], valid=has_ts)
+    slow = np.flatnonzero(has_ts & ~h.ts_parsed[rs] & ((style == _MDY) | (style == _ISO_S) | (style == _ISO_MS)))
+    if len(slow):
+        raw = pd.Series(ts_raw.take(pa.array(slow)), dtype="str")
+        is_mdy = (style[slow] == _MDY)
+        parsed = parse_mdy(raw).where(is_mdy, parse_iso(raw))
+        ts_ns[slow] = parsed.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")).view(np.int64)
+    nat = ts_ns == np.iinfo(np.int64).min
 
-    damage = pd.Series(pd.NA, index=range(nrec), dtype="object")
+    # Message: the head line after the level tag, padding stripped; the first line for the orphan record.
+    mo = np.where(head, h.msg_off[rs], s[rs])
+    me = e[rs].copy()
+    mo = np.minimum(mo, me)
+    active = np.flatnonzero(head & (mo < me))
+    while len(active):
+        active = active[_SPACE[_byte_at(buf, mo[active])] & (mo[active] < me[active])]
+        mo[active] += 1
+    active = np.flatnonzero(me > mo)
+    while len(active):
+        active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
+        me[active] -= 1
+    message = gather([data_buf], mo, me - mo)
+
+    # Text: single-line records are their line; multi-line ones span lines[first..last] in the buffer, with
+    # CRLF / lone CR between lines turned into "\n".
+    multi = np.flatnonzero(re_ > rs)
+    t_off, t_len = s[rs].copy(), e[rs] - s[rs]
+    t_len[multi] = e[re_[multi]] - s[rs[multi]]
+    which = np.zeros(nrec, dtype=np.int64)
+    buffers = [data_buf]
+    if lines.has_cr and len(multi):
+        joined = gather([data_buf], t_off[multi], t_len[multi])
+        joined = pc.replace_substring(pc.replace_substring(joined, "\r\n", "\n"), "\r", "\n")
+        jbuf, joff = large_string_parts(joined)
+        buffers.append(jbuf)
+        which[multi] = 1
+        t_off[multi], t_len[multi] = joff[:-1], np.diff(joff)
+    texts = gather(buffers, t_off, t_len, which=which)
+
+    thread = gather([data_buf], h.tid[rs], np.full(nrec, 8), valid=head & (h.tid[rs] >= 0))
+    level = _levels(buf, h, rs, head)
+
+    # Damage, each with an issue naming the file and line.
+    reasons: dict[int, list[str]] = {}
     issues: list[ParseIssue] = []
-    line_no = idx + 1
-    bad_ts = (has_mdy | has_iso) & ts.isna().to_numpy() | bad.notna().to_numpy()
-    for i in np.flatnonzero(bad_ts):
-        damage[i] = "unreadable time stamp"
-        issues.append(ParseIssue(source, int(line_no[i]), "bad-timestamp",
-                                 f"time stamp {raw[i]!r} is not a valid date in the expected layouts "
-                                 "(MM/DD/YYYY HH:MM:SS.ff or YYYY-MM-DDTHH:MM:SS[.fff]Z)", text=str(rec.text[i])[:300],
-                                 parser=NAME))
-    for i in np.flatnonzero(pii.notna().to_numpy()):
-        damage[i] = f"time stamp replaced by a PII scrubber ({pii[i]})"
-    if not rec.head_of[0]:
-        damage[0] = "lines before the first record head (file starts mid-record or is a pasted fragment)"
-        issues.append(ParseIssue(source, 1, "orphan-lines",
-                                 f"{int(rec.end[0]) + 1} line(s) before the first record head; expected a head like "
-                                 "'[00000011] [12/11/2018 06:27:55.66] [WARN] ...'", text=lines[0].as_py()[:300],
-                                 parser=NAME))
-    broken = np.asarray(pc.match_substring_regex(lines, _BROKEN_HEAD)) & ~is_head
-    if broken.any():
-        rec_of_line = np.cumsum(is_head) - (1 if rec.head_of[0] else 0)
-        for li in np.flatnonzero(broken)[:1000]:
-            r = int(rec_of_line[li])
-            damage[r] = "contains a malformed record head (kept as a continuation line)"
-            issues.append(ParseIssue(source, int(li) + 1, "malformed-head",
-                                     "line starts with a thread id but is not a complete record head "
-                                     "'[tid] <time stamp> [LEVEL] message'", text=lines[int(li)].as_py()[:300],
-                                     parser=NAME))
-    if not text.endswith(("\n", "\r")):
-        # The agent ends every line with CRLF: a file without a final line break was cut (copied while being
-        # written, truncated by a size cap, pasted partly). The last record is kept and flagged.
-        damage[nrec - 1] = "file ends without a line break: the last line may be cut"
-        issues.append(ParseIssue(source, n, "truncated-line", "the file ends in the middle of a line (no final line "
-                                 "break)", text=lines[n - 1].as_py()[:300], parser=NAME))
 
-    lvl = level.fillna("UNKNOWN")
-    texts = pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
+    def flag(r: int, why: str) -> None:
+        reasons.setdefault(r, []).append(why)
+
+    line_no = rs + 1
+    bad = np.flatnonzero(has_ts & (style != _PII) & nat)
+    if len(bad):
+        bad_raw = ts_raw.take(pa.array(bad)).to_pylist()
+        for r, raw in zip(bad.tolist(), bad_raw, strict=True):
+            flag(r, "unreadable time stamp")
+            issues.append(ParseIssue(
+                source, int(line_no[r]), "bad-timestamp",
+                f"time stamp {raw!r} is not a valid date and time in the expected layouts (MM/DD/YYYY HH:MM:SS.ff "
+                "or YYYY-MM-DDTHH:MM:SS[.fff]Z)", text=lines.line(int(rs[r]))[:300], parser=NAME))
+    pii = np.flatnonzero(style == _PII)
+    if len(pii):
+        for r, raw in zip(pii.tolist(), ts_raw.take(pa.array(pii)).to_pylist(), strict=True):
+            flag(r, f"time stamp replaced by a PII scrubber ({raw})")
+    if orphan:
+        flag(0, "continuation lines before the first record head (file starts mid-record or is a pasted fragment)")
+        issues.append(ParseIssue(
+            source, 1, "orphan-lines", f"{int(re_[0]) + 1} line(s) before the first record head; expected a head "
+            "like '[00000011] [12/11/2018 06:27:55.66] [WARN] ...'", text=lines.line(0)[:300], parser=NAME))
+    broken = np.flatnonzero(_malformed(buf, s, e) & ~h.is_head)
+    if len(broken):
+        rec_of = np.searchsorted(rs, broken, side="right") - 1
+        for li, r in zip(broken[:1000].tolist(), rec_of[:1000].tolist(), strict=True):
+            if "contains a malformed record head (kept as a continuation line)" not in reasons.get(r, []):
+                flag(r, "contains a malformed record head (kept as a continuation line)")
+            issues.append(ParseIssue(
+                source, li + 1, "malformed-head", "line starts with a thread id but is not a complete record head "
+                "'[tid] <time stamp> [LEVEL] message'", text=lines.line(li)[:300], parser=NAME))
+    if not lines.final_newline:
+        # The agent ends every line with CRLF, so a file without a final line break was cut while being written
+        # or copied (or truncated by a size cap): the last line may be incomplete even when it looks whole.
+        # The record is kept and flagged; this parser does not use the milder `no-final-newline` kind.
+        flag(nrec - 1, "file ends mid-line (no final line break: the last line may be cut)")
+        issues.append(ParseIssue(
+            source, n, "truncated-line", "expected every line to end with a line break (the agent writes CRLF); "
+            "found the file ending in the middle of its last line", text=lines.line(n - 1)[:300], parser=NAME))
+
+    damage_col = np.full(nrec, None, dtype=object)
+    for r, why in reasons.items():
+        damage_col[r] = "; ".join(why)
+    damaged = np.zeros(nrec, dtype=bool)
+    damaged[list(reasons)] = True
+
     df = pd.DataFrame({
-        "source": pd.Series([source] * nrec, dtype="str"),
-        "line": line_no,
-        "end_line": rec.end + 1,
-        "log": log_family(source),
-        "ts": ts,
-        "ts_raw": raw,
-        "ts_style": style,
-        "ts_assumed_utc": has_mdy,
-        "thread": tid,
-        "level": lvl,
-        "message": msg.where(msg.notna(), texts.where(msg.isna()).str.split("\n", n=1).str[0]) if msg.isna().any()
-        else msg,
-        "text": texts,
-        "n_lines": rec.end - rec.start + 1,
-        "damaged": damage.notna().to_numpy(),
-        "damage": damage,
+        "source": pd.Series(pa.repeat(pa.scalar(source, pa.large_string()), nrec), dtype="str"),
+        "line": pd.array(line_no, dtype="Int64"),
+        "end_line": pd.array(re_ + 1, dtype="Int64"),
+        "log": pd.Categorical.from_codes(np.zeros(nrec, dtype=np.int8), categories=[log_family(source)]),
+        "ts": utc_series(ts_ns),
+        "ts_raw": pd.Series(ts_raw, dtype="str"),
+        "ts_style": pd.Categorical.from_codes(np.where(style <= _PII, style, -1), categories=list(STYLES)),
+        "ts_assumed_utc": style == _MDY,
+        "thread": pd.Series(thread, dtype="str"),
+        "level": level,
+        "message": pd.Series(message, dtype="str"),
+        "text": pd.Series(texts, dtype="str"),
+        "n_lines": (re_ - rs + 1).astype(np.int64),
+        "damaged": damaged,
+        "damage": pd.Series(pa.array(damage_col, type=pa.large_string(), from_pandas=True), dtype="str"),
     })
     return ParseResult({NAME: AGENT_LOG.coerce(df)}, issues)
+
+
+def _levels(buf: np.ndarray, h: _Heads, rs: np.ndarray, head: np.ndarray) -> pd.Categorical:
+    """Level tags as the ordered level categorical, read as 8-byte keys (no string per record)."""
+    off, ln = h.lvl_off[rs], np.where(head, h.lvl_len[rs], 0)
+    key = np.zeros(len(rs), dtype=np.uint64)
+    for k in range(8):
+        b = np.where(k < ln, _byte_at(buf, off + k), 0).astype(np.uint64)
+        key |= b << np.uint64(8 * k)
+    uniq, inv = np.unique(key, return_inverse=True)
+    names = [int(u).to_bytes(8, "little").rstrip(b"\0").decode("ascii") or "UNKNOWN" for u in uniq]
+    dtype = level_dtype(names)
+    lookup = np.array([dtype.categories.get_loc(nm) for nm in names], dtype=np.int64)
+    return pd.Categorical.from_codes(lookup[inv.reshape(-1)], dtype=dtype)
+
+
+def _malformed(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Lines that start with a thread id ``[xxxxxxxx]`` (a head's beginning)."""
+    ok = (_byte_at(buf, s) == _LB) & (e - s >= 10) & (_byte_at(buf, s + 9) == _RB)
+    for k in range(1, 9):
+        ok &= _HEX[_byte_at(buf, s + k)]
+    return ok
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
