@@ -1,28 +1,54 @@
-"""HTTP probes from the VM: ``probes/imds_*.json``, ``probes/wireserver_*.json`` (envelope in docs/bundle-format.md).
+"""HTTP probes from the VM: ``probes/imds_*.json``, ``probes/wireserver_*.json``, ``probes/hostgaplugin_*.json``.
 
-Each answer is sorted into an outcome (STYLE.md item 10): ok, connection-error (no answer), http-error,
-throttled (429), or proxy-answer - an answer that did not come from the platform: an HTML page or a proxy's reason
-phrase (``cannotconnect``, ``GATEWAY_TIMEOUT``, Zscaler, "This Page Cannot Be Displayed"), or a ``Via``/
-``Proxy-*`` header. HostGAPlugin returns 502 for its own internal errors (formats doc §9-10), so a bare 502 is not
-called a proxy answer. IMDS bodies also give the primary NIC's IP (``imds_network``) and a few VM facts
-(``imds_compute``).
+The envelope (docs/bundle-format.md), one per request, or a list of them::
+
+    {"url": "http://169.254.169.254/metadata/instance?api-version=2021-02-01", "status": 200,
+     "headers": {"Content-Type": "application/json; charset=utf-8"}, "body": "{\\"compute\\": {...}}",
+     "error": null, "elapsed_ms": 12.5, "time": "2024-03-08T10:15:02.530Z"}
+
+Outcome of each request:
+
+* ``connection-error`` - no status (``error`` says why; ``detail`` sorts it as the TCP probes do);
+* ``proxy-answer`` - an answer that did not come from the platform. Deliberately conservative signs only:
+  a ``Via`` or ``Proxy-*`` response header, a ``Server``/``X-Squid-Error`` header naming a proxy product, status
+  407; a proxy's signature in the body or error text (``cannotconnect`` - the reason phrase a client proxy puts on
+  a 502, formats doc §1.4 - ``GATEWAY_TIMEOUT``, ``This Page Cannot Be Displayed``, Zscaler, Squid, Blue Coat,
+  McAfee/Skyhigh Web Gateway) when the body is not a JSON/XML document of the platform; or an HTML page from IMDS
+  or WireServer (neither ever answers HTML). HostGAPlugin returns 502 for its own internal errors (formats doc
+  §9, §10), so neither a bare 502 nor HTML alone from port 32526 is called a proxy answer; a bare 502 without
+  any sign from IMDS/WireServer stays ``http-error`` and its ``detail`` says a proxy is the likely cause;
+* ``throttled`` - 429; ``ok`` - 2xx; ``http-error`` - any other status.
+
+``detail`` explains a status per endpoint (IMDS error table, formats doc §5.8; HostGAPlugin/WireServer bodies,
+§9-10).
+
+From an IMDS ``/metadata/instance`` (or ``/metadata/instance/network``) answer the parser also fills
+``imds_network`` (one row per private IP; NIC 0 / IP 0 is the primary) and ``imds_compute``. The document
+shape is the public one in azure-docs ``articles/virtual-machines/instance-metadata-service.md``
+(https://learn.microsoft.com/azure/virtual-machines/instance-metadata-service): ``network.interface[i]
+.ipv4.ipAddress[k].{privateIpAddress, publicIpAddress}``, ``.ipv4.subnet[j].{address, prefix}``,
+``.macAddress`` (12 hex digits, ``000D3AF806EC``), and ``compute.{vmId, name, location, vmSize, osType,
+azEnvironment, resourceId, zone, ...}``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..net import endpoint_name
+from ..net import ENDPOINT_NAMES, endpoint_name
 from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._jsonutil import as_list, get, load, to_int
+from ._jsonutil import as_list, get, to_int
 from .base import ParseIssue, ParseResult
+from .tcp_probes import load_objects, parse_time
+from .tcp_probes import outcome as tcp_outcome
 
 NAME = "http_probe"
-DESCRIPTION = "HTTP probes from the VM to IMDS / WireServer (kit envelope JSON)."
+DESCRIPTION = "HTTP probes from the VM to IMDS / WireServer / HostGAPlugin (kit envelope JSON)."
 PATTERNS = ("probes/imds_*.json", "probes/wireserver_*.json", "probes/hostgaplugin_*.json")
 
 HTTP_PROBES = FrameSchema(
@@ -64,14 +90,22 @@ IMDS_COMPUTE = FrameSchema(
 )
 FRAMES = {"http_probes": HTTP_PROBES, "imds_network": IMDS_NETWORK, "imds_compute": IMDS_COMPUTE}
 
-_PROXY_BODY = re.compile(r"cannotconnect|GATEWAY_TIMEOUT|This Page Cannot Be Displayed|Zscaler|squid|"
-                         r"Blue ?Coat|McAfee Web Gateway|Skyhigh", re.IGNORECASE)
+OUTCOMES = ("ok", "connection-error", "http-error", "throttled", "proxy-answer")
+
+#: Proxy signatures in a body / error text (formats doc §1.4, §5.8).
+_PROXY_TEXT = re.compile(r"\(cannotconnect\)|\bcannotconnect\b|GATEWAY_TIMEOUT|This Page Cannot Be Displayed|Zscaler|"
+                         r"\bsquid\b|Blue ?Coat|McAfee Web Gateway|Skyhigh", re.IGNORECASE)
+#: Proxy products in a ``Server`` header.
+_PROXY_SERVER = re.compile(r"squid|bluecoat|blue coat|zscaler|mcafee|skyhigh|proxysg|webwasher|fortiproxy|"
+                           r"forcepoint|websense|ccproxy", re.IGNORECASE)
+_HTML = re.compile(r"<\s*(!doctype\s+html|html)\b", re.IGNORECASE)
+
 IMDS_STATUS = {
-    400: "Bad Request: missing `Metadata: true` header, or missing api-version / format=json",
+    400: "Bad Request: missing `Metadata: true` header, or missing parameter format=json on a leaf node",
     404: "Not Found: the requested element does not exist",
-    405: "Method Not Allowed: the HTTP verb is not supported",
+    405: "Method Not Allowed: the HTTP method (verb) is not supported on the endpoint",
     410: "Gone: retry after some time, for up to 70 seconds",
-    429: "Too Many Requests: rate limit exceeded (5 requests per second); back off",
+    429: "Too Many Requests: IMDS rate limit exceeded (5 requests per second); back off",
     500: "Service Error: retry after some time",
 }
 
@@ -81,76 +115,200 @@ def sniff(head: str) -> bool:
     return '"url"' in low and '"status"' in low and '"body"' in low
 
 
-def _detail(endpoint: str, status: int | None, body: str) -> str | None:
-    if status is None or 200 <= status < 300:
-        return None
-    if endpoint == "imds":
-        if status == 400 and "newest-versions" in body:
-            return "Bad Request: api-version was not specified"
-        if status == 400 and "metadata header" in body.lower():
-            return "Bad Request: Required metadata header not specified (send `Metadata: true`)"
-        return IMDS_STATUS.get(status)
-    if endpoint == "wireserver" and status in (500, 503):
-        return "WireServer server error (platform side)"
-    return None
+def _headers(raw: Any) -> dict[str, str]:
+    """Response headers as {name: value}; PowerShell 7 writes each value as a list, joined here with ", "."""
+    if isinstance(raw, dict):
+        return {str(k): ", ".join(str(x) for x in v) if isinstance(v, list) else ("" if v is None else str(v))
+                for k, v in raw.items()}
+    if isinstance(raw, list):  # [{"Key": ..., "Value": ...}] from a plain ConvertTo-Json of a header collection
+        out = {}
+        for item in raw:
+            k, v = get(item, "Key"), get(item, "Value")
+            if k is not None:
+                out[str(k)] = ", ".join(str(x) for x in v) if isinstance(v, list) else str(v)
+        return out
+    return {}
 
 
-def _outcome(status: int | None, body: str, headers: dict, endpoint: str) -> str:
-    hdrs = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-    via_proxy = "via" in hdrs or any(k.startswith("proxy-") for k in hdrs)
+def _is_platform_document(body: str) -> bool:
+    """A JSON document, or XML that is not HTML: what IMDS, WireServer and HostGAPlugin answer."""
+    b = body.lstrip("\ufeff \t\r\n")
+    if b.startswith(("{", "[")):
+        try:
+            json.loads(b)
+            return True
+        except ValueError:
+            return False
+    return b.startswith("<?xml") and not _HTML.search(b[:2000])
+
+
+def proxy_signs(status: int | None, body: str, headers: dict[str, str], error: str | None,
+                endpoint: str) -> list[str]:
+    """Why an answer looks like it came from a proxy rather than the platform (empty when it does not)."""
+    signs = []
+    low = {k.lower(): v for k, v in headers.items()}
+    if "via" in low:
+        signs.append(f"Via header ({low['via']})")
+    signs += [f"{k} header" for k in headers if k.lower().startswith("proxy-")]
+    for name in ("server", "x-squid-error"):
+        if name in low and (name == "x-squid-error" or _PROXY_SERVER.search(low[name])):
+            signs.append(f"{name} header names a proxy ({low[name]})")
+    if status == 407:
+        signs.append("407 Proxy Authentication Required")
+    if error and _PROXY_TEXT.search(error):
+        signs.append(f"error text has a proxy signature ({_PROXY_TEXT.search(error)[0]})")
+    if body and not _is_platform_document(body):
+        m = _PROXY_TEXT.search(body)
+        if m:
+            signs.append(f"body has a proxy signature ({m[0]})")
+        elif endpoint in ("imds", "wireserver") and (_HTML.search(body[:4000])
+                                                     or "text/html" in low.get("content-type", "").lower()):
+            signs.append("HTML page from an endpoint that never answers HTML")
+    return signs
+
+
+def classify(status: int | None, body: str, headers: dict[str, str], error: str | None, endpoint: str) -> str:
     if status is None:
         return "connection-error"
-    html = "<html" in body.lower() or "text/html" in hdrs.get("content-type", "")
-    if via_proxy or _PROXY_BODY.search(body) or (html and endpoint in ("imds", "wireserver")):
+    if proxy_signs(status, body, headers, error, endpoint):
         return "proxy-answer"
     if 200 <= status < 300:
         return "ok"
     return "throttled" if status == 429 else "http-error"
 
 
+def detail(endpoint: str, path: str, status: int | None, body: str, headers: dict[str, str], error: str | None,
+           outcome: str) -> str | None:
+    """A short explanation of a non-2xx answer (or of a missing one)."""
+    if outcome == "proxy-answer":
+        return "answered by a proxy, not the platform: " + "; ".join(proxy_signs(status, body, headers, error,
+                                                                                    endpoint))
+    if status is None:
+        kind = tcp_outcome(False, error)
+        return {"forbidden": "connect forbidden by a local firewall / WFP filter (WSAEACCES)",
+                "refused": "connection refused", "timeout": "no answer (timed out)"}.get(kind, "no answer")
+    low_body = body.lower()
+    if endpoint == "imds":
+        if status == 400 and "newest-versions" in low_body:
+            return "Bad Request: api-version was not specified in the request (body lists newest-versions)"
+        if status == 400 and "metadata header" in low_body:
+            return "Bad Request: Required metadata header not specified (send `Metadata: true`)"
+        if status in (502, 504):
+            return f"{status} from IMDS: IMDS does not answer this itself; a proxy in the path is the likely cause"
+        return IMDS_STATUS.get(status)
+    if endpoint == "hostgaplugin":
+        if status == 502:
+            return ("502 from HostGAPlugin: its own internal error ('[Internal error in HostGAPlugin]', formats doc "
+                    "§9); not a proxy by itself")
+        if status == 404 and "vmsettings" in path.lower():
+            return "HostGAPlugin does not support the vmSettings API (no FastTrack)"
+        if status == 410:
+            return "Gone: the goal state changed; refresh it"
+        if status == 403:
+            return "Forbidden: HostGAPlugin rejected the client (AccessDenied, 'Error during client validation')"
+        if status == 200 and "vmsettings" in path.lower() and not any(k.lower() == "etag" for k in headers):
+            return "vmSettings answer without an Etag header (the agent rejects it)"
+        return None
+    if endpoint == "wireserver":
+        if status == 410:
+            return "Gone: ResourceNotAvailable, the goal state changed; refresh the cache"
+        if status == 503:
+            return "503 Server Unavailable: WireServer busy, or a proxy (Squid answers 503, formats doc §1.4)"
+        if status == 500:
+            return "WireServer server error (platform side)"
+        if status in (502, 504):
+            return f"{status} from WireServer: it does not answer this itself; a proxy in the path is the likely cause"
+    return None
+
+
+def _mac(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    hexes = re.sub(r"[^0-9A-Fa-f]", "", str(raw))
+    if len(hexes) != 12:
+        return str(raw)
+    return "-".join(hexes[j:j + 2] for j in range(0, 12, 2)).lower()
+
+
+def _imds_rows(body: str, path: str, *, source: str, issues: list[ParseIssue]) -> tuple[list[dict], list[dict]]:
+    docs, more = load_objects(body, source=source, parser=NAME)
+    issues += [ParseIssue(i.source, None, i.kind, "IMDS body: " + i.message, i.text, NAME) for i in more]
+    doc = docs[0] if docs and isinstance(docs[0], dict) else {}
+    network = doc if path.rstrip("/").lower().endswith("/metadata/instance/network") else get(doc, "network")
+    nets, comps = [], []
+    for i, nic in enumerate(as_list(get(network, "interface"))):
+        subnet = (as_list(get(nic, "ipv4", "subnet")) or [{}])[0]
+        for k, ip in enumerate(as_list(get(nic, "ipv4", "ipAddress"))):
+            nets.append({"source": source, "nic_index": i, "mac": _mac(get(nic, "macAddress")), "ip_index": k,
+                         "private_ip": get(ip, "privateIpAddress") or None,
+                         "public_ip": get(ip, "publicIpAddress") or None,
+                         "subnet_address": get(subnet, "address") or None,
+                         "subnet_prefix": to_int(get(subnet, "prefix"))})
+    c = get(doc, "compute")
+    if isinstance(c, dict):
+        comps.append({"source": source, "vm_id": get(c, "vmId") or None, "name": get(c, "name") or None,
+                      "location": get(c, "location") or None, "vm_size": get(c, "vmSize") or None,
+                      "os_type": get(c, "osType") or None, "az_environment": get(c, "azEnvironment") or None,
+                      "resource_id": get(c, "resourceId") or None, "zone": get(c, "zone") or None})
+    return nets, comps
+
+
+_CUT_URL = re.compile(r'"url"\s*:\s*"([^"]+)"', re.IGNORECASE)
+_CUT_STATUS = re.compile(r'"status"\s*:\s*(\d{3}|null)', re.IGNORECASE)
+
+
 def parse(text: str, *, source: str) -> ParseResult:
-    data, issues = load(text, source=source, parser=NAME)
-    rows, nets, comps = [], [], []
-    for o in as_list(data):
-        url = get(o, "url")
-        if not url:
-            issues.append(ParseIssue(source, None, "unexpected-shape", "expected {url, status, headers, body}",
+    items, issues = load_objects(text, source=source, parser=NAME)
+    envelopes = [o for o in items if isinstance(o, dict) and get(o, "url")]
+    if not envelopes and issues and _CUT_URL.search(text):
+        # a single envelope cut mid-write: keep what its first fields say (url, status), flag it
+        st = _CUT_STATUS.search(text)
+        envelopes = [{"url": _CUT_URL.search(text)[1], "status": None if not st or st[1] == "null" else int(st[1]),
+                      "_cut": True}]
+    cut = any(i.kind == "bad-json" for i in issues)
+    for o in items:
+        if not cut and not (isinstance(o, dict) and get(o, "url")):  # in a cut file, fragments are expected
+            issues.append(ParseIssue(source, None, "unexpected-shape", "expected an envelope {url, status, headers, "
+                                     f"body}}; found {str(o)[:80]!r}", parser=NAME))
+    rows: list[dict] = []
+    nets: list[dict] = []
+    comps: list[dict] = []
+    for o in envelopes:
+        url = str(get(o, "url")).strip()
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            issues.append(ParseIssue(source, None, "unexpected-shape", f"expected an http URL; found {url!r}",
                                      parser=NAME))
-            continue
-        parts = urlsplit(str(url))
-        endpoint = endpoint_name(parts.hostname, parts.port or 80)
+            parts, host, port = urlsplit(""), None, None
+        endpoint = endpoint_name(host, port)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
         status = to_int(get(o, "status"))
-        body = get(o, "body") or ""
-        if not isinstance(body, str):
-            body = json.dumps(body)
-        headers = get(o, "headers") or {}
-        rows.append({"source": source, "line": None, "endpoint": endpoint, "url": str(url),
-                     "path": parts.path + (f"?{parts.query}" if parts.query else ""), "status": status,
-                     "ok": None if status is None else 200 <= status < 300,
-                     "outcome": _outcome(status, body, headers, endpoint), "error": get(o, "error"),
-                     "elapsed_ms": pd.to_numeric(get(o, "elapsed_ms"), errors="coerce"),
-                     "time": pd.to_datetime(get(o, "time"), utc=True, errors="coerce") if get(o, "time") else None,
-                     "content_type": next((str(v) for k, v in headers.items() if str(k).lower() == "content-type"),
-                                          None) if isinstance(headers, dict) else None,
-                     "headers": json.dumps(headers, sort_keys=True), "body": body,
-                     "detail": _detail(endpoint, status, body)})
-        if endpoint == "imds" and status == 200 and "/metadata/instance" in parts.path:
-            doc, more = load(body, source=source, parser=NAME)
-            issues += more
-            for i, nic in enumerate(as_list(get(doc, "network", "interface"))):
-                mac = get(nic, "macAddress")
-                mac = "-".join(mac[j:j + 2] for j in range(0, len(mac), 2)).lower() if mac and len(mac) == 12 else mac
-                subnet = (as_list(get(nic, "ipv4", "subnet")) or [{}])[0]
-                for k, ip in enumerate(as_list(get(nic, "ipv4", "ipAddress"))):
-                    nets.append({"source": source, "nic_index": i, "mac": mac, "ip_index": k,
-                                 "private_ip": get(ip, "privateIpAddress"), "public_ip": get(ip, "publicIpAddress")
-                                 or None, "subnet_address": get(subnet, "address"),
-                                 "subnet_prefix": to_int(get(subnet, "prefix"))})
-            c = get(doc, "compute")
-            if isinstance(c, dict):
-                comps.append({"source": source, "vm_id": get(c, "vmId"), "name": get(c, "name"),
-                              "location": get(c, "location"), "vm_size": get(c, "vmSize"),
-                              "os_type": get(c, "osType"), "az_environment": get(c, "azEnvironment"),
-                              "resource_id": get(c, "resourceId"), "zone": get(c, "zone") or None})
-    return ParseResult({"http_probes": HTTP_PROBES.from_records(rows), "imds_network": IMDS_NETWORK.from_records(nets),
+        body = get(o, "body")
+        body = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+        headers = _headers(get(o, "headers"))
+        error = get(o, "error")
+        error = None if error is None or not str(error).strip() else str(error)
+        if o.get("_cut"):
+            error = error or "envelope cut mid-write: only url and status could be read"
+        outcome = classify(status, body, headers, error, endpoint)
+        rows.append({"source": source, "line": None, "endpoint": endpoint, "url": url, "path": path or None,
+                     "status": status, "ok": None if status is None else 200 <= status < 300, "outcome": outcome,
+                     "error": error,
+                     "elapsed_ms": pd.to_numeric(pd.Series([get(o, "elapsed_ms")], dtype=object),
+                                                 errors="coerce").iloc[0],
+                     "time": parse_time(get(o, "time"), source=source, parser=NAME, issues=issues),
+                     "content_type": next((v for k, v in headers.items() if k.lower() == "content-type"), None),
+                     "headers": json.dumps(headers, sort_keys=True, ensure_ascii=False), "body": body,
+                     "detail": detail(endpoint, path, status, body, headers, error, outcome)})
+        if (endpoint == "imds" and outcome == "ok" and body
+                and re.search(r"/metadata/instance(/network)?/?$", parts.path, re.IGNORECASE)):
+            n, c = _imds_rows(body, parts.path, source=source, issues=issues)
+            nets += n
+            comps += c
+    df = HTTP_PROBES.from_records(rows)
+    df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
+    df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
+    return ParseResult({"http_probes": df, "imds_network": IMDS_NETWORK.from_records(nets),
                         "imds_compute": IMDS_COMPUTE.from_records(comps)}, issues)

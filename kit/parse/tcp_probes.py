@@ -1,12 +1,28 @@
-"""The kit's ``probes/tcp.json``: TCP connects made from the VM (docs/bundle-format.md)."""
+"""The kit's ``probes/tcp.json``: TCP connects made from the VM (docs/bundle-format.md).
+
+Shape (a list, or a lone object as PowerShell writes a one-element list)::
+
+    [{"target": "168.63.129.16", "port": 80, "ok": true, "elapsed_ms": 1.4, "error": null,
+      "attempt": 1, "time": "2024-03-08T10:15:02.114Z"}]
+
+The ``tcp_probes`` frame defined here is shared with :mod:`kit.parse.test_netconnection`. A half-written file
+keeps every complete object (scanned with ``json.JSONDecoder.raw_decode``) and reports a ``bad-json`` issue
+with the line where the document breaks. :func:`outcome` sorts the .NET socket error text into ``refused``,
+``timeout``, ``forbidden`` (WSAEACCES 10013, "forbidden by its access permissions": a local firewall / WFP
+filter) or ``error``.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import pandas as pd
 
-from ..net import endpoint_name
+from ..net import ENDPOINT_NAMES, endpoint_name
 from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._jsonutil import as_list, get, load, to_bool, to_int
+from ._jsonutil import get, to_bool, to_int
 from .base import ParseIssue, ParseResult
 
 NAME = "tcp_probes"
@@ -33,18 +49,77 @@ TCP_PROBES = FrameSchema(
 )
 FRAMES = {"tcp_probes": TCP_PROBES}
 
+#: .NET / Winsock messages and codes (formats doc §1.4, §5.8, §12).
+_FORBIDDEN = re.compile(r"forbidden by its access permissions|WSAEACCES|\b10013\b", re.IGNORECASE)
+_REFUSED = re.compile(r"actively refused|connection refused|WSAECONNREFUSED|\b10061\b", re.IGNORECASE)
+_TIMEOUT = re.compile(r"did not properly respond|timed out|timeout|WSAETIMEDOUT|\b10060\b", re.IGNORECASE)
+
 
 def outcome(ok: bool | None, error: str | None) -> str:
+    """``ok``, ``forbidden``, ``refused``, ``timeout`` or ``error`` for one connect attempt."""
     if ok:
         return "ok"
-    e = (error or "").lower()
-    if "forbidden by its access permissions" in e or "wsaeacces" in e or "10013" in e:
+    e = error or ""
+    if _FORBIDDEN.search(e):
         return "forbidden"
-    if "actively refused" in e or "refused" in e:
+    if _REFUSED.search(e):
         return "refused"
-    if "did not properly respond" in e or "timed out" in e or "timeout" in e:
+    if _TIMEOUT.search(e):
         return "timeout"
     return "error"
+
+
+def load_objects(text: str, *, source: str, parser: str) -> tuple[list[Any], list[ParseIssue]]:
+    """The top-level values of a JSON document (a list's items, or the lone object), never raising.
+
+    A document that is not valid JSON (cut mid-write, NUL padding, two documents pasted together) is scanned
+    with ``raw_decode`` for every complete top-level ``{...}`` object; the break is reported as ``bad-json``
+    with its line and column and what was found there.
+    """
+    body = text.lstrip("\ufeff")
+    if not body.strip():
+        return [], [ParseIssue(source, None, "empty", "expected a JSON list or object; the file is empty or blank",
+                               parser=parser)]
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        found = exc.doc[exc.pos:exc.pos + 40] if exc.pos < len(exc.doc) else "the end of the file"
+        issue = ParseIssue(source, exc.lineno, "bad-json", f"expected valid JSON; at line {exc.lineno} column "
+                           f"{exc.colno} found {found!r} ({exc.msg}): the file looks half-written or cut; "
+                           "every complete object before and after the break is kept", text=found, parser=parser)
+        return _scan_objects(body), [issue]
+    if data is None:
+        return [], []
+    return (data if isinstance(data, list) else [data]), []
+
+
+def _scan_objects(body: str) -> list[Any]:
+    dec = json.JSONDecoder()
+    out: list[Any] = []
+    i = body.find("{")
+    while i != -1:
+        try:
+            val, end = dec.raw_decode(body, i)
+        except json.JSONDecodeError:
+            i = body.find("{", i + 1)  # an object cut short, or a '{' inside text: try the next one
+            continue
+        if isinstance(val, dict):
+            out.append(val)
+        i = body.find("{", end)
+    return out
+
+
+def parse_time(value: Any, *, source: str, parser: str, issues: list[ParseIssue]) -> pd.Timestamp | None:
+    """An ISO 8601 time as UTC. A zone-less value is read as UTC unchanged (docs/bundle-format.md); an unreadable
+    one becomes NA and a ``bad-timestamp`` issue."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    ts = pd.to_datetime(str(value), utc=True, errors="coerce")
+    if pd.isna(ts):
+        issues.append(ParseIssue(source, None, "bad-timestamp", f"expected an ISO 8601 time; found {value!r}",
+                                 text=str(value), parser=parser))
+        return None
+    return ts
 
 
 def sniff(head: str) -> bool:
@@ -53,19 +128,38 @@ def sniff(head: str) -> bool:
 
 
 def parse(text: str, *, source: str) -> ParseResult:
-    data, issues = load(text, source=source, parser=NAME)
+    items, issues = load_objects(text, source=source, parser=NAME)
     rows = []
-    for i, o in enumerate(as_list(data)):
+    for i, o in enumerate(items):
+        if not isinstance(o, dict):
+            issues.append(ParseIssue(source, None, "unexpected-shape", f"item {i}: expected an object with target "
+                                     f"and port; found {type(o).__name__}", text=str(o)[:200], parser=NAME))
+            continue
         target, port = get(o, "target"), to_int(get(o, "port"))
-        if not target:
-            issues.append(ParseIssue(source, None, "unexpected-shape", f"item {i} has no target", parser=NAME))
+        if target is None or not str(target).strip():
+            issues.append(ParseIssue(source, None, "unexpected-shape", f"item {i}: expected a 'target'; found keys "
+                                     f"{sorted(o)}", text=json.dumps(o)[:300], parser=NAME))
             continue
         ok = to_bool(get(o, "ok"))
         err = get(o, "error")
-        rows.append({"source": source, "line": None, "origin": "tcp_json", "target": str(target), "port": port,
-                     "endpoint": endpoint_name(str(target), port), "ok": ok,
-                     "elapsed_ms": pd.to_numeric(get(o, "elapsed_ms"), errors="coerce"), "error": err,
-                     "attempt": to_int(get(o, "attempt")),
-                     "time": pd.to_datetime(get(o, "time"), utc=True, errors="coerce") if get(o, "time") else None,
+        err = None if err is None or not str(err).strip() else str(err)
+        elapsed = pd.to_numeric(pd.Series([get(o, "elapsed_ms")], dtype=object), errors="coerce").iloc[0]
+        rows.append({"source": source, "line": None, "origin": "tcp_json", "target": str(target).strip(),
+                     "port": port, "endpoint": endpoint_name(str(target), port), "ok": ok, "elapsed_ms": elapsed,
+                     "error": err, "attempt": to_int(get(o, "attempt")),
+                     "time": parse_time(get(o, "time"), source=source, parser=NAME, issues=issues),
                      "outcome": outcome(ok, err)})
-    return ParseResult({"tcp_probes": TCP_PROBES.from_records(rows)}, issues)
+    return ParseResult({"tcp_probes": frame(rows)}, issues)
+
+
+ORIGINS = ("tcp_json", "test_netconnection")
+OUTCOMES = ("ok", "refused", "timeout", "forbidden", "error")
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """The typed ``tcp_probes`` frame, with every category of origin, endpoint and outcome declared."""
+    df = TCP_PROBES.from_records(rows)
+    df["origin"] = df["origin"].cat.set_categories(ORIGINS)
+    df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
+    df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
+    return df

@@ -1,7 +1,11 @@
 """WireServer ``?comp=versions`` XML (formats doc §5.1): preferred and supported protocol versions.
 
-Copies in documentation drop the closing ``</Versions>``; a cut or malformed document is read by pattern and
-flagged."""
+Real answers are indented 2/4 spaces, or not at all (the azure-docs copy, which also drops the closing
+``</Versions>``). A document that is not well-formed (that doc copy, a file cut mid-write) is read by pattern:
+every complete ``<Version>...</Version>`` inside ``<Preferred>`` / ``<Supported>`` becomes a row, and a
+``bad-xml`` issue says what was missing. A ``<Version>`` cut before its closing tag is reported, not guessed.
+Each row's ``line`` is the line of its ``<Version>`` element (in the block that listed it first).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..schema import LINE, SOURCE, Col, FrameSchema
+from ..textio import split_lines
 from .base import ParseIssue, ParseResult
 
 NAME = "wireserver_versions"
@@ -23,8 +28,10 @@ WIRESERVER_VERSIONS = FrameSchema(
      Col("supported", "bool", "Listed under <Supported>.", False)),
 )
 FRAMES = {NAME: WIRESERVER_VERSIONS}
-_BLOCK = re.compile(r"<(Preferred|Supported)>(.*?)(?:</\1>|$)", re.DOTALL)
-_VER = re.compile(r"<Version>\s*([^<\s]+)\s*</Version>")
+_BLOCK = re.compile(r"<(Preferred|Supported)\s*>(.*?)(?:</\1\s*>|(?=<(?:Preferred|Supported)\s*>)|\Z)", re.DOTALL)
+_VER = re.compile(r"<Version\s*>\s*([^<\s]+)\s*</Version\s*>")
+_CUT_VER = re.compile(r"<Version\s*>\s*([^<\s]*)\s*(?:<(?!/Version)|\Z)")
+_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 
 
 def sniff(head: str) -> bool:
@@ -34,22 +41,38 @@ def sniff(head: str) -> bool:
 def parse(text: str, *, source: str) -> ParseResult:
     issues: list[ParseIssue] = []
     found: dict[str, dict] = {}
+    # the declaration may name an encoding the text is no longer in: blank it out (same length, lines unchanged)
+    body = _DECL.sub(lambda m: " " * len(m[0]), text.replace("\ufeff", " ", 1), count=1)
     try:
-        root = ET.fromstring(text.lstrip("\ufeff").strip())
+        root = ET.fromstring(body)
+        if root.tag != "Versions":
+            issues.append(ParseIssue(source, None, "unexpected-shape", f"expected a <Versions> document; found "
+                                     f"<{root.tag}>", text=text[:200], parser=NAME))
         for block in ("Preferred", "Supported"):
             for v in root.findall(f"{block}/Version"):
-                d = found.setdefault(v.text.strip(), {"preferred": False, "supported": False})
-                d[block.lower()] = True
+                if v.text and v.text.strip():
+                    found.setdefault(v.text.strip(), {"preferred": False, "supported": False})[block.lower()] = True
     except ET.ParseError as exc:
-        issues.append(ParseIssue(source, exc.position[0] if exc.position else None, "bad-xml",
-                                 f"not well-formed XML ({exc}); versions read by pattern", parser=NAME))
-        for block, body in _BLOCK.findall(text):
-            for v in _VER.findall(body):
-                d = found.setdefault(v, {"preferred": False, "supported": False})
-                d[block.lower()] = True
-    lines = text.splitlines()
+        line = exc.position[0] if exc.position else None
+        missing_root_end = "<Versions" in body and "</Versions" not in body
+        why = ("the closing </Versions> is missing (as in the azure-docs copy, or the file was cut)"
+               if missing_root_end else f"not well-formed XML ({exc})")
+        issues.append(ParseIssue(source, line, "bad-xml", f"expected a complete <Versions> document; {why}; "
+                                 "versions read by pattern", parser=NAME))
+        for block, inner in _BLOCK.findall(body):
+            for v in _VER.findall(inner):
+                found.setdefault(v, {"preferred": False, "supported": False})[block.lower()] = True
+            for cut in _CUT_VER.findall(inner):
+                issues.append(ParseIssue(source, None, "truncated-line", f"expected <Version>...</Version> in "
+                                         f"<{block}>; found a version cut short ({cut!r}); not kept",
+                                         text=cut, parser=NAME))
+    lines = split_lines(text)
     rows = []
     for ver, flags in found.items():
-        line = next((i for i, ln in enumerate(lines, start=1) if ver in ln), None)
+        tag = f">{ver}<"
+        line = next((i for i, ln in enumerate(lines, start=1) if tag in ln.replace(" ", "")), None)
         rows.append({"source": source, "line": line, "version": ver, **flags})
+    if not rows and not issues:
+        issues.append(ParseIssue(source, None, "unexpected-shape", "expected <Version> elements under <Preferred> "
+                                 "or <Supported>; found none", text=text[:200], parser=NAME))
     return ParseResult({NAME: WIRESERVER_VERSIONS.from_records(rows)}, issues)
