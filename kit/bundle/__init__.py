@@ -7,72 +7,114 @@
     >>> b.issues             # everything that could not be read cleanly
     >>> b.missing            # expected artifacts that are absent, and why they matter
 
-Files are recognised by the manifest / their path first, by content second. Parsing is lazy (on first use
-of a frame) and cached. Damaged files never stop a bundle from opening: they become issues.
+**Kinds.** ``kit`` (has the kit's ``manifest.json``), ``guest-log-collector`` (paths carry the
+``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors, as the agent's CollectGuestLogs zip does), ``logs-folder``
+(a copy of ``C:\\WindowsAzure\\Logs``: WaAppAgent.log, Plugins\\ or AggregateStatus\\ at its root) and ``loose``
+(whatever a customer pasted). A zip (or folder) whose only top-level entry is a folder holding a bundle is opened
+at that folder.
+
+**Recognising files**, first match wins: (1) ``manifest`` - the kit manifest's entry for the file (its layout
+path or the command in ``origin``); (2) ``path`` - a parser's ``PATTERNS`` on the canonical layout path
+(:mod:`kit.bundle.layout`); (3) ``content`` - :func:`kit.parse.sniff` on the first 64 KiB; (4) ``path`` again -
+any ``*.log`` under ``C/WindowsAzure/Logs/Plugins/`` that nothing else recognised is read as a handler log
+(noted in the inventory).
+
+**Provenance.** Frame rows carry ``source`` = the file's canonical layout path when it has one (so
+``VMAgentLogs\\WaAppAgent.log`` in a zip is cited as ``C/WindowsAzure/Logs/WaAppAgent.log``; parsers read the
+extension name and version from it), else the path as stored. :attr:`Bundle.inventory` maps one to the other.
+
+**Limits.** A file larger than ``max_file_bytes`` (default 512 MiB) is not read whole: its head is still sniffed
+(64 KiB), it is listed with status ``skipped`` and a note, a ``file-skipped`` issue is recorded, and the
+artifact counts as missing. A zip is read in place, never extracted; :mod:`kit.bundle.safezip` refuses hostile
+zips and caps the actual decompressed bytes (``max_total_bytes``, default 1 GiB).
+
+**Laziness.** Opening lists the files, recognises them (reading at most 64 KiB of a file whose path says
+nothing) and checks the manifest's SHA-256 of each listed file. Parsing happens on first access to a frame, only
+for the parsers that fill it, and is cached; :attr:`Bundle.inventory`, :attr:`Bundle.issues` and
+:meth:`Bundle.frames` parse everything. Damaged files and parser bugs never stop a bundle: they become issues.
+
+**Decoding** goes through :func:`kit.textio.decode`. A decode note that means damage or guesswork (not valid
+UTF-8 so read as Windows-1252, a file ending mid-character) becomes an ``encoding`` issue; notes about what
+Windows normally writes (NUL padding, UTF-16 LE without BOM) go to the inventory's ``note`` only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import json
-from collections.abc import Iterator
+import zipfile
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pandas as pd
 
 from .. import parse as _parse
-from ..errors import BundleError, UnsafeArchiveError
-from ..parse.base import SNIFF_BYTES, ParseIssue, issues_frame
+from ..errors import BundleError, SchemaError, UnsafeArchiveError
+from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
 from ..schema import Col, FrameSchema
 from ..textio import decode
-from .layout import EXPECTED, META_FILES, canonical, detect_kind
-from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL, SafeZip
+from .layout import EXPECTED, META_FILES, canonical, detect_kind, find_root
+from .manifest import entry_kind, parse_collected_at, read_manifest
+from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL
+from .sources import FolderSource, Source, TooLarge, ZipSource
 
 INVENTORY = FrameSchema(
     "inventory",
-    "One row per file in the bundle: what it was recognised as and how reading it went.",
+    "One row per file in the bundle: what it was recognised as and how reading it went (`Bundle.inventory`).",
     (
-        Col("path", "str", "Path of the file inside the bundle, as stored.", False),
-        Col("layout_path", "str", "Canonical kit-layout path the file was mapped to (NA when none applies)."),
-        Col("artifact", "str", "Artifact kind (parser name) it was recognised as; NA when unrecognised."),
-        Col("recognised_by", "category", "`path` (name/layout), `content` (sniffed) or `fallback` (any .log "
-            "under Plugins)."),
-        Col("status", "category", "`parsed`, `parsed-with-issues`, `unrecognised`, `failed`, `empty`, `skipped`, "
-            "`meta` (manifest, README), or `pending` before parsing.", False),
-        Col("size", "Int64", "Size in bytes."),
-        Col("sha256", "str", "SHA-256 of the file as stored."),
-        Col("sha256_ok", "boolean", "Matches the manifest's SHA-256 (NA without a manifest entry)."),
+        Col("path", "str", "Path of the file inside the bundle, as stored (forward slashes).", False),
+        Col("layout_path", "str", "Canonical kit-layout path the file was mapped to (docs/bundle-format.md); frame "
+            "rows cite it as `source`. NA when no anchor applies (a customer's `route.txt`)."),
+        Col("artifact", "str", "Artifact kind (parser name in `kit.parse.PARSERS`) it was recognised as; NA when "
+            "unrecognised."),
+        Col("recognised_by", "category", "`manifest` (the kit manifest's entry), `path` (parser PATTERNS on the "
+            "layout path, or a `*.log` under Plugins), `content` (sniffed from the first 64 KiB); NA when "
+            "unrecognised."),
+        Col("status", "category", "`parsed`, `parsed-with-issues`, `unrecognised`, `failed` (unreadable, or the "
+            "parser raised), `empty` (0 bytes), `skipped` (over the per-file limit, or a link/special file that "
+            "is not followed), `meta` (manifest.json, README.md, scenario.json, collect.log at the root).", False),
+        Col("size", "Int64", "Size in bytes (for a zip member: actual decompressed size once read, else the "
+            "size its header declares)."),
+        Col("sha256", "str", "SHA-256 of the file as stored (NA for skipped files)."),
+        Col("sha256_ok", "boolean", "Matches the manifest's SHA-256; NA without a manifest entry that has one."),
         Col("rows", "Int64", "Rows the file contributed to its frames."),
-        Col("issues", "Int64", "Parse issues reported for the file."),
-        Col("encoding", "str", "How the bytes were decoded (utf-8, utf-8-sig, utf-16-le, cp1252, ...)."),
-        Col("newline", "str", "Line endings seen: CRLF, LF, CR, mixed or none."),
-        Col("note", "str", "Anything else worth knowing (manifest note, why skipped)."),
+        Col("issues", "Int64", "Issues reported for the file (parse issues and encoding notes)."),
+        Col("encoding", "str", "How the bytes were decoded (utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252); NA "
+            "when not parsed."),
+        Col("newline", "str", "Line endings seen: CRLF, LF, CR, mixed or none; NA when not parsed."),
+        Col("note", "str", "Anything else worth knowing: the manifest's note, why it was skipped, decoding notes."),
     ),
+    notes="Building the inventory parses every recognised file.",
 )
 
 MISSING = FrameSchema(
     "missing",
-    "Expected artifacts that are absent from the bundle, and manifest entries that were not collected.",
+    "Expected artifacts that are absent (or present but unusable: empty, skipped, failed), and manifest entries "
+    "the collector could not collect (`Bundle.missing`).",
     (
-        Col("artifact", "str", "Artifact kind.", False),
+        Col("artifact", "str", "Artifact kind (parser name), or the manifest's path when it maps to no parser.",
+            False),
         Col("expected_path", "str", "Where the kit's layout keeps it."),
         Col("why_it_matters", "str", "What checks cannot run without it."),
-        Col("note", "str", "The manifest's reason, when the collector recorded one."),
+        Col("note", "str", "The manifest's status and reason, or why the file that is there cannot be used."),
     ),
 )
-
 
 #: Artifacts that stand in for an expected one (a pasted Test-NetConnection for the kit's TCP probes).
 _ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconnection",),
                  "ipconfig": ("get_netipaddress",)}
+#: Statuses of a file whose artifact can be used.
+_USABLE = ("pending", "parsed", "parsed-with-issues")
+#: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues).
+_BENIGN_DECODE = ("NUL characters removed", "without BOM")
 
 
 @dataclass
 class _File:
     path: str
+    rel: str
     layout_path: str | None
     size: int
     artifact: str | None = None
@@ -84,7 +126,8 @@ class _File:
     issues: int = 0
     encoding: str | None = None
     newline: str | None = None
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
+    entry: dict[str, Any] | None = None
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
@@ -92,256 +135,344 @@ class _File:
         return self.layout_path or self.path
 
 
-class _Folder:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def list(self) -> list[tuple[str, int]]:
-        out = []
-        for p in sorted(self.root.rglob("*")):
-            if p.is_symlink():
-                continue  # never follow links out of a customer's folder
-            if p.is_file():
-                out.append((p.relative_to(self.root).as_posix(), p.stat().st_size))
-        return out
-
-    def read(self, rel: str) -> bytes:
-        return (self.root / rel).read_bytes()
-
-    def close(self) -> None:
-        pass
-
-
-class _Zip:
-    def __init__(self, path: Path, max_total: int, max_file: int) -> None:
-        self.z = SafeZip(path, max_total_bytes=max_total, max_file_bytes=max_file)
-
-    def list(self) -> list[tuple[str, int]]:
-        return [(n, self.z.members[n].file_size) for n in self.z.names()]
-
-    def read(self, rel: str) -> bytes:
-        return self.z.read(rel)
-
-    def close(self) -> None:
-        self.z.close()
-
-
 class Bundle:
-    """One VM's collected artifacts, with every artifact one attribute away as a typed frame."""
+    """One VM's collected artifacts, with every artifact one attribute away as a typed frame.
 
-    def __init__(self, path: Path, source: _Folder | _Zip, *, max_file_bytes: int) -> None:
+    Use :func:`open_bundle` to make one. See the module documentation for how files are recognised.
+    """
+
+    def __init__(self, path: Path, source: Source, *, max_file_bytes: int = DEFAULT_MAX_FILE) -> None:
         self.path = path
         self._src = source
         self._max_file = max_file_bytes
         self._bundle_issues: list[ParseIssue] = []
         self._frames: dict[str, pd.DataFrame] = {}
         self._parsed_kinds: set[str] = set()
-        listing = source.list()
-        names = [n for n, _ in listing]
-        root_meta = {n.lower(): n for n in names if "/" not in n}
-        self.manifest: dict | None = self._read_manifest(root_meta.get("manifest.json"))
-        self.kind = detect_kind([n for n in names if n.lower() not in META_FILES], self.manifest is not None)
-        logs_root = self.kind == "logs-folder"
-        self._files: list[_File] = []
-        for name, size in listing:
-            if "/" not in name and name.lower() in META_FILES:
-                self._files.append(_File(path=name, layout_path=None, size=size, status="meta"))
-                continue
-            lp = canonical(name)
-            if lp is None and logs_root:
-                lp = "C/WindowsAzure/Logs/" + name
-            self._files.append(_File(path=name, layout_path=lp, size=size))
-        self._classify()
-        self._check_manifest()
+        self._modules: dict[str, ModuleType] = {}
+        self._broken: set[str] = set()
 
-    # -- opening -----------------------------------------------------------------------------------
-    def _read_manifest(self, name: str | None) -> dict | None:
-        if name is None:
+        listing = source.list()
+        self.root = find_root([e.path for e in listing])
+        rels = {e.path: e.path[len(self.root):] for e in listing}
+        root_files = {rels[e.path].lower(): e.path for e in listing if "/" not in rels[e.path]}
+        self.manifest: dict[str, Any] | None = None
+        if "manifest.json" in root_files:
+            self.manifest = self._load_manifest(root_files["manifest.json"])
+        self.kind: str = detect_kind([r for r in rels.values() if r.lower() not in META_FILES],
+                                     self.manifest is not None)
+        self.collected_at: pd.Timestamp | None = None
+        if self.manifest is not None:
+            self.collected_at = parse_collected_at(self.manifest.get("collected_at"))
+            if self.collected_at is None:
+                self._issue(root_files["manifest.json"], "bad-manifest",
+                            f"expected \"collected_at\" to be an ISO 8601 UTC time, found "
+                            f"{self.manifest.get('collected_at')!r}; the collection time is unknown")
+        entries = {str(a["path"]).replace("\\", "/").lower(): a
+                   for a in (self.manifest or {}).get("artifacts", [])}
+
+        self._files: list[_File] = []
+        used_layout: dict[str, str] = {}
+        for e in listing:
+            rel = rels[e.path]
+            if "/" not in rel and rel.lower() in META_FILES:
+                self._files.append(_File(e.path, rel, None, e.size, status="meta", notes=["describes the bundle"]))
+                continue
+            lp = canonical(rel)
+            if lp is None and self.kind == "logs-folder":
+                lp = "C/WindowsAzure/Logs/" + rel
+            f = _File(e.path, rel, lp, e.size, entry=entries.get(rel.lower()))
+            if lp is not None:
+                key = lp.lower()
+                if key in used_layout:
+                    f.notes.append(f"maps to the same layout path as {used_layout[key]}; cited by its own path")
+                    f.layout_path = None
+                else:
+                    used_layout[key] = e.path
+            self._files.append(f)
+        for rel_path, reason in source.refused:
+            f = _File(rel_path, rel_path[len(self.root):], None, 0, status="skipped", notes=[reason])
+            self._files.append(f)
+            self._issue(rel_path, "refused-file", f"expected a regular file, found {reason}")
+        self._files.sort(key=lambda f: f.path)
+        self._classify()
+        self._check_manifest(entries, root_files.get("manifest.json", "manifest.json"))
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _issue(self, source: str, kind: str, message: str, *, line: int | None = None, text: str | None = None,
+               parser: str = "bundle") -> None:
+        self._bundle_issues.append(ParseIssue(source, line, kind, message, text=text, parser=parser))
+
+    def _module(self, kind: str) -> ModuleType | None:
+        """The parser module, or None when it cannot be imported (recorded once as a `parser-error`)."""
+        if kind in self._modules:
+            return self._modules[kind]
+        if kind in self._broken:
             return None
         try:
-            data = json.loads(decode(self._src.read(name)).text)
-        except (ValueError, OSError) as exc:
-            self._bundle_issues.append(ParseIssue(name, None, "bad-manifest", f"manifest.json is not valid JSON "
-                                                  f"({exc}); the bundle is opened without it", parser="bundle"))
+            mod = _parse.get_parser(kind)
+        except Exception as exc:  # a parser module that does not import must not stop the bundle
+            self._broken.add(kind)
+            self._issue(_parse.PARSERS.get(kind, kind), "parser-error",
+                        f"parser module {kind} could not be imported: {type(exc).__name__}: {exc}", parser=kind)
             return None
-        if not isinstance(data, dict) or data.get("format") != "guestagent-kit-bundle":
-            self._bundle_issues.append(ParseIssue(name, None, "bad-manifest", "manifest.json is not a guestagent-kit "
-                                                  "manifest (expected \"format\": \"guestagent-kit-bundle\")",
-                                                  parser="bundle"))
+        self._modules[kind] = mod
+        return mod
+
+    def _schemas(self) -> dict[str, FrameSchema]:
+        out: dict[str, FrameSchema] = {ISSUES.name: ISSUES}
+        for kind in _parse.PARSERS:
+            mod = self._module(kind)
+            if mod is not None:
+                out.update(mod.FRAMES)
+        return out
+
+    def _match_path(self, path: str) -> str | None:
+        import fnmatch
+
+        low = path.lower()
+        for kind in _parse.PARSERS:
+            mod = self._module(kind)
+            if mod is not None and any(fnmatch.fnmatchcase(low, p.lower()) for p in mod.PATTERNS):
+                return kind
+        return None
+
+    def _sniff(self, head: str, source: str) -> str | None:
+        for kind in _parse.SNIFF_ORDER:
+            mod = self._module(kind)
+            if mod is None:
+                continue
+            try:
+                if mod.sniff(head):
+                    return kind
+            except Exception as exc:  # a sniffer bug: record it, try the others
+                self._issue(source, "parser-error", f"sniffer of {kind} failed: {type(exc).__name__}: {exc}",
+                            parser=kind)
+        return None
+
+    # -- opening -----------------------------------------------------------------------------------
+    def _load_manifest(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = self._src.read(name, self._max_file)
+        except (OSError, UnsafeArchiveError, TooLarge) as exc:
+            self._issue(name, "bad-manifest", f"manifest.json could not be read ({exc}); opened without it")
             return None
-        return data
+        manifest, issues = read_manifest(data, name)
+        self._bundle_issues += issues
+        return manifest
 
     def _classify(self) -> None:
         for f in self._files:
+            if f.status != "pending":
+                continue
+            if f.entry is not None:
+                kind = entry_kind(f.entry)
+                if kind is not None:
+                    f.artifact, f.recognised_by = kind, "manifest"
+            if f.artifact is None:
+                kind = self._match_path(f.source)
+                if kind is not None:
+                    f.artifact, f.recognised_by = kind, "path"
+            if f.size == 0:
+                f.status = "empty"
+                f.notes.append("file is empty (0 bytes)")
+                continue
+            if f.artifact is None:
+                self._recognise_by_content(f)
+            if f.artifact is not None and f.size > self._max_file:
+                self._skip(f)
+
+    def _recognise_by_content(self, f: _File) -> None:
+        try:
+            raw = self._src.read_head(f.path, SNIFF_BYTES * 2)  # UTF-16 takes two bytes a character
+        except (OSError, UnsafeArchiveError) as exc:
+            f.status = "failed"
+            f.notes.append(f"could not be read: {exc}")
+            self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            return
+        head = decode(raw).text[:SNIFF_BYTES]
+        kind = self._sniff(head, f.source)
+        if kind is not None:
+            f.artifact, f.recognised_by = kind, "content"
+            return
+        low = f.source.lower()
+        if low.startswith("c/windowsazure/logs/plugins/") and low.endswith(".log"):
+            f.artifact, f.recognised_by = "handler_log", "path"
+            f.notes.append("a .log under Plugins that no parser recognised: read as a plain handler log")
+            return
+        f.status = "unrecognised"
+        printable = head[:200].replace("\r", "").replace("\n", "").replace("\t", "").isprintable()
+        self._issue(f.source, "unrecognised-file", "expected a file some parser recognises by its path or "
+                    "content, found none that does", text=head[:200] if printable else None)
+
+    def _skip(self, f: _File) -> None:
+        f.status = "skipped"
+        f.notes.append(f"larger than the per-file limit of {_human(self._max_file)}: not read "
+                       "(open_bundle(max_file_bytes=...) to raise it)")
+        self._issue(f.source, "file-skipped", f"expected a file of at most {_human(self._max_file)}, found "
+                    f"{_human(f.size)}; it was not read, so its {f.artifact} rows are absent")
+
+    def _check_manifest(self, entries: dict[str, dict[str, Any]], manifest_name: str) -> None:
+        if self.manifest is None:
+            return
+        present = {f.rel.lower() for f in self._files}
+        for key, a in entries.items():
+            if key not in present and a.get("status") in ("collected", "truncated"):
+                self._issue(str(a["path"]), "manifest-file-missing", f"expected the file manifest.json lists as "
+                            f"{a.get('status')}, found no such file in the bundle")
+        for f in self._files:
             if f.status == "meta":
                 continue
-            if f.size == 0:
-                f.status, f.note = "empty", "file is empty"
-                continue
-            kind = _parse.match_path(f.source)
-            if kind is not None:
-                f.artifact, f.recognised_by = kind, "path"
-                continue
-            if f.size > self._max_file:
-                f.status, f.note = "skipped", f"larger than the per-file limit ({self._max_file} bytes); not sniffed"
-                continue
-            try:
-                head = decode(self._read_head(f)).text[:SNIFF_BYTES]
-            except (OSError, UnsafeArchiveError) as exc:
-                f.status, f.note = "failed", f"could not be read: {exc}"
-                self._bundle_issues.append(ParseIssue(f.path, None, "unreadable-file", str(exc), parser="bundle"))
-                continue
-            kind = _parse.sniff(head)
-            if kind is not None:
-                f.artifact, f.recognised_by = kind, "content"
-            elif f.source.lower().startswith("c/windowsazure/logs/plugins/") and f.source.lower().endswith(".log"):
-                f.artifact, f.recognised_by = "handler_log", "fallback"
-            else:
-                f.status = "unrecognised"
-                self._bundle_issues.append(ParseIssue(
-                    f.path, None, "unrecognised-file", "no parser recognised this file by its path or its content",
-                    text=head[:200] if head.isprintable() or "\n" in head else None, parser="bundle"))
-
-    def _read_head(self, f: _File) -> bytes:
-        return self._src.read(f.path)[: SNIFF_BYTES * 2]
-
-    def _check_manifest(self) -> None:
-        if not self.manifest:
-            return
-        by_path = {f.path: f for f in self._files}
-        for a in self.manifest.get("artifacts", []) or []:
-            p = str(a.get("path", ""))
-            f = by_path.get(p)
-            status = a.get("status")
-            if f is None:
-                if status in ("collected", "truncated"):
-                    self._bundle_issues.append(ParseIssue(p, None, "manifest-file-missing",
-                                                          "listed in manifest.json as collected but absent",
-                                                          parser="bundle"))
+            a = f.entry
+            if a is None:
+                if f.status != "skipped" or f.size:
+                    self._issue(f.source, "unlisted-file", "expected every file to be listed in manifest.json, "
+                                "found one that is not (added after collection?)")
                 continue
             if a.get("note"):
-                f.note = str(a["note"])
-            if status == "truncated":
-                f.note = (f.note + "; " if f.note else "") + "truncated by the collector (only the file's tail)"
+                f.notes.append(str(a["note"]))
+            if a.get("status") == "truncated":
+                f.notes.append("truncated by the collector: only the file's tail was kept")
             expected = a.get("sha256")
-            if expected:
-                digest = self._sha256(f)
-                f.sha256_ok = digest.lower() == str(expected).lower()
-                if not f.sha256_ok:
-                    self._bundle_issues.append(ParseIssue(p, None, "hash-mismatch",
-                                                          f"SHA-256 {digest} does not match the manifest's "
-                                                          f"{expected}: the file changed after collection",
-                                                          parser="bundle"))
-
-    def _sha256(self, f: _File) -> str:
-        if f.sha256 is None:
-            f.sha256 = hashlib.sha256(self._src.read(f.path)).hexdigest()
-        return f.sha256
+            if not expected or f.status == "skipped":
+                continue
+            try:
+                f.sha256, f.size = self._src.sha256(f.path, self._max_file)
+            except TooLarge:
+                self._skip(f)
+                continue
+            except (OSError, UnsafeArchiveError) as exc:
+                f.status = "failed"
+                f.notes.append(f"could not be read: {exc}")
+                self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+                continue
+            f.sha256_ok = f.sha256.lower() == str(expected).lower()
+            if not f.sha256_ok:
+                self._issue(f.source, "hash-mismatch", f"expected SHA-256 {expected} (manifest.json), found "
+                            f"{f.sha256}: the file changed after collection")
 
     # -- parsing -----------------------------------------------------------------------------------
     def _parse_kind(self, kind: str) -> None:
         if kind in self._parsed_kinds:
             return
         self._parsed_kinds.add(kind)
-        module = _parse.get_parser(kind)
+        module = self._module(kind)
         for f in self._files:
-            if f.artifact != kind or f.status not in ("pending",):
+            if f.artifact != kind or f.status != "pending":
                 continue
-            if f.size > self._max_file:
-                f.status, f.note = "skipped", f"larger than the per-file limit ({self._max_file} bytes)"
-                continue
-            try:
-                data = self._src.read(f.path)
-            except (OSError, UnsafeArchiveError) as exc:
-                f.status, f.note = "failed", f"could not be read: {exc}"
-                self._bundle_issues.append(ParseIssue(f.path, None, "unreadable-file", str(exc), parser="bundle"))
-                continue
-            if f.sha256 is None:
-                f.sha256 = hashlib.sha256(data).hexdigest()
-            dec = decode(data)
-            f.encoding, f.newline = dec.encoding, dec.newline
-            issues: list[ParseIssue] = []
-            for note in dec.notes:
-                if "NUL" in note or "without BOM" in note:
-                    f.note = (f.note + "; " if f.note else "") + note
-                else:
-                    issues.append(ParseIssue(f.source, None, "encoding", note, parser="bundle"))
-            try:
-                result = module.parse(dec.text, source=f.source)
-            except Exception as exc:  # a parser bug must not stop the bundle
+            if module is None:
                 f.status = "failed"
-                f.issues = len(issues) + 1
-                self._bundle_issues += issues
-                self._bundle_issues.append(ParseIssue(f.source, None, "parser-error",
-                                                      f"parser {kind} failed: {type(exc).__name__}: {exc}",
-                                                      parser=kind))
+                f.notes.append(f"parser {kind} could not be imported")
                 continue
-            issues += [i if i.parser else ParseIssue(**{**i.__dict__, "parser": kind}) for i in result.issues]
-            f.frames = result.frames
-            f.rows = sum(len(df) for df in result.frames.values())
-            f.issues = len(issues)
-            f.status = "parsed-with-issues" if issues else "parsed"
-            self._bundle_issues += issues
+            self._parse_file(f, kind, module)
 
-    @cached_property
-    def _producers(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for kind in _parse.PARSERS:
-            for fname in _parse.get_parser(kind).FRAMES:
-                out.setdefault(fname, []).append(kind)
-        return out
+    def _parse_file(self, f: _File, kind: str, module: ModuleType) -> None:
+        try:
+            data = self._src.read(f.path, self._max_file)
+        except TooLarge:
+            self._skip(f)
+            return
+        except (OSError, UnsafeArchiveError) as exc:
+            f.status = "failed"
+            f.notes.append(f"could not be read: {exc}")
+            self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            return
+        f.size = len(data)
+        if f.sha256 is None:
+            f.sha256 = hashlib.sha256(data).hexdigest()
+        dec = decode(data)
+        f.encoding, f.newline = dec.encoding, dec.newline
+        issues: list[ParseIssue] = []
+        for note in dec.notes:
+            f.notes.append(note)
+            if not any(b in note for b in _BENIGN_DECODE):
+                issues.append(ParseIssue(f.source, None, "encoding", f"expected UTF-8 or UTF-16 text, found: {note}",
+                                         parser="bundle"))
+        try:
+            result = module.parse(dec.text, source=f.source)
+        except Exception as exc:  # a parser bug must not stop the bundle
+            f.status = "failed"
+            f.issues = len(issues) + 1
+            self._bundle_issues += issues
+            self._issue(f.source, "parser-error", f"parser {kind} raised {type(exc).__name__}: {exc}", parser=kind)
+            return
+        frames: dict[str, pd.DataFrame] = {}
+        for fname, df in result.frames.items():
+            schema = module.FRAMES.get(fname)
+            if schema is None:
+                issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} filled frame {fname!r}, "
+                                         f"which its FRAMES does not declare; ignored", parser=kind))
+                continue
+            if schema.check_dtypes(df):
+                try:
+                    df = schema.coerce(df)
+                except SchemaError as exc:
+                    issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} returned a {fname} "
+                                             f"frame that does not match its schema: {exc}", parser=kind))
+                    continue
+            frames[fname] = df
+        issues += [i if i.parser else ParseIssue(i.source, i.line, i.kind, i.message, i.text, kind)
+                   for i in result.issues]
+        f.frames = frames
+        f.rows = sum(len(df) for df in frames.values())
+        f.issues = len(issues)
+        f.status = "parsed-with-issues" if issues else "parsed"
+        self._bundle_issues += issues
+
+    def _producers(self, frame: str) -> list[str]:
+        return [k for k in _parse.PARSERS if (m := self._module(k)) is not None and frame in m.FRAMES]
 
     def frame(self, name: str) -> pd.DataFrame:
-        """The frame ``name`` (typed; empty when no file filled it)."""
+        """The frame ``name``, typed per its schema; the schema's empty frame when no file filled it."""
         if name in self._frames:
             return self._frames[name]
-        schemas = _parse.frame_schemas()
+        schemas = self._schemas()
         if name not in schemas:
             raise KeyError(f"no frame named {name!r}; frames: {', '.join(sorted(schemas))}")
-        if name == "parse_issues":
+        if name == ISSUES.name:
             return self.issues
-        parts = []
-        kinds = self._producers.get(name, [])
+        kinds = self._producers(name)
         for kind in kinds:
             self._parse_kind(kind)
-        for f in self._files:
-            if f.artifact in kinds and name in f.frames:
-                parts.append(f.frames[name])
+        parts = [f.frames[name] for f in self._files if f.artifact in kinds and name in f.frames]
         schema = schemas[name]
-        if not parts:
-            df = schema.empty()
-        else:
-            combine = next((getattr(_parse.get_parser(k), "combine", None) for k in kinds
-                            if hasattr(_parse.get_parser(k), "combine")), None)
-            if combine is not None and len(kinds) == 1:
-                df = combine(parts)
-            else:
-                df = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
-            df = schema.coerce(df)
+        df = schema.empty() if not parts else self._combine(name, schema, kinds, parts)
         self._frames[name] = df
         return df
+
+    def _combine(self, name: str, schema: FrameSchema, kinds: list[str], parts: list[pd.DataFrame]) -> pd.DataFrame:
+        combine = getattr(self._modules[kinds[0]], "combine", None) if len(kinds) == 1 else None
+        if combine is not None:
+            try:
+                return schema.coerce(combine(parts))
+            except Exception as exc:  # fall back to path order, and say so
+                self._issue(str(parts[0]["source"].iloc[0]) if len(parts[0]) else name, "parser-error",
+                            f"{kinds[0]}.combine failed ({type(exc).__name__}: {exc}); {name} rows are in path "
+                            "order instead", parser=kinds[0])
+        nonempty = [p for p in parts if not p.empty]
+        return schema.coerce(pd.concat(nonempty, ignore_index=True)) if nonempty else schema.empty()
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name.startswith("_"):
             raise AttributeError(name)
-        schemas = _parse.frame_schemas()
+        schemas = self._schemas()
         if name in schemas:
             return self.frame(name)
         raise AttributeError(f"Bundle has no attribute or frame {name!r}; frames: {', '.join(sorted(schemas))}")
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(_parse.frame_schemas()))
+        return sorted(set(super().__dir__()) | set(self._schemas()))
 
     def parse_all(self) -> None:
+        """Parse every recognised file now (frames are otherwise parsed on first access)."""
         for kind in sorted({f.artifact for f in self._files if f.artifact}):
             self._parse_kind(kind)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """Every non-empty frame, by name."""
+        """Every non-empty frame, by name (parses everything)."""
         self.parse_all()
         out = {}
-        for name in _parse.frame_schemas():
-            if name == "parse_issues":
+        for name in self._schemas():
+            if name == ISSUES.name:
                 continue
             df = self.frame(name)
             if not df.empty:
@@ -349,123 +480,222 @@ class Bundle:
         return out
 
     def has(self, artifact: str) -> bool:
-        """Whether the bundle holds a file recognised as ``artifact`` (a parser name)."""
-        return any(f.artifact == artifact for f in self._files)
+        """Whether the bundle holds a usable file recognised as ``artifact`` (a parser name): not empty, not
+        skipped, not failed (a failure is known once the file has been parsed)."""
+        return any(f.artifact == artifact and f.status in _USABLE for f in self._files)
 
     # -- reports -------------------------------------------------------------------------------------
     @property
     def issues(self) -> pd.DataFrame:
-        """All parse issues so far (parses everything first)."""
+        """The ``parse_issues`` frame: every parser's issues plus the bundle's own (parses everything)."""
         self.parse_all()
+        for name in self._schemas():  # combine() failures are only known once frames are built
+            if name != ISSUES.name:
+                self.frame(name)
         return issues_frame(self._bundle_issues)
 
     @property
     def inventory(self) -> pd.DataFrame:
+        """One row per file (see :data:`INVENTORY`); parses everything."""
         self.parse_all()
         recs = []
         for f in self._files:
+            if f.sha256 is None and f.status not in ("skipped", "failed"):
+                try:
+                    f.sha256, _ = self._src.sha256(f.path, self._max_file)
+                except (OSError, UnsafeArchiveError, TooLarge) as exc:
+                    f.notes.append(f"could not be hashed: {exc}")
             recs.append({"path": f.path, "layout_path": f.layout_path, "artifact": f.artifact,
                          "recognised_by": f.recognised_by, "status": f.status, "size": f.size,
                          "sha256": f.sha256, "sha256_ok": f.sha256_ok, "rows": f.rows, "issues": f.issues,
-                         "encoding": f.encoding, "newline": f.newline, "note": f.note})
+                         "encoding": f.encoding, "newline": f.newline, "note": "; ".join(f.notes) or None})
         return INVENTORY.from_records(recs)
 
     @property
     def missing(self) -> pd.DataFrame:
+        """Expected artifacts that are absent or unusable, with why each matters (see :data:`MISSING`)."""
+        entries = [a for a in (self.manifest or {}).get("artifacts", [])
+                   if a.get("status") in ("missing", "error", "skipped")]
+        by_kind = {k: a for a in entries if (k := entry_kind(a)) is not None}
         recs = []
         for kind, where, why in EXPECTED:
-            present = self.has(kind) or any(self.has(a) for a in _ALTERNATIVES.get(kind, ()))
             if kind == "http_probe":
-                present = any(f.artifact == "http_probe" and "imds" in f.source.lower() for f in self._files)
-            if not present:
-                recs.append({"artifact": kind, "expected_path": where, "why_it_matters": why, "note": None})
-        for a in (self.manifest or {}).get("artifacts", []) or []:
-            if a.get("status") in ("missing", "error", "skipped"):
-                recs.append({"artifact": str(a.get("path")), "expected_path": a.get("origin"),
-                             "why_it_matters": None, "note": f"{a.get('status')}: {a.get('note') or ''}".strip()})
+                present = any(f.artifact == kind and f.status in _USABLE and "imds_instance" in f.source.lower()
+                              for f in self._files)
+            else:
+                present = self.has(kind) or any(self.has(a) for a in _ALTERNATIVES.get(kind, ()))
+            if present:
+                continue
+            a = by_kind.get(kind)
+            if a is not None and kind != "http_probe":
+                note = _entry_note(a)
+                entries.remove(a)
+            else:
+                unusable = [f for f in self._files if f.artifact == kind]
+                note = "; ".join(f"{f.path} is {f.status}" + (f" ({f.notes[-1]})" if f.notes else "")
+                                 for f in unusable) or None
+            recs.append({"artifact": kind, "expected_path": where, "why_it_matters": why, "note": note})
+        why_by_kind = {k: w for k, _, w in EXPECTED}
+        for a in entries:
+            kind = entry_kind(a)
+            recs.append({"artifact": kind or str(a["path"]), "expected_path": str(a["path"]),
+                         "why_it_matters": why_by_kind.get(kind or "", "listed by the collector, not collected"),
+                         "note": _entry_note(a)})
         return MISSING.from_records(recs)
 
     @property
-    def collected_at(self) -> pd.Timestamp | None:
-        """When the bundle was collected (UTC), from the manifest; None when unknown."""
-        ts = (self.manifest or {}).get("collected_at")
-        if not ts:
-            return None
-        try:
-            return pd.Timestamp(ts).tz_convert("UTC") if pd.Timestamp(ts).tzinfo else pd.Timestamp(ts, tz="UTC")
-        except (ValueError, TypeError):
-            return None
-
-    @property
     def time_reference(self) -> pd.Timestamp | None:
-        """Collection time, else the newest agent-log time stamp; see :attr:`time_reference_basis`."""
+        """``collected_at``, else the newest agent-log time stamp; None when neither is known. See
+        :attr:`time_reference_basis` for which one it is."""
         if self.collected_at is not None:
             return self.collected_at
-        log = self.frame("agent_log")
-        return None if log.empty or log["ts"].isna().all() else log["ts"].max()
+        log = self.frame("agent_log") if "agent_log" in self._schemas() else pd.DataFrame()
+        if log.empty or "ts" not in log or log["ts"].isna().all():
+            return None
+        return log["ts"].max()
 
     @property
     def time_reference_basis(self) -> str:
+        """``collected_at`` (manifest), ``newest agent-log record`` or ``none``."""
         if self.collected_at is not None:
             return "collected_at from manifest.json"
-        return "newest agent-log record (no collection time known)" if self.time_reference is not None else "none"
+        if self.time_reference is not None:
+            return "newest agent-log record (no collection time known)"
+        return "none"
 
     @property
     def vm_name(self) -> str:
+        """The VM's computer name from the manifest, else the bundle's file or folder name."""
         vm = (self.manifest or {}).get("vm") or {}
-        return str(vm.get("computer_name") or vm.get("host") or self.path.stem)
+        name = vm.get("computer_name") or vm.get("host") if isinstance(vm, dict) else None
+        return str(name or self.path.stem)
 
-    def summary(self) -> str:
+    def _overview(self) -> dict[str, Any]:
         inv = self.inventory
         counts = inv["status"].astype(str).value_counts()
-        when = (self.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.collected_at is not None
-                else "at an unknown time")
-        lines = [f"Bundle {self.path} ({self.kind}) - VM {self.vm_name}, collected {when}",
-                 f"Files: {len(inv)} - " + ", ".join(f"{v} {k}" for k, v in counts.items())]
-        frames = self.frames()
-        lines.append("Frames: " + (", ".join(f"{k} ({len(v)})" for k, v in frames.items()) or "none"))
-        miss = self.missing
-        if not miss.empty:
-            lines.append("Missing: " + ", ".join(f"{r.artifact}" for r in miss.itertuples()))
+        recognised = int(inv["artifact"].notna().sum())
         iss = self.issues
-        if not iss.empty:
-            lines.append(f"Issues: {len(iss)} - " + ", ".join(f"{v} {k}" for k, v in
-                                                             iss["kind"].astype(str).value_counts().items()))
-            for r in iss.head(5).itertuples():
-                where = r.source + (f":{r.line}" if not pd.isna(r.line) else "")
-                lines.append(f"  {where}: {r.message}")
-        unrec = inv[inv["status"] == "unrecognised"]["path"].tolist()
-        if unrec:
-            lines.append("Unrecognised: " + ", ".join(unrec[:10]) + (" ..." if len(unrec) > 10 else ""))
+        when = (self.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.collected_at is not None
+                else "unknown (no manifest)")
+        ref = self.time_reference
+        return {
+            "when": when,
+            "ref": None if self.collected_at is not None or ref is None
+            else f"{ref.strftime('%Y-%m-%d %H:%M:%S UTC')} ({self.time_reference_basis})",
+            "files": len(inv), "recognised": recognised,
+            "unrecognised": int(counts.get("unrecognised", 0)), "failed": int(counts.get("failed", 0)),
+            "skipped": int(counts.get("skipped", 0)), "empty": int(counts.get("empty", 0)),
+            "frames": {k: len(v) for k, v in self.frames().items()},
+            "missing": self.missing,
+            "issue_kinds": iss["kind"].astype(str).value_counts(),
+            "issues": iss,
+            "unrec_paths": inv.loc[inv["status"] == "unrecognised", "path"].tolist(),
+        }
+
+    def summary(self, top: int = 5) -> str:
+        """A readable multi-line overview: kind, VM, collection time, files, frames, missing artifacts, top issues."""
+        o = self._overview()
+        lines = [f"Bundle {self.path} ({self.kind})", f"VM: {self.vm_name}", f"Collected: {o['when']}"]
+        if o["ref"]:
+            lines.append(f"Time reference: {o['ref']}")
+        lines.append(f"Files: {o['files']} - {o['recognised']} recognised, {o['unrecognised']} unrecognised, "
+                     f"{o['failed']} failed, {o['skipped']} skipped, {o['empty']} empty")
+        lines.append("Frames: " + (", ".join(f"{k} ({n})" for k, n in o["frames"].items()) or "none"))
+        miss = o["missing"]
+        lines.append("Missing: " + (", ".join(miss["artifact"]) if not miss.empty else "nothing expected is missing"))
+        iss = o["issues"]
+        if iss.empty:
+            lines.append("Issues: none")
+        else:
+            lines.append(f"Issues: {len(iss)} - " + ", ".join(f"{v} {k}" for k, v in o["issue_kinds"].items()))
+            for r in iss.head(top).itertuples():
+                lines.append(f"  {_where(r.source, r.line)}: [{r.kind}] {r.message}")
+            if len(iss) > top:
+                lines.append(f"  ... {len(iss) - top} more in .issues")
+        if o["unrec_paths"]:
+            lines.append("Unrecognised: " + ", ".join(o["unrec_paths"][:10])
+                         + (" ..." if len(o["unrec_paths"]) > 10 else ""))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<Bundle {self.path.name!s} kind={self.kind} files={len(self._files)}>"
+        when = self.collected_at.isoformat() if self.collected_at is not None else "unknown"
+        return (f"<Bundle {self.path.name!r} kind={self.kind} vm={self.vm_name!r} files={len(self._files)} "
+                f"collected_at={when}>")
 
     def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(self.summary()) + "</pre>"
+        o = self._overview()
+        e = html.escape
+        rows = [("Kind", self.kind), ("VM", self.vm_name), ("Collected", o["when"])]
+        if o["ref"]:
+            rows.append(("Time reference", o["ref"]))
+        rows.append(("Files", f"{o['files']}: {o['recognised']} recognised, {o['unrecognised']} unrecognised, "
+                              f"{o['failed']} failed, {o['skipped']} skipped, {o['empty']} empty"))
+        rows.append(("Frames", ", ".join(f"{k} ({n})" for k, n in o["frames"].items()) or "none"))
+        miss = o["missing"]
+        rows.append(("Missing", ", ".join(miss["artifact"]) if not miss.empty else "none"))
+        rows.append(("Issues", ", ".join(f"{v} {k}" for k, v in o["issue_kinds"].items()) or "none"))
+        out = [f"<div class='kit-bundle'><b>Bundle</b> <code>{e(str(self.path))}</code>",
+               "<table>" + "".join(f"<tr><th style='text-align:left'>{e(k)}</th><td style='text-align:left'>"
+                                   f"{e(str(v))}</td></tr>" for k, v in rows) + "</table>"]
+        iss = o["issues"]
+        if not iss.empty:
+            out.append("<ul>" + "".join(f"<li><code>{e(_where(r.source, r.line))}</code> [{e(str(r.kind))}] "
+                                        f"{e(str(r.message))}</li>" for r in iss.head(5).itertuples()) + "</ul>")
+        out.append("</div>")
+        return "".join(out)
 
     def close(self) -> None:
+        """Close the zip (if any). Frames already built stay available."""
         self._src.close()
 
-    def __iter__(self) -> Iterator[str]:  # pragma: no cover - convenience
-        return iter(self.frames())
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _where(source: object, line: object) -> str:
+    return str(source) + (f":{line}" if not pd.isna(line) else "")
+
+
+def _entry_note(a: dict[str, Any]) -> str:
+    note = f"{a.get('status')} in manifest.json"
+    if a.get("note"):
+        note += f": {a['note']}"
+    if a.get("origin"):
+        note += f" (origin {a['origin']})"
+    return note
+
+
+def _human(n: int) -> str:
+    mib = 1024 * 1024
+    return f"{n / mib:.0f} MiB" if n >= mib else f"{n} bytes"
 
 
 def open_bundle(path: str | Path, *, max_total_bytes: int = DEFAULT_MAX_TOTAL,
                 max_file_bytes: int = DEFAULT_MAX_FILE) -> Bundle:
-    """Open a bundle from a folder or a ``.zip``. Raises :class:`~kit.errors.BundleError` when it cannot be read
-    at all (path missing, not a folder or zip, unsafe zip)."""
+    """Open a bundle from a folder or a zip (any file that is a zip, whatever its extension).
+
+    ``max_file_bytes`` caps how much of one file is read (larger files are listed as ``skipped``);
+    ``max_total_bytes`` caps the decompressed bytes read from a zip. Raises :class:`~kit.errors.BundleError`
+    when the bundle cannot be opened at all (path missing, not a folder or zip) and
+    :class:`~kit.errors.UnsafeArchiveError` for a zip refused by :mod:`kit.bundle.safezip`.
+    """
     p = Path(path)
     if p.is_dir():
-        src: _Folder | _Zip = _Folder(p)
-    elif p.is_file() and p.suffix.lower() == ".zip":
-        src = _Zip(p, max_total_bytes, max_file_bytes)
+        src: Source = FolderSource(p)
+    elif p.is_file() and (p.suffix.lower() == ".zip" or zipfile.is_zipfile(p)):
+        src = ZipSource(p, max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes)
     elif p.is_file():
         raise BundleError(f"{p}: not a folder or a .zip; to parse one file use `vmkit parse {p}`")
     else:
         raise BundleError(f"{p}: no such folder or file")
-    return Bundle(p, src, max_file_bytes=max_file_bytes)
+    try:
+        return Bundle(p, src, max_file_bytes=max_file_bytes)
+    except BaseException:
+        src.close()
+        raise
 
 
 __all__ = ["INVENTORY", "MISSING", "Bundle", "open_bundle"]

@@ -19,6 +19,8 @@ _ANCHORS = [
     (re.compile(r"(?:^|/)(?:[a-z][:_]?/)?windowsazure/logs/(.*)$", re.IGNORECASE), "C/WindowsAzure/Logs/"),
     (re.compile(r"(?:^|/)(?:[a-z][:_]?/)?packages/plugins/(.*)$", re.IGNORECASE), "C/Packages/Plugins/"),
     (re.compile(r"(?:^|/)(?:[a-z][:_]?/)?windowsazure/(.*)$", re.IGNORECASE), "C/WindowsAzure/"),
+    # other system-drive folders support engineers collect (formats doc §2.1), only under a drive-letter folder
+    (re.compile(r"(?:^|/)[a-z][:_]?/((?:windows|azuredata)/.*)$", re.IGNORECASE), "C/"),
     (re.compile(r"(?:^|/)(commands|probes)/(.*)$", re.IGNORECASE), None),
 ]
 _LOGS_ROOT_MARKERS = re.compile(r"^(?:waappagent[^/]*\.log|transparentinstaller[^/]*\.log|telemetry\.log|plugins/|"
@@ -35,6 +37,28 @@ def canonical(path: str) -> str | None:
                 return f"{m.group(1).lower()}/{m.group(2)}"
             return prefix + m.group(1)
     return None
+
+
+def find_root(paths: list[str]) -> str:
+    """A folder prefix (``"healthy/"``) to strip when everything sits in one top-level folder that is itself a kit
+    bundle (holds ``manifest.json``) or a copy of ``C:\\WindowsAzure\\Logs`` - what zipping a folder gives.
+    Empty when the paths are already rooted."""
+    prefix = ""
+    rels = [p.replace("\\", "/") for p in paths]
+    while rels and all("/" in r for r in rels):
+        top = {r.split("/", 1)[0] for r in rels}
+        if len(top) != 1:
+            break
+        inner = [r.split("/", 1)[1] for r in rels]
+        if not ("manifest.json" in {r.lower() for r in inner} or is_logs_folder(inner)
+                or all("/" in r for r in inner)):
+            break
+        prefix += top.pop() + "/"
+        rels = inner
+    # Only keep a prefix that led somewhere useful.
+    if prefix and not ("manifest.json" in {r.lower() for r in rels} or is_logs_folder(rels)):
+        return ""
+    return prefix
 
 
 def is_logs_folder(paths: list[str]) -> bool:
