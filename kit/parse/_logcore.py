@@ -7,13 +7,16 @@ only multi-line records are joined in Python. Every input line ends up in exactl
 
 from __future__ import annotations
 
+import ctypes
 import re
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.lib.stride_tricks import sliding_window_view
 
 #: The three timestamp layouts of agent-style heads (formats doc §12).
 MDY = r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}(?:\.\d+)?"
@@ -97,7 +100,8 @@ def col(struct: pa.Array, name: str, *, empty_is_na: bool = True) -> pd.Series:
 # an Arrow string_view array (offset + length per value, no Python object per value). Only heads in unusual
 # layouts (docs that trimmed the thread id, scrubbed time stamps, ...) go through a Python regex, one call each.
 
-_CHUNK = 1 << 22  # bytes per NumPy scan: keeps the boolean temporaries small (peak memory)
+#: Bytes per NumPy scan: keeps temporaries small (peak memory) and under NumPy's 4 MiB huge-page threshold.
+_CHUNK = 1 << 21
 _VIEW_WINDOW = 1 << 30  # string_view offsets are int32: address big buffers through overlapping 2 GiB windows
 
 
@@ -116,29 +120,51 @@ class ByteLines:
     matched with RE2 without copying). CRLF, LF and a lone CR each end one line, as :func:`kit.textio.split_lines`.
     """
 
-    data: bytes
+    data: memoryview  # the UTF-8 bytes (see _utf8)
     buf: np.ndarray
     start: np.ndarray
     end: np.ndarray
     arrow: pa.Array
     has_cr: bool
     final_newline: bool
+    text: str  # keeps the text (whose memory ``data`` may be) alive
 
     def __len__(self) -> int:
         return len(self.start)
 
     def line(self, i: int) -> str:
-        return self.data[int(self.start[i]):int(self.end[i])].decode("utf-8", "replace")
+        return bytes(self.data[int(self.start[i]):int(self.end[i])]).decode("utf-8", "replace")
+
+
+def _utf8(text: str) -> memoryview:
+    """The UTF-8 bytes of ``text``, without a copy when that is safe.
+
+    CPython stores a pure-ASCII str as one byte per character right after the object header, and ASCII is
+    UTF-8: for a big ASCII text (the usual agent log) the parser reads that memory in place instead of
+    encoding a copy (which would add the file's size again to peak memory). The header size comes from
+    ``sys.getsizeof`` and the bytes are checked against the text at both ends; anything unexpected (another
+    interpreter, a non-compact string) falls back to ``str.encode``. The view is only used while ``text`` is
+    alive (``ByteLines.text``) and every column the parser returns is a copy, never a view of it."""
+    n = len(text)
+    if sys.implementation.name == "cpython" and n >= 1 << 16 and text.isascii():
+        header = sys.getsizeof(text) - n - 1
+        try:
+            view = memoryview((ctypes.c_char * n).from_address(id(text) + header)).cast("B")
+            if bytes(view[:256]) == text[:256].encode() and bytes(view[-256:]) == text[-256:].encode():
+                return view
+        except (TypeError, ValueError):  # pragma: no cover - defensive
+            pass
+    # errors="replace": a str may carry lone surrogates (never from kit.textio.decode); Arrow needs valid UTF-8.
+    return memoryview(text.encode("utf-8", "replace"))
 
 
 def byte_lines(text: str) -> ByteLines:
-    # errors="replace": a str may carry lone surrogates (never from kit.textio.decode); Arrow needs valid UTF-8.
-    data = text.encode("utf-8", "replace")
+    data = _utf8(text)
     buf = np.frombuffer(data, dtype=np.uint8)
     size = len(data)
     term = byte_positions(buf, 10)  # last byte of each line terminator
     ends = term
-    has_cr = data.find(b"\r") >= 0
+    has_cr = "\r" in text
     if has_cr:
         cr = byte_positions(buf, 13)
         after = np.minimum(cr + 1, size - 1)
@@ -160,7 +186,25 @@ def byte_lines(text: str) -> ByteLines:
     offsets[:-1] = starts
     offsets[-1] = size
     arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
-    return ByteLines(data, buf, starts, ends.astype(np.int64), arrow, has_cr, final_newline)
+    return ByteLines(data, buf, starts, ends.astype(np.int64), arrow, has_cr, final_newline, text)
+
+
+def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    """``buf[pos[i]:pos[i] + width]`` for every i as an (n, width) array (zero-padded past the end), gathered as
+    whole rows of a sliding-window view: one cache-friendly copy instead of ``width`` scattered gathers."""
+    size = len(buf)
+    pos = np.asarray(pos, dtype=np.int64)
+    if size >= width:
+        out = sliding_window_view(buf, width)[np.clip(pos, 0, size - width)]
+    else:
+        out = np.zeros((len(pos), width), dtype=np.uint8)
+    for i in np.flatnonzero((pos > size - width) | (pos < 0)).tolist():
+        p = int(pos[i])
+        out[i] = 0
+        if 0 <= p < size:
+            chunk = buf[p:p + width]
+            out[i, :len(chunk)] = chunk
+    return out
 
 
 def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, which: np.ndarray | None = None,
@@ -175,38 +219,74 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
     length = np.asarray(length, dtype=np.int64)
     if valid is not None:
         length = np.where(valid, length, 0)
-    if which is None:
-        which = np.zeros(n, dtype=np.int64)
     views = np.zeros((n, 16), dtype=np.uint8)
-    ints = views.view(np.int32)  # (n, 4): length | prefix | buffer index | offset
+    ints = views.view(np.int32)  # (n, 4): length | prefix or inline bytes | buffer index | offset
     ints[:, 0] = length
     short = length <= 12
     windows: list[pa.Buffer] = []
     for b, buffer in enumerate(buffers):
-        rows = which == b
-        if not rows.any():
+        rows = np.arange(n) if which is None else np.flatnonzero(which == b)
+        if not len(rows):
             continue
         src = np.frombuffer(buffer, dtype=np.uint8)
-        last = max(len(src) - 1, 0)
-        for k in range(12):  # inline bytes of short values, 4-byte prefix of long ones
-            sel = rows & (length > k) & (short | (k < 4))
-            if sel.any():
-                views[sel, 4 + k] = src[np.minimum(off[sel] + k, last)]
-        long_rows = np.flatnonzero(rows & ~short)
+        views[rows, 4:] = byte_rows(src, off[rows], 12)  # inline bytes of short values, prefix of long ones
+        long_rows = rows[~short[rows]]
         if len(long_rows):
             win = off[long_rows] // _VIEW_WINDOW
-            for w in np.unique(win):
+            for w in np.unique(win).tolist():
                 sel = long_rows[win == w]
+                lo = w * _VIEW_WINDOW
                 ints[sel, 2] = len(windows)
-                ints[sel, 3] = off[sel] - int(w) * _VIEW_WINDOW
-                lo = int(w) * _VIEW_WINDOW
+                ints[sel, 3] = off[sel] - lo
                 windows.append(buffer.slice(lo, min(len(src) - lo, 2 * _VIEW_WINDOW - 1)))
+    pad = short[:, None] & (np.arange(12)[None, :] >= length[:, None])  # inline bytes past the value are zero
+    views[:, 4:][pad] = 0
     validity = None
     if valid is not None and not valid.all():
         validity = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
     arr = pa.Array.from_buffers(pa.string_view(), n, [validity, pa.py_buffer(views), *windows],
                                 null_count=-1 if validity is not None else 0)
     return arr.cast(pa.large_string())
+
+
+def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array:
+    """The text of records made of lines ``first[r]..last[r]`` (which tile all lines), lines joined with "\\n".
+
+    One pass over the buffer: the terminators that end records are dropped, a CRLF inside a record becomes
+    "\\n" (its CR dropped) and a lone CR inside a record becomes "\\n". The records are then consecutive in
+    the compacted bytes, so their offsets are all that is needed - no per-record copy."""
+    buf, s, e = lines.buf, lines.start, lines.end
+    size = len(buf)
+    nxt = np.empty(len(s), dtype=np.int64)
+    nxt[:-1] = s[1:]
+    nxt[-1] = size
+    tlen = nxt - e  # 0 (last line without a break), 1 (LF or lone CR) or 2 (CRLF)
+    ends = e[last]
+    drop = [ends[tlen[last] >= 1], ends[tlen[last] == 2] + 1]
+    lone_cr = np.empty(0, dtype=np.int64)
+    if lines.has_cr:
+        inner = np.ones(len(s), dtype=bool)
+        inner[last] = False
+        drop.append(e[inner & (tlen == 2)])
+        one = np.flatnonzero(inner & (tlen == 1))
+        lone_cr = e[one[buf[e[one]] == 13]]
+    dropped = np.sort(np.concatenate(drop))
+    out = pa.allocate_buffer(size - len(dropped))
+    ov = np.frombuffer(out, dtype=np.uint8)
+    pos = 0
+    for a in range(0, size, _CHUNK):
+        b = min(a + _CHUNK, size)
+        lo, hi = np.searchsorted(dropped, [a, b])
+        kept = np.delete(buf[a:b], dropped[lo:hi] - a)
+        ov[pos:pos + len(kept)] = kept
+        pos += len(kept)
+    if len(lone_cr):
+        ov[lone_cr - np.searchsorted(dropped, lone_cr)] = 10
+    offsets = np.empty(len(first) + 1, dtype=np.int64)
+    starts = s[first]
+    offsets[:-1] = starts - np.searchsorted(dropped, starts)
+    offsets[-1] = len(ov)
+    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), out)
 
 
 def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:

@@ -15,12 +15,11 @@ text) belongs to the record above it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
 from ._logcore import (
@@ -28,9 +27,10 @@ from ._logcore import (
     MDY,
     ByteLines,
     byte_lines,
+    byte_rows,
     civil_ns,
+    compact_records,
     gather,
-    large_string_parts,
     parse_iso,
     parse_mdy,
     utc_series,
@@ -78,6 +78,8 @@ FRAMES = {"agent_log": AGENT_LOG}
 #: The same head pattern for Python's ``re`` on bytes, used with ``match(data, start, end)`` on the few heads
 #: that are not in one of the agent's three exact layouts; it gives the byte spans of the fields.
 _HEAD_B = re.compile(HEAD[1:].replace("(?P<msg>.*)$", "").encode())
+#: A line that starts like a head (a thread id) but is not one: a head cut or mangled.
+_TID_B = re.compile(rb"\[[0-9A-Fa-f]{8}\]")
 
 #: Byte values
 _LB, _RB, _SP, _TAB = ord("["), ord("]"), ord(" "), ord("\t")
@@ -100,19 +102,13 @@ _LAYOUTS = {
     # [00000004] 2024-04-17T07:19:26.812Z [ERROR] msg
     "iso-millis-z": ("dddd-dd-ddTdd:dd:dd.dddZ [", 11, 24),
 }
+_BLOCK = 1 << 15  # lines per block of the vectorised head check
 STYLES = ("mdy-hundredths", "iso-seconds-z", "iso-millis-z", "scrubbed")
 _MDY, _ISO_S, _ISO_MS, _PII, _BAD = 0, 1, 2, 3, 4
 
 
 def _byte_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return buf[np.minimum(pos, len(buf) - 1)]
-
-
-def _digits(buf: np.ndarray, pos: np.ndarray, first: int, count: int) -> np.ndarray:
-    out = np.zeros(len(pos), dtype=np.int64)
-    for k in range(first, first + count):
-        out = out * 10 + (_byte_at(buf, pos + k).astype(np.int64) - 48)
-    return out
 
 
 @dataclass
@@ -129,6 +125,7 @@ class _Heads:
     msg_off: np.ndarray
     ts_ns: np.ndarray  # parsed time (int64 ns, int64 min = NaT) for the exact layouts
     ts_parsed: np.ndarray  # True where ts_ns is already decided (exact layouts)
+    malformed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # starts "[tid]", not a head
 
 
 def _find_heads(lines: ByteLines) -> _Heads:
@@ -138,59 +135,67 @@ def _find_heads(lines: ByteLines) -> _Heads:
     h = _Heads(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64),
                np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=np.int64),
                np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.iinfo(np.int64).min),
-               np.zeros(n, dtype=bool))
+               np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
     first = _byte_at(buf, s)
-    # 1. The exact layouts, checked byte by byte at fixed positions (vectorised over all lines).
-    tid_ok = (first == _LB) & (llen >= 36)
-    for k in range(1, 9):
-        tid_ok &= _HEX[_byte_at(buf, s + k)]
-    tid_ok &= (_byte_at(buf, s + 9) == _RB) & (_byte_at(buf, s + 10) == _SP)
-    cand = np.flatnonzero(tid_ok)
-    cs = s[cand]
-    for code, (shape, ts_at, ts_len) in enumerate(_LAYOUTS.values()):
-        ok = np.ones(len(cand), dtype=bool)
-        for k, ch in enumerate(shape):
-            b = _byte_at(buf, cs + 11 + k)
-            ok &= _DIGIT[b] if ch == "d" else b == ord(ch)
-        lvl = cs + 11 + len(shape)
-        # level tag: 3 to 8 capitals, then "]", inside the line
-        lvl_len = np.zeros(len(cand), dtype=np.int64)
-        for k in range(3, 9):
-            hit = (lvl_len == 0) & (_byte_at(buf, lvl + k) == _RB)
-            lvl_len[hit] = k
-        ok &= (lvl_len > 0) & (lvl + lvl_len < e[cand])
-        for k in range(8):
-            ok &= (k >= lvl_len) | _UPPER[_byte_at(buf, lvl + k)]
-        rows = cand[ok]
-        if not len(rows):
-            continue
-        rs = s[rows]
-        h.is_head[rows] = True
-        h.tid[rows] = rs + 1
-        h.ts_off[rows] = rs + ts_at
-        h.ts_len[rows] = ts_len
-        h.style[rows] = code
-        h.lvl_off[rows] = lvl[ok]
-        h.lvl_len[rows] = lvl_len[ok]
-        h.msg_off[rows] = lvl[ok] + lvl_len[ok] + 1
-        t0 = rs + ts_at
-        if code == _MDY:  # MM/DD/YYYY HH:MM:SS.ff
-            ns, _ = civil_ns(_digits(buf, t0, 6, 4), _digits(buf, t0, 0, 2), _digits(buf, t0, 3, 2),
-                             _digits(buf, t0, 11, 2), _digits(buf, t0, 14, 2), _digits(buf, t0, 17, 2),
-                             _digits(buf, t0, 20, 2) * 10_000_000)
-        else:  # YYYY-MM-DDTHH:MM:SS[.fff]Z
-            frac = _digits(buf, t0, 20, 3) * 1_000_000 if code == _ISO_MS else np.zeros(len(rows), dtype=np.int64)
-            ns, _ = civil_ns(_digits(buf, t0, 0, 4), _digits(buf, t0, 5, 2), _digits(buf, t0, 8, 2),
-                             _digits(buf, t0, 11, 2), _digits(buf, t0, 14, 2), _digits(buf, t0, 17, 2), frac)
-        h.ts_ns[rows] = ns
-        h.ts_parsed[rows] = True
-        cand, cs = cand[~ok], cs[~ok]
+    # 1. The exact layouts, checked byte by byte at fixed positions on the first 48 bytes of each candidate line.
+    # Blocks of lines keep every temporary small (peak memory, and no huge-page faults on big temporaries).
+    candidates = np.flatnonzero((first == _LB) & (llen >= 36))
+    for b0 in range(0, len(candidates), _BLOCK):
+        cand = candidates[b0:b0 + _BLOCK]
+        row = byte_rows(buf, s[cand], 48)
+        ok_tid = _HEX[row[:, 1:9]].all(axis=1) & (row[:, 9] == _RB) & (row[:, 10] == _SP)
+        cand, row = cand[ok_tid], row[ok_tid]
+        for code, (shape, ts_at, ts_len) in enumerate(_LAYOUTS.values()):
+            tmpl = np.frombuffer(shape.encode(), dtype=np.uint8)
+            digit_cols = np.flatnonzero(tmpl == ord("d"))
+            lit_cols = np.flatnonzero(tmpl != ord("d"))
+            part = row[:, 11:11 + len(shape)]
+            ok = _DIGIT[part[:, digit_cols]].all(axis=1) & (part[:, lit_cols] == tmpl[lit_cols]).all(axis=1)
+            at = 11 + len(shape)  # the level tag's first letter
+            tag = row[:, at:at + 9]
+            # level tag: 3 to 8 capitals, then "]", inside the line
+            lvl_len = np.zeros(len(cand), dtype=np.int64)
+            for k in range(8, 2, -1):
+                lvl_len[tag[:, k] == _RB] = k
+            caps = _UPPER[tag[:, :8]] | (np.arange(8)[None, :] >= lvl_len[:, None])
+            ok &= (lvl_len > 0) & caps.all(axis=1) & (at + lvl_len < llen[cand])
+            rows = cand[ok]
+            if len(rows):
+                rs = s[rows]
+                r = row[ok]
+                h.is_head[rows] = True
+                h.tid[rows] = rs + 1
+                h.ts_off[rows] = rs + ts_at
+                h.ts_len[rows] = ts_len
+                h.style[rows] = code
+                h.lvl_off[rows] = rs + at
+                h.lvl_len[rows] = lvl_len[ok]
+                h.msg_off[rows] = rs + at + lvl_len[ok] + 1
+                d = r[:, ts_at:ts_at + ts_len].astype(np.int64) - 48
+
+                def num(a: int, k: int, d: np.ndarray = d) -> np.ndarray:
+                    out = d[:, a]
+                    for j in range(a + 1, a + k):
+                        out = out * 10 + d[:, j]
+                    return out
+
+                if code == _MDY:  # MM/DD/YYYY HH:MM:SS.ff
+                    ns, _ = civil_ns(num(6, 4), num(0, 2), num(3, 2), num(11, 2), num(14, 2), num(17, 2),
+                                     num(20, 2) * 10_000_000)
+                else:  # YYYY-MM-DDTHH:MM:SS[.fff]Z
+                    frac = num(20, 3) * 1_000_000 if code == _ISO_MS else 0
+                    ns, _ = civil_ns(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac)
+                h.ts_ns[rows] = ns
+                h.ts_parsed[rows] = True
+            cand, row = cand[~ok], row[~ok]
     # 2. Every other line that could start a head ("[", a digit or "{"): the general pattern, one call each.
     maybe = np.flatnonzero(~h.is_head & ((first == _LB) | _DIGIT[first] | (first == ord("{"))) & (llen >= 5))
     data = lines.data
     for i in maybe.tolist():
         m = _HEAD_B.match(data, int(s[i]), int(e[i]))
         if m is None:
+            if _TID_B.match(data, int(s[i]), int(e[i])):
+                h.malformed[i] = True
             continue
         h.is_head[i] = True
         if m.start("tid") >= 0:
@@ -273,21 +278,8 @@ def parse(text: str, *, source: str) -> ParseResult:
         me[active] -= 1
     message = gather([data_buf], mo, me - mo)
 
-    # Text: single-line records are their line; multi-line ones span lines[first..last] in the buffer, with
-    # CRLF / lone CR between lines turned into "\n".
-    multi = np.flatnonzero(re_ > rs)
-    t_off, t_len = s[rs].copy(), e[rs] - s[rs]
-    t_len[multi] = e[re_[multi]] - s[rs[multi]]
-    which = np.zeros(nrec, dtype=np.int64)
-    buffers = [data_buf]
-    if lines.has_cr and len(multi):
-        joined = gather([data_buf], t_off[multi], t_len[multi])
-        joined = pc.replace_substring(pc.replace_substring(joined, "\r\n", "\n"), "\r", "\n")
-        jbuf, joff = large_string_parts(joined)
-        buffers.append(jbuf)
-        which[multi] = 1
-        t_off[multi], t_len[multi] = joff[:-1], np.diff(joff)
-    texts = gather(buffers, t_off, t_len, which=which)
+    # Text: the record's lines joined with "\\n", cut from the buffer in one compacting pass.
+    texts = compact_records(lines, rs, re_)
 
     thread = gather([data_buf], h.tid[rs], np.full(nrec, 8), valid=head & (h.tid[rs] >= 0))
     level = _levels(buf, h, rs, head)
@@ -318,7 +310,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         issues.append(ParseIssue(
             source, 1, "orphan-lines", f"{int(re_[0]) + 1} line(s) before the first record head; expected a head "
             "like '[00000011] [12/11/2018 06:27:55.66] [WARN] ...'", text=lines.line(0)[:300], parser=NAME))
-    broken = np.flatnonzero(_malformed(buf, s, e) & ~h.is_head)
+    broken = np.flatnonzero(h.malformed)
     if len(broken):
         rec_of = np.searchsorted(rs, broken, side="right") - 1
         for li, r in zip(broken[:1000].tolist(), rec_of[:1000].tolist(), strict=True):
@@ -365,23 +357,14 @@ def parse(text: str, *, source: str) -> ParseResult:
 def _levels(buf: np.ndarray, h: _Heads, rs: np.ndarray, head: np.ndarray) -> pd.Categorical:
     """Level tags as the ordered level categorical, read as 8-byte keys (no string per record)."""
     off, ln = h.lvl_off[rs], np.where(head, h.lvl_len[rs], 0)
-    key = np.zeros(len(rs), dtype=np.uint64)
-    for k in range(8):
-        b = np.where(k < ln, _byte_at(buf, off + k), 0).astype(np.uint64)
-        key |= b << np.uint64(8 * k)
+    tag = byte_rows(buf, off, 8)
+    tag[np.arange(8)[None, :] >= ln[:, None]] = 0
+    key = tag.view("<u8").reshape(-1)
     uniq, inv = np.unique(key, return_inverse=True)
     names = [int(u).to_bytes(8, "little").rstrip(b"\0").decode("ascii") or "UNKNOWN" for u in uniq]
     dtype = level_dtype(names)
     lookup = np.array([dtype.categories.get_loc(nm) for nm in names], dtype=np.int64)
     return pd.Categorical.from_codes(lookup[inv.reshape(-1)], dtype=dtype)
-
-
-def _malformed(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Lines that start with a thread id ``[xxxxxxxx]`` (a head's beginning)."""
-    ok = (_byte_at(buf, s) == _LB) & (e - s >= 10) & (_byte_at(buf, s + 9) == _RB)
-    for k in range(1, 9):
-        ok &= _HEX[_byte_at(buf, s + k)]
-    return ok
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -29,6 +29,8 @@ PATTERNS = ("c/windowsazure/logs/plugins/*/*/*.log", "c/windowsazure/logs/plugin
 
 BRACKETED = (rf"^\[(?P<pid>\d+)\+(?P<tid>[0-9A-Fa-f]{{8}})\][ \t]+\[(?P<mdy>{MDY})\][ \t]+"
              r"\[(?P<level>[A-Z]{3,8})\](?P<msg>.*)$")
+#: The formats doc (§6.4) quotes only VERBOSE lines; the other PowerShell stream prefixes are accepted in the same
+#: shape (the doc is silent on them), mapped to the kit's level names.
 DSC = r"^(?P<level>VERBOSE|WARNING|ERROR|DEBUG): \[(?P<dts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}Z?)\](?P<msg>.*)$"
 PLAIN_TS = rf"^(?P<iso>\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?Z?)|^\[?(?P<mdy>{MDY})\]?"
 _PATH = re.compile(r"c/windowsazure/logs/plugins/([^/]+)/([^/]+)/[^/]+$", re.IGNORECASE)
@@ -120,17 +122,28 @@ def parse(text: str, *, source: str) -> ParseResult:
     issues: list[ParseIssue] = []
     bad_ts = (raw.notna() & ts.isna()).to_numpy()
     for i in np.flatnonzero(bad_ts):
-        damage[i] = "unreadable time stamp"
+        _add(damage, i, "unreadable time stamp")
         issues.append(ParseIssue(source, int(idx[i]) + 1, "bad-timestamp",
-                                 f"time stamp {raw[i]!r} is not a valid date", text=first_lines[i][:300], parser=NAME))
+                                 f"time stamp {raw[i]!r} is not a valid date and time (expected MM/DD/YYYY "
+                                 "HH:MM:SS.ff or YYYY-MM-DD[T ]HH:MM:SS[Z])", text=first_lines[i][:300], parser=NAME))
     if not plain_file and not rec.head_of[0]:
-        damage[0] = "lines before the first record head (file starts mid-record or is a pasted fragment)"
+        _add(damage, 0, "continuation lines before the first record head (file starts mid-record or is a pasted "
+             "fragment)")
         issues.append(ParseIssue(source, 1, "orphan-lines", f"{int(rec.end[0]) + 1} line(s) before the first record "
-                                 "head", text=first_lines[0][:300], parser=NAME))
+                                 "head; expected a head like '[4892+00000001] [03/04/2021 20:49:58.30] [INFO] ...' or "
+                                 "'VERBOSE: [2015-10-21T08:03:08] ...'", text=first_lines[0][:300], parser=NAME))
     if not text.endswith(("\n", "\r")):
-        damage[nrec - 1] = "file ends without a line break: the last line may be cut"
-        issues.append(ParseIssue(source, n, "truncated-line", "the file ends in the middle of a line (no final line "
-                                 "break)", text=lines[n - 1].as_py()[:300], parser=NAME))
+        last = lines[n - 1].as_py()
+        if plain_file:
+            # Free text (a script's own output) often simply lacks the final line break: not damage by itself.
+            issues.append(ParseIssue(source, n, "no-final-newline", "expected the file to end with a line break; "
+                                     "found none (the last line is kept as it is)", text=last[:300], parser=NAME))
+        else:
+            # Handlers end every entry with a line break: without one the last entry was cut mid-write or mid-copy.
+            _add(damage, nrec - 1, "file ends mid-line (no final line break: the last line may be cut)")
+            issues.append(ParseIssue(source, n, "truncated-line", "expected every line to end with a line break; "
+                                     "found the file ending in the middle of its last line", text=last[:300],
+                                     parser=NAME))
 
     m = _PATH.search(source.replace("\\", "/"))
     df = pd.DataFrame({
@@ -154,6 +167,11 @@ def parse(text: str, *, source: str) -> ParseResult:
         "damage": damage,
     })
     return ParseResult({NAME: HANDLER_LOG.coerce(df)}, issues)
+
+
+def _add(damage: pd.Series, i: int, why: str) -> None:
+    """Add a damage reason to record ``i`` (reasons accumulate, separated by "; ")."""
+    damage[i] = why if pd.isna(damage[i]) else f"{damage[i]}; {why}"
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
