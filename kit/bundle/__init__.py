@@ -443,13 +443,17 @@ class Bundle:
         combine = getattr(self._modules[kinds[0]], "combine", None) if len(kinds) == 1 else None
         if combine is not None:
             try:
-                return schema.coerce(combine(parts))
+                return _typed(schema, combine(parts))
             except Exception as exc:  # fall back to path order, and say so
                 self._issue(str(parts[0]["source"].iloc[0]) if len(parts[0]) else name, "parser-error",
                             f"{kinds[0]}.combine failed ({type(exc).__name__}: {exc}); {name} rows are in path "
                             "order instead", parser=kinds[0])
         nonempty = [p for p in parts if not p.empty]
-        return schema.coerce(pd.concat(nonempty, ignore_index=True)) if nonempty else schema.empty()
+        if not nonempty:
+            return schema.empty()
+        if len(nonempty) == 1:
+            return nonempty[0].reset_index(drop=True)
+        return _typed(schema, pd.concat(nonempty, ignore_index=True))  # categories may differ between files
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name.startswith("_"):
@@ -653,6 +657,10 @@ class Bundle:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _typed(schema: FrameSchema, df: pd.DataFrame) -> pd.DataFrame:
+    return df.reset_index(drop=True) if not schema.check_dtypes(df) else schema.coerce(df)
 
 
 def _where(source: object, line: object) -> str:
