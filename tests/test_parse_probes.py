@@ -88,9 +88,23 @@ def test_tcp_json_bad_time_and_missing_target_are_issues() -> None:
 
 
 def test_tcp_json_zone_less_time_read_as_utc_unchanged() -> None:
-    items = [dict(TCP_ITEMS[0], time="2024-03-08T10:15:02.114")]
-    df = tcp_probes.parse(json.dumps(items), source="p").frames["tcp_probes"]
-    assert df["time"].iloc[0] == pd.Timestamp("2024-03-08 10:15:02.114", tz="UTC")
+    items = [dict(TCP_ITEMS[0], time="2024-03-08T10:15:02.114"), dict(TCP_ITEMS[0], time="2024-03-08T11:15:02+01:00"),
+             dict(TCP_ITEMS[0], time="03/08/2024 10:15:02")]
+    r = tcp_probes.parse(json.dumps(items), source="p")
+    assert r.issues == []
+    assert r.frames["tcp_probes"]["time"].tolist() == [pd.Timestamp("2024-03-08 10:15:02.114", tz="UTC"),
+                                                       pd.Timestamp("2024-03-08 10:15:02", tz="UTC"),
+                                                       pd.Timestamp("2024-03-08 10:15:02", tz="UTC")]
+
+
+def test_tcp_json_many_items_one_bad_time() -> None:
+    items = [dict(TCP_ITEMS[i % 5], attempt=i) for i in range(3000)]
+    items[1234]["time"] = "not a time"
+    r = tcp_probes.parse(json.dumps(items), source="p")
+    df = r.frames["tcp_probes"]
+    assert len(df) == 3000 and df["attempt"].iloc[2999] == 2999
+    assert [i.text for i in r.issues] == ["not a time"] and pd.isna(df["time"].iloc[1234])
+    assert df["time"].notna().sum() == sum(1 for it in items if it.get("time")) - 1
 
 
 @pytest.mark.parametrize(("error", "outcome"), [

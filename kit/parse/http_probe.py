@@ -38,13 +38,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import pandas as pd
-
 from ..net import ENDPOINT_NAMES, endpoint_name
 from ..schema import LINE, SOURCE, Col, FrameSchema
 from ._jsonutil import as_list, get, to_int
 from .base import ParseIssue, ParseResult
-from .tcp_probes import load_objects, parse_time
+from .tcp_probes import load_objects, parse_time, to_float
 from .tcp_probes import outcome as tcp_outcome
 
 NAME = "http_probe"
@@ -296,8 +294,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         rows.append({"source": source, "line": None, "endpoint": endpoint, "url": url, "path": path or None,
                      "status": status, "ok": None if status is None else 200 <= status < 300, "outcome": outcome,
                      "error": error,
-                     "elapsed_ms": pd.to_numeric(pd.Series([get(o, "elapsed_ms")], dtype=object),
-                                                 errors="coerce").iloc[0],
+                     "elapsed_ms": to_float(get(o, "elapsed_ms")),
                      "time": parse_time(get(o, "time"), source=source, parser=NAME, issues=issues),
                      "content_type": next((v for k, v in headers.items() if k.lower() == "content-type"), None),
                      "headers": json.dumps(headers, sort_keys=True, ensure_ascii=False), "body": body,

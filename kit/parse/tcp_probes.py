@@ -109,17 +109,35 @@ def _scan_objects(body: str) -> list[Any]:
     return out
 
 
-def parse_time(value: Any, *, source: str, parser: str, issues: list[ParseIssue]) -> pd.Timestamp | None:
-    """An ISO 8601 time as UTC. A zone-less value is read as UTC unchanged (docs/bundle-format.md); an unreadable
-    one becomes NA and a ``bad-timestamp`` issue."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    ts = pd.to_datetime(str(value), utc=True, errors="coerce")
-    if pd.isna(ts):
-        issues.append(ParseIssue(source, None, "bad-timestamp", f"expected an ISO 8601 time; found {value!r}",
-                                 text=str(value), parser=parser))
-        return None
+def parse_times(values: list[Any], *, source: str, parser: str, issues: list[ParseIssue]) -> pd.Series:
+    """ISO 8601 times as UTC, column at once. A zone-less value is read as UTC unchanged (docs/bundle-format.md);
+    an unreadable one becomes NaT and a ``bad-timestamp`` issue."""
+    raw = pd.Series([None if v is None or not str(v).strip() else str(v).strip() for v in values], dtype=object)
+    ts = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+    for i in raw.index[ts.isna() & raw.notna()]:  # not ISO 8601: one more, lenient try each
+        one = pd.to_datetime(raw[i], utc=True, errors="coerce")
+        if pd.isna(one):
+            issues.append(ParseIssue(source, None, "bad-timestamp", f"expected an ISO 8601 time; found {raw[i]!r}",
+                                     text=raw[i], parser=parser))
+        else:
+            ts[i] = one
     return ts
+
+
+def parse_time(value: Any, *, source: str, parser: str, issues: list[ParseIssue]) -> pd.Timestamp | None:
+    """One value through :func:`parse_times`."""
+    ts = parse_times([value], source=source, parser=parser, issues=issues).iloc[0]
+    return None if pd.isna(ts) else ts
+
+
+def to_float(v: Any) -> float:
+    """A number, or NaN for anything else (bools included)."""
+    if v is None or isinstance(v, bool):
+        return float("nan")
+    try:
+        return float(str(v).strip().replace(",", "."))
+    except ValueError:
+        return float("nan")
 
 
 def sniff(head: str) -> bool:
@@ -143,12 +161,13 @@ def parse(text: str, *, source: str) -> ParseResult:
         ok = to_bool(get(o, "ok"))
         err = get(o, "error")
         err = None if err is None or not str(err).strip() else str(err)
-        elapsed = pd.to_numeric(pd.Series([get(o, "elapsed_ms")], dtype=object), errors="coerce").iloc[0]
         rows.append({"source": source, "line": None, "origin": "tcp_json", "target": str(target).strip(),
-                     "port": port, "endpoint": endpoint_name(str(target), port), "ok": ok, "elapsed_ms": elapsed,
-                     "error": err, "attempt": to_int(get(o, "attempt")),
-                     "time": parse_time(get(o, "time"), source=source, parser=NAME, issues=issues),
-                     "outcome": outcome(ok, err)})
+                     "port": port, "endpoint": endpoint_name(str(target), port), "ok": ok,
+                     "elapsed_ms": to_float(get(o, "elapsed_ms")), "error": err, "attempt": to_int(get(o, "attempt")),
+                     "time": get(o, "time"), "outcome": outcome(ok, err)})
+    times = parse_times([r["time"] for r in rows], source=source, parser=NAME, issues=issues)
+    for r, ts in zip(rows, times, strict=True):
+        r["time"] = None if pd.isna(ts) else ts
     return ParseResult({"tcp_probes": frame(rows)}, issues)
 
 
