@@ -511,3 +511,12 @@ def test_wireserver_versions_not_versions() -> None:
 def test_wireserver_versions_cut_anywhere(cut: int) -> None:
     df = wireserver_versions.parse(WS_DOC[:cut], source="w.xml").frames["wireserver_versions"]
     assert set(df["version"]) <= {ln[9:19] for ln in WS_DOC.splitlines() if ln.startswith("<Version>")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("{}[]\":,ab01 .\n\r:TcpTestSucceeded<>/Version")), max_size=300))
+def test_text_parsers_never_raise_on_noise(text: str) -> None:
+    for mod in (tcp_probes, test_netconnection, wireserver_versions, http_probe):
+        r = mod.parse(text, source="noise")
+        for df in r.frames.values():
+            assert "source" in df.columns
