@@ -24,12 +24,24 @@ ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z"
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sanitize(text: str) -> str:
+    """``text`` with lone surrogates (not encodable as UTF-8, so not storable in Arrow) replaced by U+FFFD, the
+    character :func:`kit.textio.decode` uses for undecodable bytes. Text from ``decode`` never has any."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def split_lines(text: str) -> pa.Array:
     """Lines of ``text`` as an Arrow large_string array (CRLF, LF and lone CR each end one line)."""
     if not text:
         return pa.array([], type=pa.large_string())
+    text = sanitize(text)
     arr = pa.array([text], type=pa.large_string())
     if _LONE_CR.search(text) is None:  # the common case: a literal split, then drop the CR of CRLF
         lines = pc.list_flatten(pc.split_pattern(arr, "\n"))
@@ -154,8 +166,10 @@ def _utf8(text: str) -> memoryview:
                 return view
         except (TypeError, ValueError):  # pragma: no cover - defensive
             pass
-    # errors="replace": a str may carry lone surrogates (never from kit.textio.decode); Arrow needs valid UTF-8.
-    return memoryview(text.encode("utf-8", "replace"))
+    try:
+        return memoryview(text.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates (never from kit.textio.decode): Arrow needs valid UTF-8
+        return memoryview(sanitize(text).encode("utf-8"))
 
 
 def byte_lines(text: str) -> ByteLines:

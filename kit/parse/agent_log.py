@@ -272,7 +272,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     while len(active):
         active = active[_SPACE[_byte_at(buf, mo[active])] & (mo[active] < me[active])]
         mo[active] += 1
-    active = np.flatnonzero(me > mo)
+    active = np.flatnonzero(head & (me > mo))
     while len(active):
         active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
         me[active] -= 1
