@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -25,10 +30,9 @@
 BUNDLE = "../sample_logs/firewall-blocks-32526"
 
 # %%
-from kit.parse.firewall_rules import blocking_rules
-
 import kit
 from kit import plots
+from kit.parse.firewall_rules import blocking_rules
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)

@@ -349,7 +349,7 @@ def get_netroute(nics: list[Nic], routes: list, persistent: list) -> list:
 def get_netipaddress(nics: list[Nic]) -> list:
     out = []
     for n in nics:
-        for i, ip in enumerate([n.ip, *n.extra_ips]):
+        for _i, ip in enumerate([n.ip, *n.extra_ips]):
             out.append({"IPAddress": ip, "PrefixLength": n.prefix if not n.apipa else 16, "InterfaceIndex": n.index,
                         "InterfaceAlias": n.name, "AddressFamily": "IPv4",
                         "PrefixOrigin": "WellKnown" if n.apipa else ("Dhcp" if n.dhcp else "Manual"),
