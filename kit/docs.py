@@ -37,9 +37,9 @@ def frames_markdown() -> str:
     parts = [FRAMES_INTRO]
     extra = []
     try:
-        from .bundle import INVENTORY
+        from .bundle import INVENTORY, MISSING
 
-        extra.append(INVENTORY)
+        extra += [INVENTORY, MISSING]
     except ImportError:  # pragma: no cover
         pass
     for fname, schema in sorted(frame_schemas().items()):
