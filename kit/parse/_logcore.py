@@ -1,8 +1,14 @@
-"""Fast machinery shared by the log parsers: split, find record heads, fold continuation lines.
+"""Fast machinery shared by the log parsers: split lines, find record heads, fold continuation lines.
 
-Work is vectorised: lines live in an Arrow string array (no Python object per line), heads are found with
-RE2 through ``pyarrow.compute.extract_regex``, record ids come from a cumulative sum over the head mask, and
-only multi-line records are joined in Python. Every input line ends up in exactly one record.
+Two levels:
+
+* string level (handler_log, small files): lines in an Arrow string array (no Python object per line), heads
+  found with RE2 through ``pyarrow.compute.extract_regex``, records folded over the head mask;
+* byte level (agent_log, files up to the agent's 100 MB cap and beyond): NumPy over the UTF-8 bytes - line
+  ends, fixed-position checks of the agent's own head layouts, digits to time stamps, string columns cut out
+  through Arrow string_view arrays, record texts by one compacting pass. See :func:`byte_lines`.
+
+Either way every input line ends up in exactly one record.
 """
 
 from __future__ import annotations
@@ -127,16 +133,14 @@ def byte_positions(buf: np.ndarray, byte: int) -> np.ndarray:
 class ByteLines:
     """The lines of a text, as byte ranges of its UTF-8 encoding.
 
-    ``start[i]``/``end[i]`` are the byte offsets of line ``i``'s content (terminator excluded); ``arrow`` is the
-    lines *with* their terminators as a zero-copy large_string array over ``data`` (so record heads can be
-    matched with RE2 without copying). CRLF, LF and a lone CR each end one line, as :func:`kit.textio.split_lines`.
+    ``start[i]``/``end[i]`` are the byte offsets of line ``i``'s content (terminator excluded) in ``data``.
+    CRLF, LF and a lone CR each end one line, as :func:`kit.textio.split_lines` counts them.
     """
 
     data: memoryview  # the UTF-8 bytes (see _utf8)
     buf: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    arrow: pa.Array
     has_cr: bool
     final_newline: bool
     text: str  # keeps the text (whose memory ``data`` may be) alive
@@ -196,11 +200,7 @@ def byte_lines(text: str) -> ByteLines:
         starts = starts[:-1]
     else:
         ends = np.concatenate([ends, [size]])
-    offsets = np.empty(len(starts) + 1, dtype=np.int64)
-    offsets[:-1] = starts
-    offsets[-1] = size
-    arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
-    return ByteLines(data, buf, starts, ends.astype(np.int64), arrow, has_cr, final_newline, text)
+    return ByteLines(data, buf, starts, ends.astype(np.int64), has_cr, final_newline, text)
 
 
 def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
@@ -260,7 +260,8 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
         validity = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
     arr = pa.Array.from_buffers(pa.string_view(), n, [validity, pa.py_buffer(views), *windows],
                                 null_count=-1 if validity is not None else 0)
-    return arr.cast(pa.large_string())
+    # The system allocator (not Arrow's default pool) lets the result reuse memory NumPy has just freed.
+    return pc.cast(arr, pa.large_string(), memory_pool=pa.system_memory_pool())
 
 
 def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array:
@@ -271,22 +272,27 @@ def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa
     the compacted bytes, so their offsets are all that is needed - no per-record copy."""
     buf, s, e = lines.buf, lines.start, lines.end
     size = len(buf)
-    nxt = np.empty(len(s), dtype=np.int64)
-    nxt[:-1] = s[1:]
-    nxt[-1] = size
-    tlen = nxt - e  # 0 (last line without a break), 1 (LF or lone CR) or 2 (CRLF)
-    ends = e[last]
-    drop = [ends[tlen[last] >= 1], ends[tlen[last] == 2] + 1]
-    lone_cr = np.empty(0, dtype=np.int64)
-    if lines.has_cr:
-        inner = np.ones(len(s), dtype=bool)
-        inner[last] = False
-        drop.append(e[inner & (tlen == 2)])
-        one = np.flatnonzero(inner & (tlen == 1))
-        lone_cr = e[one[buf[e[one]] == 13]]
+    is_last = np.zeros(len(s), dtype=bool)
+    is_last[last] = True
+    drop: list[np.ndarray] = []
+    lone: list[np.ndarray] = []
+    for a in range(0, len(s), _CHUNK // 8):  # blocks of lines: small temporaries
+        b = min(a + _CHUNK // 8, len(s))
+        ee = e[a:b]
+        nxt = np.empty(b - a, dtype=np.int64)
+        nxt[:-1] = s[a + 1:b]
+        nxt[-1] = s[b] if b < len(s) else size
+        tlen = nxt - ee  # 0 (last line without a break), 1 (LF or lone CR) or 2 (CRLF)
+        end_rec = is_last[a:b]
+        drop += [ee[end_rec & (tlen >= 1)], ee[end_rec & (tlen == 2)] + 1]
+        if lines.has_cr:
+            drop.append(ee[~end_rec & (tlen == 2)])
+            one = ee[~end_rec & (tlen == 1)]
+            lone.append(one[buf[one] == 13])
+    lone_cr = np.concatenate(lone) if lone else np.empty(0, dtype=np.int64)
     dropped = np.sort(np.concatenate(drop))
-    out = pa.allocate_buffer(size - len(dropped))
-    ov = np.frombuffer(out, dtype=np.uint8)
+    # NumPy (not Arrow's pool) allocates the result, so it can reuse the memory the per-line arrays just freed.
+    ov = np.empty(size - len(dropped), dtype=np.uint8)
     pos = 0
     for a in range(0, size, _CHUNK):
         b = min(a + _CHUNK, size)
@@ -300,7 +306,7 @@ def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa
     starts = s[first]
     offsets[:-1] = starts - np.searchsorted(dropped, starts)
     offsets[-1] = len(ov)
-    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), out)
+    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), pa.py_buffer(ov))
 
 
 def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:

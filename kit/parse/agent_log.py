@@ -15,7 +15,7 @@ text) belongs to the record above it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -113,32 +113,38 @@ def _byte_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Heads:
-    """Byte spans of the fields of every head line (index = line number - 1; meaningful where ``is_head``)."""
+    """The record heads, in line order: their line index and the byte offsets of their fields (offsets relative
+    to the line's start; int32/int8 keep this small, it is alive while the big columns are built)."""
 
-    is_head: np.ndarray
-    tid: np.ndarray  # offset of the thread id (8 bytes), -1 when absent
-    ts_off: np.ndarray
-    ts_len: np.ndarray  # 0 when there is no time stamp
-    style: np.ndarray  # int8 index into STYLES + bad (4), -1 for none
-    lvl_off: np.ndarray
-    lvl_len: np.ndarray
-    msg_off: np.ndarray
-    ts_ns: np.ndarray  # parsed time (int64 ns, int64 min = NaT) for the exact layouts
-    ts_parsed: np.ndarray  # True where ts_ns is already decided (exact layouts)
-    malformed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # starts "[tid]", not a head
+    line: np.ndarray  # int64 line index of each head
+    has_tid: np.ndarray  # bool: "[xxxxxxxx]" thread id at the line start (bytes 1-8)
+    ts_rel: np.ndarray  # int32
+    ts_len: np.ndarray  # int32, 0 when there is no time stamp
+    style: np.ndarray  # int8 index into STYLES, or _BAD, or -1 for none
+    lvl_rel: np.ndarray  # int32
+    lvl_len: np.ndarray  # int8
+    msg_rel: np.ndarray  # int32
+    ts_ns: np.ndarray  # int64 ns (int64 min = NaT), decided where ts_parsed
+    ts_parsed: np.ndarray  # bool: decoded from digits (exact layouts)
+    malformed: np.ndarray  # int64 line indexes of lines that start "[xxxxxxxx]" but are not heads
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+_HEAD_FIELDS = ("line", "has_tid", "ts_rel", "ts_len", "style", "lvl_rel", "lvl_len", "msg_rel", "ts_ns",
+                "ts_parsed")
+_HEAD_DTYPES = (np.int64, bool, np.int32, np.int32, np.int8, np.int32, np.int8, np.int32, np.int64, bool)
 
 
 def _find_heads(lines: ByteLines) -> _Heads:
     buf, s, e = lines.buf, lines.start, lines.end
-    n = len(s)
     llen = e - s
-    h = _Heads(np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64),
-               np.zeros(n, dtype=np.int64), np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=np.int64),
-               np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.full(n, np.iinfo(np.int64).min),
-               np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    parts: list[tuple[np.ndarray, ...]] = []
+    fast = np.zeros(len(s), dtype=bool)
     first = _byte_at(buf, s)
-    # 1. The exact layouts, checked byte by byte at fixed positions on the first 48 bytes of each candidate line.
-    # Blocks of lines keep every temporary small (peak memory, and no huge-page faults on big temporaries).
+    # 1. The exact layouts, checked byte by byte at fixed positions on the first 48 bytes of each candidate line,
+    # in blocks of lines (every temporary stays small: peak memory).
     candidates = np.flatnonzero((first == _LB) & (llen >= 36))
     for b0 in range(0, len(candidates), _BLOCK):
         cand = candidates[b0:b0 + _BLOCK]
@@ -161,17 +167,7 @@ def _find_heads(lines: ByteLines) -> _Heads:
             ok &= (lvl_len > 0) & caps.all(axis=1) & (at + lvl_len < llen[cand])
             rows = cand[ok]
             if len(rows):
-                rs = s[rows]
-                r = row[ok]
-                h.is_head[rows] = True
-                h.tid[rows] = rs + 1
-                h.ts_off[rows] = rs + ts_at
-                h.ts_len[rows] = ts_len
-                h.style[rows] = code
-                h.lvl_off[rows] = rs + at
-                h.lvl_len[rows] = lvl_len[ok]
-                h.msg_off[rows] = rs + at + lvl_len[ok] + 1
-                d = r[:, ts_at:ts_at + ts_len].astype(np.int64) - 48
+                d = row[ok][:, ts_at:ts_at + ts_len].astype(np.int64) - 48
 
                 def num(a: int, k: int, d: np.ndarray = d) -> np.ndarray:
                     out = d[:, a]
@@ -185,21 +181,28 @@ def _find_heads(lines: ByteLines) -> _Heads:
                 else:  # YYYY-MM-DDTHH:MM:SS[.fff]Z
                     frac = num(20, 3) * 1_000_000 if code == _ISO_MS else 0
                     ns, _ = civil_ns(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac)
-                h.ts_ns[rows] = ns
-                h.ts_parsed[rows] = True
+                k = len(rows)
+                ll = lvl_len[ok]
+                parts.append((rows, np.ones(k, dtype=bool), np.full(k, ts_at, dtype=np.int32),
+                              np.full(k, ts_len, dtype=np.int32), np.full(k, code, dtype=np.int8),
+                              np.full(k, at, dtype=np.int32), ll.astype(np.int8), (at + ll + 1).astype(np.int32), ns,
+                              np.ones(k, dtype=bool)))
+                fast[rows] = True
             cand, row = cand[~ok], row[~ok]
     # 2. Every other line that could start a head ("[", a digit or "{"): the general pattern, one call each.
-    maybe = np.flatnonzero(~h.is_head & ((first == _LB) | _DIGIT[first] | (first == ord("{"))) & (llen >= 5))
+    maybe = np.flatnonzero(~fast & ((first == _LB) | _DIGIT[first] | (first == ord("{"))) & (llen >= 5))
+    del fast, first, candidates
     data = lines.data
+    slow: list[tuple] = []
+    malformed: list[int] = []
     for i in maybe.tolist():
-        m = _HEAD_B.match(data, int(s[i]), int(e[i]))
+        start = int(s[i])
+        m = _HEAD_B.match(data, start, int(e[i]))
         if m is None:
-            if _TID_B.match(data, int(s[i]), int(e[i])):
-                h.malformed[i] = True
+            if _TID_B.match(data, start, int(e[i])):
+                malformed.append(i)
             continue
-        h.is_head[i] = True
-        if m.start("tid") >= 0:
-            h.tid[i] = m.start("tid")
+        style, ts_rel, ts_len = -1, 0, 0
         for code, group in ((_MDY, "mdy"), (_ISO_MS, "iso"), (_PII, "pii"), (_BAD, "bad")):
             if m.start(group) >= 0:
                 a, b = m.span(group)
@@ -207,9 +210,15 @@ def _find_heads(lines: ByteLines) -> _Heads:
                     a, b = a + 1, b - 1  # the brackets are not part of the stamp
                 if code == _ISO_MS and b"." not in m.group(group):
                     code = _ISO_S
-                h.style[i], h.ts_off[i], h.ts_len[i] = code, a, b - a
-        h.lvl_off[i], h.lvl_len[i] = m.start("level"), m.end("level") - m.start("level")
-        h.msg_off[i] = m.end("level") + 1
+                style, ts_rel, ts_len = code, a - start, b - a
+        slow.append((i, m.start("tid") >= 0, ts_rel, ts_len, style, m.start("level") - start,
+                     m.end("level") - m.start("level"), m.end("level") + 1 - start, np.iinfo(np.int64).min, False))
+    if slow:
+        parts.append(tuple(np.array(c) for c in zip(*slow, strict=True)))
+    cols = [np.concatenate([p[j] for p in parts]).astype(dt, copy=False) if parts else np.empty(0, dtype=dt)
+            for j, dt in enumerate(_HEAD_DTYPES)]
+    order = np.argsort(cols[0], kind="stable")
+    h = _Heads(*(c[order] for c in cols), malformed=np.array(malformed, dtype=np.int64))
     return h
 
 
@@ -239,24 +248,30 @@ def parse(text: str, *, source: str) -> ParseResult:
     buf, s, e = lines.buf, lines.start, lines.end
     h = _find_heads(lines)
     # Records: a head starts one; any other line belongs to the record above; lines before the first head form
-    # a record of their own.
-    rs = np.flatnonzero(h.is_head)
-    orphan = len(rs) == 0 or rs[0] != 0
-    if orphan:
-        rs = np.concatenate([np.zeros(1, dtype=np.int64), rs])
+    # a record of their own (the "orphan" record, first).
+    orphan = len(h) == 0 or h.line[0] != 0
+
+    def rec(values: np.ndarray, fill: object) -> np.ndarray:
+        """A per-head array as a per-record one."""
+        return np.concatenate([np.array([fill], dtype=values.dtype), values]) if orphan else values
+
+    rs = rec(h.line, 0)
     re_ = np.empty(len(rs), dtype=np.int64)
     re_[:-1] = rs[1:] - 1
     re_[-1] = n - 1
     nrec = len(rs)
-    head = h.is_head[rs]
+    head = rec(np.ones(len(h), dtype=bool), False)
+    start = s[rs]
     data_buf = pa.py_buffer(lines.data)
 
     # Time stamps: the exact layouts were decoded from their digits; the rest (a handful) through pandas.
-    ts_ns = h.ts_ns[rs].copy()
-    style = np.where(head, h.style[rs], -1).astype(np.int8)
-    has_ts = head & (h.ts_len[rs] > 0)
-    ts_raw = gather([data_buf], h.ts_off[rs], h.ts_len[rs], valid=has_ts)
-    slow = np.flatnonzero(has_ts & ~h.ts_parsed[rs] & ((style == _MDY) | (style == _ISO_S) | (style == _ISO_MS)))
+    ts_ns = rec(h.ts_ns, np.iinfo(np.int64).min).copy()
+    style = rec(h.style, -1)
+    ts_len = rec(h.ts_len, 0)
+    has_ts = ts_len > 0
+    ts_raw = gather([data_buf], start + rec(h.ts_rel, 0), ts_len, valid=has_ts)
+    slow = np.flatnonzero(has_ts & ~rec(h.ts_parsed, False) & ((style == _MDY) | (style == _ISO_S)
+                                                                | (style == _ISO_MS)))
     if len(slow):
         raw = pd.Series(ts_raw.take(pa.array(slow)), dtype="str")
         is_mdy = (style[slow] == _MDY)
@@ -265,7 +280,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     nat = ts_ns == np.iinfo(np.int64).min
 
     # Message: the head line after the level tag, padding stripped; the first line for the orphan record.
-    mo = np.where(head, h.msg_off[rs], s[rs])
+    mo = start + rec(h.msg_rel, 0)
     me = e[rs].copy()
     mo = np.minimum(mo, me)
     active = np.flatnonzero(head & (mo < me))
@@ -278,11 +293,10 @@ def parse(text: str, *, source: str) -> ParseResult:
         me[active] -= 1
     message = gather([data_buf], mo, me - mo)
 
-    # Text: the record's lines joined with "\\n", cut from the buffer in one compacting pass.
-    texts = compact_records(lines, rs, re_)
-
-    thread = gather([data_buf], h.tid[rs], np.full(nrec, 8), valid=head & (h.tid[rs] >= 0))
-    level = _levels(buf, h, rs, head)
+    thread = gather([data_buf], start + 1, np.full(nrec, 8), valid=rec(h.has_tid, False))
+    level = _levels(buf, start + rec(h.lvl_rel, 0), rec(h.lvl_len, 0))
+    broken = h.malformed
+    del h, start  # the per-line arrays are done with: free them before the big text column is built (peak memory)
 
     # Damage, each with an issue naming the file and line.
     reasons: dict[int, list[str]] = {}
@@ -310,7 +324,6 @@ def parse(text: str, *, source: str) -> ParseResult:
         issues.append(ParseIssue(
             source, 1, "orphan-lines", f"{int(re_[0]) + 1} line(s) before the first record head; expected a head "
             "like '[00000011] [12/11/2018 06:27:55.66] [WARN] ...'", text=lines.line(0)[:300], parser=NAME))
-    broken = np.flatnonzero(h.malformed)
     if len(broken):
         rec_of = np.searchsorted(rs, broken, side="right") - 1
         for li, r in zip(broken[:1000].tolist(), rec_of[:1000].tolist(), strict=True):
@@ -334,8 +347,12 @@ def parse(text: str, *, source: str) -> ParseResult:
     damaged = np.zeros(nrec, dtype=bool)
     damaged[list(reasons)] = True
 
+    # Text last, when little else is alive: the record's lines joined with "\n", one compacting pass.
+    texts = compact_records(lines, rs, re_)
+    del lines, data_buf, buf, s, e
     df = pd.DataFrame({
-        "source": pd.Series(pa.repeat(pa.scalar(source, pa.large_string()), nrec), dtype="str"),
+        "source": pd.Series(pa.repeat(pa.scalar(source, pa.large_string()), nrec,
+                                      memory_pool=pa.system_memory_pool()), dtype="str"),
         "line": pd.array(line_no, dtype="Int64"),
         "end_line": pd.array(re_ + 1, dtype="Int64"),
         "log": pd.Categorical.from_codes(np.zeros(nrec, dtype=np.int8), categories=[log_family(source)]),
@@ -351,12 +368,14 @@ def parse(text: str, *, source: str) -> ParseResult:
         "damaged": damaged,
         "damage": pd.Series(pa.array(damage_col, type=pa.large_string(), from_pandas=True), dtype="str"),
     })
-    return ParseResult({NAME: AGENT_LOG.coerce(df)}, issues)
+    if AGENT_LOG.check_dtypes(df):  # built in the schema's dtypes already; coerce only as a safety net
+        df = AGENT_LOG.coerce(df)
+    return ParseResult({NAME: df}, issues)
 
 
-def _levels(buf: np.ndarray, h: _Heads, rs: np.ndarray, head: np.ndarray) -> pd.Categorical:
-    """Level tags as the ordered level categorical, read as 8-byte keys (no string per record)."""
-    off, ln = h.lvl_off[rs], np.where(head, h.lvl_len[rs], 0)
+def _levels(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> pd.Categorical:
+    """Level tags (``ln`` bytes at ``off``; 0 for none) as the ordered level categorical, read as 8-byte keys
+    (no string per record)."""
     tag = byte_rows(buf, off, 8)
     tag[np.arange(8)[None, :] >= ln[:, None]] = 0
     key = tag.view("<u8").reshape(-1)
