@@ -200,7 +200,9 @@ def byte_lines(text: str) -> ByteLines:
         starts = starts[:-1]
     else:
         ends = np.concatenate([ends, [size]])
-    return ByteLines(data, buf, starts, ends.astype(np.int64), has_cr, final_newline, text)
+    # int32 offsets halve the per-line arrays (alive through most of the parse) for any text under 2 GiB.
+    offset_type = np.int32 if size < (1 << 31) - (1 << 16) else np.int64
+    return ByteLines(data, buf, starts.astype(offset_type), ends.astype(offset_type), has_cr, final_newline, text)
 
 
 def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
