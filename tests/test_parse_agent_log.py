@@ -288,3 +288,16 @@ def test_sniff_accepts_agent_heads_and_rejects_handler_logs() -> None:
     assert not agent_log.sniff(AUTO_UPGRADE)  # level-only lines say too little to claim a file
     assert not agent_log.sniff("Current sequence number, 3, is not greater than the sequence number\n")
     assert not agent_log.sniff("")
+
+
+def test_texts_spanning_internal_chunks_are_exact() -> None:
+    """Inputs bigger than the parser's internal 2 MiB blocks: every record's text still matches, including
+    records that straddle a block boundary; CRLF, LF and lone-CR line ends mixed."""
+    block = crlf(FIREWALL, PROXY, OOBE, HEALTH) + "[00000006] 2024-12-18T15:34:54.328Z [ERROR] x\r    at A()\n"
+    piece = parse(block).df
+    reps = (5 << 20) // len(block) + 1
+    whole = parse(block * reps).df
+    assert len(whole) == reps * len(piece)
+    assert whole["text"].tolist() == piece["text"].tolist() * reps
+    assert whole["message"].tolist() == piece["message"].tolist() * reps
+    assert int(whole["end_line"].iloc[-1]) == reps * int(piece["end_line"].iloc[-1])

@@ -162,7 +162,7 @@ def _utf8(text: str) -> memoryview:
     interpreter, a non-compact string) falls back to ``str.encode``. The view is only used while ``text`` is
     alive (``ByteLines.text``) and every column the parser returns is a copy, never a view of it."""
     n = len(text)
-    if sys.implementation.name == "cpython" and n >= 1 << 16 and text.isascii():
+    if sys.implementation.name == "cpython" and type(text) is str and n >= 1 << 16 and text.isascii():
         header = sys.getsizeof(text) - n - 1
         try:
             view = memoryview((ctypes.c_char * n).from_address(id(text) + header)).cast("B")
@@ -241,12 +241,16 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
     short = length <= 12
     windows: list[pa.Buffer] = []
     for b, buffer in enumerate(buffers):
-        rows = np.arange(n) if which is None else np.flatnonzero(which == b)
-        if not len(rows):
-            continue
         src = np.frombuffer(buffer, dtype=np.uint8)
-        views[rows, 4:] = byte_rows(src, off[rows], 12)  # inline bytes of short values, prefix of long ones
-        long_rows = rows[~short[rows]]
+        if which is None:  # inline bytes of short values, prefix of long ones
+            views[:, 4:] = byte_rows(src, off, 12)
+            long_rows = np.flatnonzero(~short)
+        else:
+            rows = np.flatnonzero(which == b)
+            if not len(rows):
+                continue
+            views[rows, 4:] = byte_rows(src, off[rows], 12)
+            long_rows = rows[~short[rows]]
         if len(long_rows):
             win = off[long_rows] // _VIEW_WINDOW
             for w in np.unique(win).tolist():
@@ -255,8 +259,7 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
                 ints[sel, 2] = len(windows)
                 ints[sel, 3] = off[sel] - lo
                 windows.append(buffer.slice(lo, min(len(src) - lo, 2 * _VIEW_WINDOW - 1)))
-    pad = short[:, None] & (np.arange(12)[None, :] >= length[:, None])  # inline bytes past the value are zero
-    views[:, 4:][pad] = 0
+    views[:, 4:] *= ~short[:, None] | (np.arange(12)[None, :] < length[:, None])  # zero past a short value
     validity = None
     if valid is not None and not valid.all():
         validity = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
@@ -293,22 +296,27 @@ def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa
             lone.append(one[buf[one] == 13])
     lone_cr = np.concatenate(lone) if lone else np.empty(0, dtype=np.int64)
     dropped = np.sort(np.concatenate(drop))
-    # NumPy (not Arrow's pool) allocates the result, so it can reuse the memory the per-line arrays just freed.
-    ov = np.empty(size - len(dropped), dtype=np.uint8)
+    out = pa.allocate_buffer(size - len(dropped), memory_pool=pa.system_memory_pool())
+    ov = np.frombuffer(out, dtype=np.uint8)
     pos = 0
-    for a in range(0, size, _CHUNK):
+    keep = np.ones(_CHUNK, dtype=bool)
+    bounds = np.searchsorted(dropped, np.arange(0, size + _CHUNK, _CHUNK, dtype=np.int64)).tolist()
+    for k, a in enumerate(range(0, size, _CHUNK)):
         b = min(a + _CHUNK, size)
-        lo, hi = np.searchsorted(dropped, [a, b])
-        kept = np.delete(buf[a:b], dropped[lo:hi] - a)
-        ov[pos:pos + len(kept)] = kept
-        pos += len(kept)
+        lo, hi = bounds[k], bounds[k + 1]
+        cut = dropped[lo:hi] - a
+        keep[cut] = False
+        n_kept = (b - a) - (hi - lo)
+        np.compress(keep[:b - a], buf[a:b], out=ov[pos:pos + n_kept])
+        keep[cut] = True
+        pos += n_kept
     if len(lone_cr):
         ov[lone_cr - np.searchsorted(dropped, lone_cr)] = 10
     offsets = np.empty(len(first) + 1, dtype=np.int64)
     starts = s[first]
     offsets[:-1] = starts - np.searchsorted(dropped, starts)
     offsets[-1] = len(ov)
-    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), pa.py_buffer(ov))
+    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), out)
 
 
 def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:

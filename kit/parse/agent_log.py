@@ -105,6 +105,8 @@ _LAYOUTS = {
 _BLOCK = 1 << 15  # lines per block of the vectorised head check
 STYLES = ("mdy-hundredths", "iso-seconds-z", "iso-millis-z", "scrubbed")
 _MDY, _ISO_S, _ISO_MS, _PII, _BAD = 0, 1, 2, 3, 4
+#: Current agents write milliseconds: checking that layout first leaves few lines for the other two.
+_CHECK_ORDER = (_ISO_MS, _ISO_S, _MDY)
 
 
 def _byte_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -151,7 +153,8 @@ def _find_heads(lines: ByteLines) -> _Heads:
         row = byte_rows(buf, s[cand], 48)
         ok_tid = _HEX[row[:, 1:9]].all(axis=1) & (row[:, 9] == _RB) & (row[:, 10] == _SP)
         cand, row = cand[ok_tid], row[ok_tid]
-        for code, (shape, ts_at, ts_len) in enumerate(_LAYOUTS.values()):
+        for code in _CHECK_ORDER:
+            shape, ts_at, ts_len = _LAYOUTS[STYLES[code]]
             tmpl = np.frombuffer(shape.encode(), dtype=np.uint8)
             digit_cols = np.flatnonzero(tmpl == ord("d"))
             lit_cols = np.flatnonzero(tmpl != ord("d"))
