@@ -71,7 +71,7 @@ def oobe_duration(waits: int) -> timedelta:
 
 
 def agent_start(log: AgentLog, t: datetime, iface: str = "Ethernet", version: str = AGENT_VERSION,
-                oobe_waits: int = 0) -> datetime:
+                oobe_waits: int = 0, no_dhcp_iface: str | None = None) -> datetime:
     """Start-up lines, verbatim messages from §1.2 and §4. ``oobe_waits``: first boot of a new VM, the agent
     repeats §1.2's `Waiting for OOBE to Complete ...` (seen there about every 10-20 s) until Windows setup ends."""
     log.add(t, 6, "INFO", f"WindowsAzureGuestAgent starting. Version {version}")
@@ -84,6 +84,10 @@ def agent_start(log: AgentLog, t: datetime, iface: str = "Ethernet", version: st
     t += timedelta(seconds=10, milliseconds=240)
     log.add(t, 6, "INFO", "Initializing ControlSystem.")
     t += timedelta(milliseconds=270)
+    if no_dhcp_iface:  # an adapter without DHCP answers first: §1.1's Npcap sequence, verbatim but the name
+        log.add(t, 6, "INFO", f"Attempting to discover fabric address on interface {no_dhcp_iface}")
+        log.add(t, 24, "WARN", "Empty DHCP option data returned")
+        log.add(t, 6, "ERROR", f"Did not discover fabric address on interface {no_dhcp_iface}")
     log.add(t, 6, "INFO", f"Attempting to discover fabric address on interface {iface}.")
     t += timedelta(milliseconds=120)
     log.add(t, 6, "INFO", f"Discovered fabric address on interface {iface}.")
@@ -577,7 +581,8 @@ def base_bundle(name: str, computer: str, seed: int, collected: datetime, *, nic
     start = collected - timedelta(hours=agent_hours)
     # --- agent log
     log = AgentLog("iso")
-    ready = agent_start(log, start + timedelta(milliseconds=440), iface=nics[0].name, oobe_waits=oobe_waits)
+    ready = agent_start(log, start + timedelta(milliseconds=440), iface=nics[0].name, oobe_waits=oobe_waits,
+                        no_dhcp_iface=next((n.name for n in nics if n.apipa), None))
     events = list(agent_extra or [])
     shift = oobe_duration(oobe_waits)  # what waiting for OOBE delayed
     bg_t = start + shift + timedelta(minutes=2, seconds=4, milliseconds=200)  # BGInfo handler start
@@ -948,6 +953,9 @@ through the default route.
   route under *Persistent Routes*.
 * `commands/ipconfig_all.txt`: *Ethernet* with DHCP Enabled: No; *Local Area Connection\\* 12*, the cluster adapter.
 * `probes/imds_instance.json`, `probes/tcp.json`: IMDS times out.
+* Noise, not a finding: at start-up the agent first asks the cluster adapter for the fabric address (`Empty DHCP
+  option data returned`, `[ERROR] Did not discover fabric address on interface Local Area Connection* 12`), then
+  discovers it on *Ethernet* a moment later.
 * `commands/test_netconnection_imds.txt`: the customer's own `Test-NetConnection 169.254.169.254 -Port 80`, saved with
   `>` from Windows PowerShell 5.1 (UTF-16 LE): the test left from SourceAddress 169.254.1.23, the cluster adapter.
 

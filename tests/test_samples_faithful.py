@@ -488,6 +488,11 @@ def test_failover_cluster_adapter_captures_imds() -> None:
     assert not any(p["ok"] for p in tcp(b, "169.254.169.254", 80))
     assert all(p["ok"] for p in tcp(b, "168.63.129.16", 80))
     assert jload(b / "probes/wireserver_versions.json")["status"] == 200
+    # noise: discovery fails on the cluster adapter (§1.1 wording), then succeeds on the primary NIC (§4)
+    msgs = [m for _, m, _ in messages(agent_log(b))]
+    i = msgs.index("Did not discover fabric address on interface Local Area Connection* 12")
+    assert msgs[i - 1] == "Empty DHCP option data returned"
+    assert msgs[i + 2] == "Discovered fabric address on interface Ethernet."
 
 
 # ------------------------------------------------------------------------------------------------ generator
