@@ -7,26 +7,133 @@ import json
 import re
 from typing import Any
 
+import pandas as pd
+
 from .base import ParseIssue
 
 _PLUGIN_PATH = re.compile(r"c/packages/plugins/([^/]+)/([^/]+)/", re.IGNORECASE)
 _SEQ = re.compile(r"(?:^|/)(\d+)\.(?:status|settings)$", re.IGNORECASE)
 
 
-def load(text: str, *, source: str, parser: str) -> tuple[Any, list[ParseIssue]]:
+def load(text: str, *, source: str, parser: str, partial: bool = False) -> tuple[Any, list[ParseIssue]]:
     """Parse ``text`` as JSON. On failure, recover the complete leading values of a top-level array (the part
-    written before the cut) and report where it broke. Returns (value or None, issues)."""
+    written before the cut) and report where it broke. Returns (value or None, issues).
+
+    With ``partial=True`` the recovery goes deeper: the document is cut back to the last complete value at any
+    nesting level before the error and the brackets still open there are closed, so a half-written
+    ``{"runtimeSettings": [{...}, {"handlerSettings": {"publicSettings": {...}, "protectedSett`` still gives the
+    complete blocks and members written before the cut (never a half value: a member whose value was cut is
+    dropped). Windows paths written with single backslashes (``"C:\\Packages"``, a hand-edited file) are read with
+    the backslashes kept, and flagged."""
     body = text.lstrip("\ufeff")
     if not body.strip():
-        return None, [ParseIssue(source, None, "empty", "file is empty or blank", parser=parser)]
+        return None, [ParseIssue(source, None, "empty", "expected a JSON document, found an empty or blank file",
+                                 parser=parser)]
     try:
         return json.loads(body), []
     except json.JSONDecodeError as exc:
-        issue = ParseIssue(source, exc.lineno, "bad-json",
-                           f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg} (the file looks "
-                           "half-written or cut)", parser=parser)
-    recovered = _recover_array(body.strip())
-    return recovered, [issue]
+        first = exc
+    issues: list[ParseIssue] = []
+    if partial and first.msg.startswith("Invalid \\escape"):
+        issues.append(ParseIssue(source, first.lineno, "invalid-escape",
+                                 f"expected JSON escapes (\\\\ in Windows paths) at line {first.lineno} column "
+                                 f"{first.colno}, found a single backslash (a hand-edited or pasted file); read with "
+                                 "the backslashes kept as written", parser=parser))
+        body = _double_lone_backslashes(body)
+        try:
+            return json.loads(body), issues
+        except json.JSONDecodeError as exc:
+            first = exc
+    if partial:
+        recovered = salvage(body, first.pos)
+        what = (f"kept the {_describe(recovered)} that was complete before it" if recovered is not None
+                else "nothing before it could be recovered")
+    else:
+        recovered = _recover_array(body.strip())
+        what = (f"kept the {len(recovered)} complete leading entr{'y' if len(recovered) == 1 else 'ies'}"
+                if recovered else "nothing before it could be recovered")
+    issue = ParseIssue(source, first.lineno, "bad-json",
+                       f"expected valid JSON at line {first.lineno} column {first.colno} ({first.msg}), found "
+                       f"{_found(body, first)} - the file looks half-written or cut; {what}", parser=parser)
+    return recovered, [*issues, issue]
+
+
+#: A backslash and the character after it; doubled when that is not a JSON escape (``C:\Packages``: ``\P``).
+_BACKSLASH = re.compile(r"\\(.?)", re.DOTALL)
+
+
+def _double_lone_backslashes(body: str) -> str:
+    return _BACKSLASH.sub(lambda m: m.group() if m.group(1) and m.group(1) in '\\/"bfnrtu' else "\\\\" + m.group(1),
+                          body)
+
+
+#: Structural tokens of JSON; a string is one token (its closing quote is missing when the file was cut in it).
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?P<close>")?|[{}\[\],:]', re.DOTALL)
+_CLOSER = {"{": "}", "[": "]"}
+
+
+def _found(body: str, exc: json.JSONDecodeError) -> str:
+    """What stood where the JSON decoder stopped, described without quoting file content beyond one character."""
+    if exc.msg.startswith("Unterminated string"):
+        return "a string that never ends (cut before its closing quote)"
+    if exc.pos >= len(body.rstrip()):
+        return "the end of the file"
+    return f"the character {body[exc.pos]!r}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return f"array of {len(value)} entr{'y' if len(value) == 1 else 'ies'}"
+    if isinstance(value, dict):
+        return f"object with {len(value)} member{'' if len(value) == 1 else 's'}"
+    return "value"
+
+
+def salvage(body: str, stop: int | None = None) -> Any:
+    """The longest prefix of ``body[:stop]`` that ends after a complete value or member, with the brackets still
+    open there closed; None when nothing is recoverable. Strings and numbers are never cut: a member whose value
+    is incomplete (or whose value might be, like a number at the cut) is left out, and so is a nested object or
+    array cut before its first complete member."""
+    stop = len(body) if stop is None else stop
+    stack: list[str] = []
+    expect_key = False
+    best: tuple[int, list[str]] | None = None
+    for m in _TOKEN.finditer(body, 0, stop):
+        tok = m.group()
+        if tok[0] == '"':
+            if m.group("close") is None:
+                break
+            if stack and (stack[-1] == "[" or not expect_key):
+                best = (m.end(), list(stack))
+            continue
+        if tok in "{[":
+            stack.append(tok)
+            expect_key = tok == "{"
+            if len(stack) == 1:  # an empty document beats none; an empty nested object would be a made-up entry
+                best = (m.end(), list(stack))
+        elif tok in "}]":
+            if not stack or _CLOSER[stack[-1]] != tok:
+                break
+            stack.pop()
+            expect_key = False
+            best = (m.end(), list(stack))
+            if not stack:
+                break
+        elif tok == ",":
+            if not stack:
+                break
+            best = (m.start(), list(stack))
+            expect_key = stack[-1] == "{"
+        else:  # ":"
+            expect_key = False
+    if best is None:
+        return None
+    pos, open_ = best
+    candidate = body[:pos].rstrip().rstrip(",") + "".join(_CLOSER[c] for c in reversed(open_))
+    try:
+        return json.loads(candidate)
+    except json.JSONDecodeError:
+        return None
 
 
 def _recover_array(body: str) -> list | None:
@@ -107,3 +214,26 @@ def looks_like(head: str, *keys: str) -> bool:
         return False
     low = h.lower()
     return all(f'"{k.lower()}"' in low for k in keys)
+
+
+_MS_DATE = re.compile(r"^\\?/Date\((-?\d+)(?:[+-]\d{4})?\)\\?/$")
+
+
+def to_utc(value: Any) -> tuple[pd.Timestamp | None, bool]:
+    """A JSON time stamp as tz-aware UTC: ``(timestamp or None, ok)``. ``ok`` is False when a value was present
+    but could not be read (a PII-scrubber placeholder, a cut string): the caller reports it. Zone-less values of
+    fields named ``...UTC`` are UTC by definition and read unchanged. Also reads the ``/Date(ms)/`` form that
+    Windows PowerShell 5.1 ``ConvertTo-Json`` writes for DateTime values."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, True
+    if not isinstance(value, str):
+        return None, False
+    text = value.strip()
+    m = _MS_DATE.match(text)
+    if m:
+        return pd.Timestamp(int(m.group(1)), unit="ms", tz="UTC"), True
+    try:
+        ts = pd.to_datetime(text, utc=True)
+    except (ValueError, OverflowError, TypeError):
+        return None, False
+    return (None, False) if pd.isna(ts) else (ts, True)

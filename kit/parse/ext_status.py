@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 
-import pandas as pd
-
 from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._jsonutil import as_list, get, load, looks_like, plugin_from_path, to_int
-from .base import ParseResult
+from ._jsonutil import as_list, get, load, plugin_from_path, to_int, to_utc
+from .base import ParseIssue, ParseResult
 
 NAME = "ext_status"
 DESCRIPTION = "Extension handler status files (Status/<n>.status)."
 PATTERNS = ("c/packages/plugins/*/*/status/*.status",)
 
-_EXIT = re.compile(r"non-zero exit code of: '(-?\d+)'|exited with code:? (-?\d+)|exit code:? (-?\d+)", re.IGNORECASE)
+#: Exit codes in status messages: Windows CSE (formats doc §6.1), RunCommand (§3.1 "Command exited with code: 0",
+#: "finished with exit code: 0"), Linux handlers ("Non-zero exit code: 14", "exit status=50").
+_EXIT = re.compile(r"non-zero exit code of: '(-?\d+)'|exited with code:? (-?\d+)|exit code:? (-?\d+)"
+                   r"|exit status[= ](-?\d+)", re.IGNORECASE)
 _EXT = (Col("extension", "str", "Publisher.Type from the path."),
         Col("ext_version", "str", "Handler version from the path."),
         Col("seq", "Int64", "Sequence number from the file name."))
@@ -55,18 +56,37 @@ FRAMES = {"ext_status": EXT_STATUS, "ext_substatus": EXT_SUBSTATUS}
 
 
 def sniff(head: str) -> bool:
-    return looks_like(head, "timestampUTC", "status") and '"runtimesettings"' not in head.lower()
+    """A top-level array whose first object has ``timestampUTC`` and ``status`` (a lone object too: PowerShell
+    writes one for a one-element array). Aggregate status and runtime settings are excluded by their keys."""
+    h = head.lstrip("\ufeff \t\r\n")
+    if h.startswith("["):
+        h = h[1:].lstrip(" \t\r\n")
+    if not h.startswith("{"):
+        return False
+    low = h[:4096].lower()
+    if any(k in low for k in ('"aggregatestatus"', '"runtimesettings"', '"handleraggregatestatus"')):
+        return False
+    return '"timestamputc"' in low and re.search(r'"status"\s*:\s*\{', low) is not None
 
 
 def _message(obj: dict) -> str | None:
+    """formattedMessage.message; else the localisable ``message{id, params}`` form rendered as text."""
     m = get(obj, "formattedMessage", "message")
     if m is not None:
         return str(m)
     msg = get(obj, "message")
     if isinstance(msg, dict):
         ident = get(msg, "id")
-        params = get(msg, "params")
-        return f"{ident} {params}" if params else (str(ident) if ident is not None else None)
+        params = [str(p) for p in as_list(get(msg, "params"))]
+        if ident is None:
+            return ", ".join(params) or None
+        ident = str(ident)
+        if params and "{0}" in ident:
+            try:
+                return ident.format(*params)
+            except (IndexError, KeyError, ValueError):
+                pass
+        return f"{ident}: {', '.join(params)}" if params else ident
     return str(msg) if msg is not None else None
 
 
@@ -77,35 +97,72 @@ def _exit_code(msg: str | None) -> int | None:
     return int(next(g for g in m.groups() if g is not None)) if m else None
 
 
+def parse_code(value: object) -> tuple[int | None, bool]:
+    """A status code as written: 0, "1", "-2147024891", "0x80070005". ``(code or None, ok)``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, True
+    n = to_int(value)
+    if n is not None:
+        return n, True
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 16 if value.strip().lower().startswith("0x") else 10), True
+        except ValueError:
+            pass
+    return None, False
+
+
 def parse(text: str, *, source: str) -> ParseResult:
     ext, ver, seq = plugin_from_path(source)
-    data, issues = load(text, source=source, parser=NAME)
+    data, issues = load(text, source=source, parser=NAME, partial=True)
     base = {"source": source, "line": None, "extension": ext, "ext_version": ver, "seq": seq}
+    file_damage = [i.message for i in issues]
     rows, subs = [], []
-    damaged = bool(issues)
-    for entry in as_list(data):
-        if not isinstance(entry, dict):
-            continue
-        st = get(entry, "status") or {}
+    entries = [e for e in as_list(data) if isinstance(e, dict)]
+    for entry in entries:
+        damage = list(file_damage)
+        st = get(entry, "status")
+        st = st if isinstance(st, dict) else {}
+        if not st:
+            damage.append("the entry has no status object")
+            if not file_damage:
+                issues.append(ParseIssue(source, None, "unexpected-shape", "expected each entry to hold a status "
+                                         "object ({\"status\": {\"status\": ..., \"code\": ...}}), found keys "
+                                         + (", ".join(str(k) for k in list(entry)[:10]) or "none"), parser=NAME))
         msg = _message(st)
-        sub = as_list(get(st, "substatus"))
+        sub = [s for s in as_list(get(st, "substatus")) if isinstance(s, dict)]
         status = get(st, "status")
-        rows.append({**base, "status_version": None if get(entry, "version") is None else str(get(entry, "version")),
-                     "timestamp": get(entry, "timestampUTC"), "name": get(st, "name"),
-                     "operation": get(st, "operation"), "status": str(status).lower() if status else None,
-                     "code": to_int(get(st, "code")), "message": msg,
-                     "configuration_applied_time": get(st, "configurationAppliedTime"),
-                     "substatus_count": len(sub), "exit_code": _exit_code(msg),
-                     "damaged": damaged, "damage": issues[0].message if damaged else None})
+        version = get(entry, "version")
+        row = {**base, "status_version": None if version is None else str(version), "name": get(st, "name"),
+               "operation": get(st, "operation"), "status": str(status).strip().lower() if status else None,
+               "message": msg, "substatus_count": len(sub), "exit_code": _exit_code(msg)}
+        for col, key, holder in (("timestamp", "timestampUTC", entry),
+                                 ("configuration_applied_time", "configurationAppliedTime", st)):
+            raw = get(holder, key)
+            row[col], ok = to_utc(raw)
+            if not ok:
+                what = f"{key} {str(raw)[:60]!r} is not a time stamp"
+                damage.append(what)
+                issues.append(ParseIssue(source, None, "bad-timestamp", f"expected an ISO 8601 time stamp "
+                                         f"(2021-01-02T23:56:55.6741325Z) in {key}, found {str(raw)[:60]!r}",
+                                         text=str(raw), parser=NAME))
+        row["code"], ok = parse_code(get(st, "code"))
+        if not ok:
+            issues.append(ParseIssue(source, None, "bad-value", f"expected an integer status.code, found "
+                                     f"{str(get(st, 'code'))[:60]!r}", text=str(get(st, "code")), parser=NAME))
+        rows.append({**row, "damaged": bool(damage), "damage": "; ".join(damage) if damage else None})
         for s in sub:
-            if isinstance(s, dict):
-                subs.append({**base, "parent_name": get(st, "name"), "name": get(s, "name"),
-                             "status": str(get(s, "status")).lower() if get(s, "status") else None,
-                             "code": to_int(get(s, "code")), "message": _message(s)})
-    if not rows and damaged:
-        rows.append({**base, "damaged": True, "damage": issues[0].message})
-    for r in rows:
-        for k in ("timestamp", "configuration_applied_time"):
-            r[k] = pd.to_datetime(r.get(k), utc=True, errors="coerce") if r.get(k) else None
+            code, _ = parse_code(get(s, "code"))
+            sst = get(s, "status")
+            subs.append({**base, "parent_name": get(st, "name"), "name": get(s, "name"),
+                         "status": str(sst).strip().lower() if sst else None, "code": code, "message": _message(s)})
+    if not rows:
+        if not issues:
+            found = ("an empty array" if data == [] else f"a JSON {type(data).__name__}" if data is not None
+                     else "nothing")
+            issues.append(ParseIssue(source, None, "unexpected-shape",
+                                     f"expected a JSON array of status entries ({{\"version\", \"timestampUTC\", "
+                                     f"\"status\"}}), found {found}", parser=NAME))
+        rows.append({**base, "damaged": True, "damage": "; ".join(i.message for i in issues)})
     return ParseResult({"ext_status": EXT_STATUS.from_records(rows), "ext_substatus": EXT_SUBSTATUS.from_records(subs)},
                        issues)
