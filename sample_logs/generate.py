@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import random
 import shutil
@@ -411,8 +412,6 @@ def get_netroute(nics: list[Nic], routes: list, persistent: list) -> list:
     out = []
     for dest, mask, gw, iface, metric in routes:
         n = by_ip.get(iface)
-        import ipaddress
-
         plen = ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen
         ifm = 5 if n and not n.apipa else (50 if iface == "127.0.0.1" else 5)
         out.append({"DestinationPrefix": f"{dest}/{plen}", "NextHop": "0.0.0.0" if gw == "On-link" else gw,
@@ -421,6 +420,15 @@ def get_netroute(nics: list[Nic], routes: list, persistent: list) -> list:
                     "Protocol": "Local" if gw == "On-link" else ("NetMgmt" if any(p[0] == dest for p in persistent)
                                                                   else "Dhcp"),
                     "Store": "ActiveStore", "State": "Alive"})
+    # Get-NetRoute lists a persistent route twice: its ActiveStore copy (above) and its PersistentStore copy (§5.6),
+    # whose interface metric Format-Table leaves blank; "Default" (route print's word, §5.4) is RouteMetric 0.
+    for dest, mask, gw, metric in persistent:
+        n = next((x for x in nics if x.gateway == gw or _net(x.ip, x.prefix) == _net(gw, x.prefix)), nics[0])
+        plen = ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen
+        out.append({"DestinationPrefix": f"{dest}/{plen}", "NextHop": gw,
+                    "RouteMetric": 0 if metric == "Default" else int(metric), "InterfaceMetric": None,
+                    "ifIndex": n.index, "InterfaceAlias": n.name, "AddressFamily": "IPv4", "Protocol": "NetMgmt",
+                    "Store": "PersistentStore", "State": "Alive"})
     return out
 
 
@@ -701,8 +709,7 @@ PROXY_502_RECORD = [
 
 
 def healthy() -> Bundle:
-    b = base_bundle("healthy", "web-01", 101, datetime(2024, 3, 8, 10, 15, 4, 512000, tzinfo=UTC), rotated=True,
-                    installer_log=True)
+    b = base_bundle("healthy", "web-01", 101, datetime(2024, 3, 8, 10, 15, 4, 512000, tzinfo=UTC), rotated=True)
     # health_report=True would add the VM Health Report block (vm_health_report) to this log; it is off because
     # tests/test_samples.py (not this generator's) accepts only stack-frame/exception continuation lines.
     b.summary = "A healthy VM: the agent runs, every platform endpoint answers, a Custom Script Extension succeeded."
@@ -714,8 +721,7 @@ writing a heartbeat every five minutes; an older, rotated `WaAppAgent.1.log` fro
 still uses the older `[MM/DD/YYYY HH:MM:SS.ff]` layout. BGInfo and a Custom Script Extension
 (`install-monitoring.ps1`, finished in 40 s with exit code 0) are enabled: the agent log says
 `plugin (name: ..., version: ...) enabled successfully. Code: 0` for both, and the handler logs and `Status/0.status`
-agree. `TransparentInstaller.log` shows the updater checking the agent manifest every hour: `Manifest timestamp has
-not changed`. From the VM, WireServer
+agree. From the VM, WireServer
 (168.63.129.16:80), HostGAPlugin (:32526) and IMDS (169.254.169.254) all answer; DHCP installed the host routes for
 both platform addresses via the subnet gateway 10.0.1.1 on the primary NIC 10.0.1.4; WinHTTP is direct.
 
@@ -871,7 +877,7 @@ def imds_secondary() -> Bundle:
     timeout = TIMEOUT_ERR.format("169.254.169.254:80")
     b = base_bundle("imds-route-secondary-nic", "api-gw-01", 505, c, nics=nics, routes=routes,
                     persistent=[("169.254.169.254", "255.255.255.255", "10.0.2.1", "1")],
-                    tcp_fail={("169.254.169.254", 80): timeout},
+                    tcp_fail={("169.254.169.254", 80): timeout}, installer_log=True,
                     imds={"status": None, "body": "", "error": "Unable to connect to the remote server ---> " + timeout,
                           "elapsed": 21007.9})
     b.expected = ["IMDS_ROUTE_WRONG_INTERFACE", "IMDS_UNREACHABLE", "PERSISTENT_ROUTE_OVERRIDE"]
@@ -891,6 +897,8 @@ primary IP.
 * `commands/ipconfig_all.txt`: Ethernet (10.0.1.4) holds the default gateway: the primary NIC. IMDS did not answer,
   so the kit decides the primary NIC from ipconfig.
 * `probes/imds_instance.json` and `probes/tcp.json`: IMDS requests time out; WireServer and HostGAPlugin answer.
+* `C/WindowsAzure/Logs/TransparentInstaller.log`: the agent updater checks its manifest every hour without trouble
+  (`Manifest timestamp has not changed`): the default route and the internet are fine.
 
 **What a good engineer concludes:** the persistent route sends IMDS traffic out of the wrong NIC.
 `route delete 169.254.169.254 mask 255.255.255.255 10.0.2.1`, then check IMDS answers.
