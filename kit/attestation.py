@@ -363,23 +363,31 @@ def problems_at(att: Attestation, *, at: pd.Timestamp | None, nonce_sent: str | 
     """Every problem of ``att``: its own, plus the nonce (when one was sent), the VM id (when IMDS's instance
     document gave one) and time, judged at ``at`` - the time the bundle says the document was fetched, never the
     time of reading."""
+    out = judge(att, created_on=att.created_on, expires_on=att.expires_on, at=at, nonce_sent=nonce_sent, vm_id=vm_id)
+    raw = att.get("timeStamp", "expiresOn")
+    if raw and att.expires_on is None:
+        out.append(f"expiresOn {raw!r} is not a time stamp")
+    return out
+
+
+def judge(att: Attestation, *, created_on: pd.Timestamp | None, expires_on: pd.Timestamp | None,
+          at: pd.Timestamp | None, nonce_sent: str | None, vm_id: str | None = None) -> list[str]:
+    """:func:`problems_at` from already decoded values (the ``imds_attestation`` frame's columns)."""
     out = list(att.problems)
     if att.document is None:
         return out
     if nonce_sent is not None and att.nonce != nonce_sent:
         out.append(f"the signed nonce {att.nonce!r} is not the nonce sent ({nonce_sent!r}): a replayed or cached "
                    "document")
-    if vm_id and att.get("vmId") and str(att.get("vmId")).lower() != vm_id.lower():
-        out.append(f"the signed vmId {att.get('vmId')} is not this VM's ({vm_id})")
+    signed_vm = att.get("vmId")
+    if vm_id and signed_vm and str(signed_vm).lower() != vm_id.lower():
+        out.append(f"the signed vmId {signed_vm} is not this VM's ({vm_id})")
     if at is not None:
-        exp, created = att.expires_on, att.created_on
-        if att.get("timeStamp", "expiresOn") and exp is None:
-            out.append(f"expiresOn {att.get('timeStamp', 'expiresOn')!r} is not a time stamp")
-        if exp is not None and at > exp:
-            out.append(f"the document expired at {exp:%Y-%m-%d %H:%M:%S} UTC, before it was fetched "
+        if expires_on is not None and at > expires_on:
+            out.append(f"the document expired at {expires_on:%Y-%m-%d %H:%M:%S} UTC, before it was fetched "
                        f"({at:%Y-%m-%d %H:%M:%S} UTC)")
-        if created is not None and at < created - pd.Timedelta(minutes=5):
-            out.append(f"the document was created at {created:%Y-%m-%d %H:%M:%S} UTC, after it was fetched "
+        if created_on is not None and at < created_on - pd.Timedelta(minutes=5):
+            out.append(f"the document was created at {created_on:%Y-%m-%d %H:%M:%S} UTC, after it was fetched "
                        f"({at:%Y-%m-%d %H:%M:%S} UTC)")
         if att.signer_not_after is not None and at > att.signer_not_after:
             out.append(f"the signer's certificate expired at {att.signer_not_after:%Y-%m-%d %H:%M:%S} UTC")
@@ -388,4 +396,5 @@ def problems_at(att: Attestation, *, at: pd.Timestamp | None, nonce_sent: str | 
     return out
 
 
-__all__ = ["CHAIN_NOTE", "SIGNER_DOMAINS", "Attestation", "decode", "parse_time", "problems_at", "signer_domain"]
+__all__ = ["CHAIN_NOTE", "SIGNER_DOMAINS", "Attestation", "decode", "judge", "parse_time", "problems_at",
+           "signer_domain"]

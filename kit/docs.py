@@ -47,6 +47,10 @@ def frames_markdown() -> str:
         if fname in producers:
             md += "\nFilled by parser(s): " + ", ".join(f"`{p}`" for p in producers[fname]) + ".\n"
         parts.append(md)
+    from .derived import DERIVED
+
+    for schema, fn, origin in DERIVED.values():
+        parts.append(schema.to_markdown() + f"\nDerived from `{origin}` by `kit.derived.{fn.__name__}`.\n")
     for schema in [*extra, FINDINGS, EVIDENCE]:
         parts.append(schema.to_markdown())
     return "\n".join(parts)

@@ -1,0 +1,198 @@
+"""Managed identity and IMDS rules: the deprecated Managed Identity VM extension, software on the VM breaking
+IMDS's request rules, and IMDS attested data that does not verify.
+
+* The Managed Identity extension (ManagedIdentityExtensionForWindows, publisher Microsoft.ManagedIdentity) served
+  tokens on ``http://localhost:50342/oauth2/token`` (port from its ``{"port": 50342}`` settings); it is deprecated
+  in favour of IMDS's ``/metadata/identity/oauth2/token`` (managed identity articles, "how to use VM token").
+* IMDS's rules (IMDS article: "Security and authentication", "Proxies", "Rate limiting", "Errors and debugging";
+  the managed identity token article: "Error handling", "Retry guidance").
+* Attested data: :mod:`kit.attestation` decodes and verifies the signature; this rule judges nonce, VM id and
+  time against the time the bundle says the document was fetched (the probe's own time, else the collection time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import pandas as pd
+
+from .. import attestation
+from ..derived import extension_history, keyvault_certificates
+from ..net import IMDS_IP
+from ._util import fmt_ts, frame_evidence
+from .engine import Context
+from .model import Evidence, Finding
+from .network import PROXY_ANSWER
+
+LEGACY_MSI = re.compile(r"ManagedIdentityExtensionFor(?:Windows|Linux)", re.IGNORECASE)
+LEGACY_ENDPOINT = r"(?i)\b(?:localhost|127\.0\.0\.1):50342\b"
+#: A record is about IMDS when it names its address or its paths.
+IMDS_CONTEXT = rf"(?i){re.escape(IMDS_IP)}|/metadata/(?:identity|instance|attested|versions|scheduledevents)|\bIMDS\b"
+#: Each rule: (key, pattern, needs IMDS context in the same record, what it means and what to do).
+IMDS_RULES: tuple[tuple[str, str, bool, str], ...] = (
+    ("metadata-header", r"Required metadata header not specified|bad_request_102", False,
+     "400 'Required metadata header not specified': the request lacks the `Metadata: true` header"),
+    ("api-version", r"api-version (?:is invalid or )?was not specified|newest-versions", False,
+     "400 without an api-version: IMDS requires one on every request (the answer lists newest-versions)"),
+    ("x-forwarded-for", r"(?i)X-Forwarded-For", True,
+     "the request carried an X-Forwarded-For header, which IMDS rejects (a proxy or a forwarding layer added it)"),
+    ("throttled", r"(?i)\b429\b|Too Many Requests", True,
+     "429 Too Many Requests: over 5 requests per second (managed identity tokens: 20 per second, 5 concurrent); "
+     "back off exponentially and cache tokens"),
+    ("gone", r"(?i)\b410\b|\(410\)|\bGone\b", True,
+     "410 Gone: IMDS is updating; retry for up to 70 seconds"),
+    ("server-error", r"(?i)\b500\b|Internal Server Error", True,
+     "500: a transient IMDS or Entra ID error; retry after at least one second, with backoff"),
+    ("proxy", PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))", True,
+     "a proxy answered: IMDS must be called without a proxy (`-NoProxy`, or 169.254.169.254 in the bypass list)"),
+)
+
+
+def _texts(ctx: Context) -> pd.DataFrame:
+    """Every piece of text software on the VM wrote that could quote an IMDS answer: agent and handler logs,
+    extension status messages and StdOut/StdErr substatuses. Columns: artifact, source, line, ts, text."""
+    parts = []
+    for name in ("agent_log", "handler_log"):
+        df = ctx.frame(name)
+        if not df.empty:
+            parts.append(pd.DataFrame({"artifact": name, "source": df["source"], "line": df["line"], "ts": df["ts"],
+                                       "text": df["text"]}))
+    st = ctx.frame("ext_status")
+    if not st.empty:
+        parts.append(pd.DataFrame({"artifact": "ext_status", "source": st["source"], "line": st["line"],
+                                   "ts": st["timestamp"], "text": st["message"]}))
+    sub = ctx.frame("ext_substatus")
+    if not sub.empty:
+        parts.append(pd.DataFrame({"artifact": "ext_substatus", "source": sub["source"], "line": sub["line"],
+                                   "ts": pd.Series(pd.NaT, index=sub.index, dtype="datetime64[ns, UTC]"),
+                                   "text": sub["name"].fillna("") + ": " + sub["message"].fillna("")}))
+    if not parts:
+        return pd.DataFrame(columns=["artifact", "source", "line", "ts", "text"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["text"].notna().to_numpy(dtype=bool)]
+
+
+def _ev(rows: pd.DataFrame, limit: int = 6) -> list[Evidence]:
+    out = []
+    for r in rows.head(limit).itertuples(index=False):
+        out.append(Evidence(artifact=str(r.artifact), text=str(r.text).split("\n", 1)[0] if r.artifact in (
+            "agent_log", "handler_log") else str(r.text), source=r.source, line=r.line,
+            ts=None if pd.isna(r.ts) else r.ts))
+    return out
+
+
+def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
+    ev: list[Evidence] = []
+    installed: set[str] = set()
+    for name, col in (("ext_settings", "extension"), ("ext_status", "extension"), ("handler_log", "extension")):
+        df = ctx.frame(name)
+        if df.empty:
+            continue
+        hit = df[df[col].fillna("").str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)]
+        for r in hit.drop_duplicates(["source"]).head(2).itertuples(index=False):
+            installed.add(f"{r.extension} {r.ext_version}")
+            ev.append(Evidence(artifact=name, text=f"{r.extension} {r.ext_version}", source=r.source))
+    hist = extension_history(ctx.frame("agent_log"))
+    seen = hist[hist["extension"].str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)] if not hist.empty \
+        else hist
+    if not seen.empty:
+        installed |= {f"{r.extension} {r.to_version}" for r in seen.itertuples(index=False)}
+        ev += [Evidence(artifact="agent_log", text=str(r.text).split("\n", 1)[0], source=r.source, line=r.line,
+                        ts=r.ts) for r in seen.tail(2).itertuples(index=False)]
+    texts = _texts(ctx)
+    calls = texts[texts["text"].str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(dtype=bool)] if not \
+        texts.empty else texts
+    certs = keyvault_certificates(ctx.frame("ext_settings"))
+    kv_legacy = certs[certs["msi_endpoint"].fillna("").str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(
+        dtype=bool)].drop_duplicates(["source"]) if not certs.empty else certs
+    if not (installed or not calls.empty or not kv_legacy.empty):
+        return []
+    proxied = calls[calls["text"].str.contains(PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))",
+                                               regex=True).to_numpy(dtype=bool)] if not calls.empty else calls
+    parts = []
+    if installed:
+        parts.append("the deprecated Managed Identity VM extension is installed (" + ", ".join(sorted(installed)) + ")")
+    if not kv_legacy.empty:
+        parts.append(f"the Key Vault extension's msiEndpoint is {kv_legacy['msi_endpoint'].iloc[0]} (the legacy "
+                     "extension's endpoint, not IMDS)")
+        ev += frame_evidence(kv_legacy, "ext_settings", ["extension", "ext_version", "seq", "msi_endpoint"])
+    if not calls.empty:
+        parts.append(f"{len(calls)} record(s) show calls to localhost:50342, the last at {fmt_ts(calls['ts'].max())}")
+        ev += _ev(calls.sort_values("ts", na_position="first").tail(4))
+    if not proxied.empty:
+        parts.append(f"{len(proxied)} of them were answered by a proxy: a proxy intercepts 127.0.0.1:50342")
+    logs = calls[calls["artifact"].isin(["agent_log", "handler_log"]).to_numpy(dtype=bool)]
+    return [ctx.finding("LEGACY_MSI_EXTENSION", "; ".join(parts).capitalize() + ". Tokens should come from IMDS "
+                        "(http://169.254.169.254/metadata/identity/oauth2/token).", ev,
+                        severity="error" if not proxied.empty else None, explains=logs)]
+
+
+def imds_requests(ctx: Context) -> Iterable[Finding]:
+    texts = _texts(ctx)
+    if texts.empty:
+        return []
+    ctx_mask = texts["text"].str.contains(IMDS_CONTEXT, regex=True).to_numpy(dtype=bool)
+    seen: dict[str, pd.DataFrame] = {}
+    taken = pd.Series(False, index=texts.index)
+    for key, pattern, needs_context, _ in IMDS_RULES:
+        hit = texts["text"].str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        if needs_context:
+            hit = hit & ctx_mask
+        hit = hit & ~taken.to_numpy()
+        if hit.any():
+            seen[key] = texts[hit]
+            taken = taken | hit
+    if not seen:
+        return []
+    meaning = {k: m for k, _, _, m in IMDS_RULES}
+    parts = [f"{meaning[k]} ({len(rows)} record(s))" for k, rows in seen.items()]
+    ev = [e for rows in seen.values() for e in _ev(rows, limit=3)]
+    rows = pd.concat(seen.values())
+    logs = rows[rows["artifact"].isin(["agent_log", "handler_log"]).to_numpy(dtype=bool)]
+    where = ", ".join(sorted({str(s) for s in rows["source"]})[:4])
+    return [ctx.finding("IMDS_REQUESTS_FAILED",
+                        "Software on the VM gets errors from IMDS: " + "; ".join(parts) + f". Seen in {where}.", ev,
+                        explains=logs)]
+
+
+def imds_attestation(ctx: Context) -> Iterable[Finding]:
+    att = ctx.frame("imds_attestation")
+    if att.empty:
+        return []
+    comp = ctx.frame("imds_compute")
+    vm_id = next((str(v) for v in comp["vm_id"].dropna()), None) if not comp.empty else None
+    out = []
+    for _, r in att.iterrows():
+        at = r["fetched_at"] if not pd.isna(r["fetched_at"]) else ctx.time_reference
+        basis = "the probe's time" if not pd.isna(r["fetched_at"]) else "the bundle's collection time"
+        doc = attestation.Attestation(
+            document={"nonce": r["nonce_signed"], "vmId": r["vm_id"]} if isinstance(r["document"], str) else None,
+            problems=[] if pd.isna(r["problems"]) else str(r["problems"]).split("; "),
+            signer_not_before=None if pd.isna(r["signer_not_before"]) else r["signer_not_before"],
+            signer_not_after=None if pd.isna(r["signer_not_after"]) else r["signer_not_after"])
+        probs = attestation.judge(doc, created_on=None if pd.isna(r["created_on"]) else r["created_on"],
+                                  expires_on=None if pd.isna(r["expires_on"]) else r["expires_on"],
+                                  at=None if at is None or pd.isna(at) else at,
+                                  nonce_sent=None if pd.isna(r["nonce_sent"]) else str(r["nonce_sent"]),
+                                  vm_id=vm_id)
+        if not probs:
+            continue
+        signed = ", ".join(f"{k}={r[c]}" for k, c in (("vmId", "vm_id"), ("sku", "sku"),
+                                                      ("subscriptionId", "subscription_id"),
+                                                      ("nonce", "nonce_signed")) if not pd.isna(r[c]))
+        times = (f"; created {fmt_ts(r['created_on'])}, expires {fmt_ts(r['expires_on'])}"
+                 if not pd.isna(r["expires_on"]) else "")
+        ev = frame_evidence(pd.DataFrame([r]), "imds_attestation",
+                            ["url", "nonce_sent", "nonce_signed", "vm_id", "sku", "subscription_id", "created_on",
+                             "expires_on", "signature_valid", "signer_names", "signer_issuer", "problems"],
+                            ts="fetched_at")
+        ev += [Evidence(artifact="imds_attestation", text=p, source=r["source"]) for p in probs]
+        out.append(ctx.finding(
+            "IMDS_ATTESTATION_INVALID",
+            f"The attested document does not verify (judged at {basis}, {fmt_ts(at)}): " + "; ".join(probs)
+            + (f". Signed fields: {signed}{times}" if signed else "") + ".", ev))
+    return out
+
+
+RULES = [legacy_msi_extension, imds_requests, imds_attestation]
