@@ -217,18 +217,17 @@ def keyvault_certificates(ext_settings: pd.DataFrame) -> pd.DataFrame:
                                 "ext_version": r.ext_version, "seq": r.seq, "public_settings": raw,
                                 "settings_as_string": False}
         settings: Any = None
+        # ext_settings keeps an object as compact JSON with its keys listed, and a string value as the string itself
+        # (public_settings_keys NA): that string is what the customer passed as text.
+        is_string = raw is not None and pd.isna(r.public_settings_keys)
         if raw is not None:
             try:
                 settings = json.loads(raw)
             except ValueError:
-                base["settings_problem"] = "publicSettings is not JSON"
-            if isinstance(settings, str):  # the file holds a JSON string: what the customer passed as text
+                base["settings_problem"] = ("publicSettings is a string that is not JSON" if is_string
+                                            else "publicSettings is not JSON")
+            if is_string and isinstance(settings, dict):
                 base["settings_as_string"] = True
-                try:
-                    settings = json.loads(settings)
-                except ValueError:
-                    base["settings_problem"] = "publicSettings is a string that is not JSON"
-                    settings = None
         if settings is not None and not isinstance(settings, dict):
             base["settings_problem"] = f"publicSettings is a JSON {type(settings).__name__}, not an object"
             settings = None

@@ -3,6 +3,7 @@ above appears. Then the near-misses that must not fire."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 
 import kit
 from kit.catalog import catalog
+from tests import scenario_helpers as sh
 from tests.conftest import copy_sample
 
 LOG = "C/WindowsAzure/Logs/WaAppAgent.log"
@@ -56,10 +58,16 @@ class Vm:
         self.write_json("probes/tcp.json", items)
 
     def seal(self) -> None:
+        """Update the manifest: sizes and hashes of listed files, and new files listed as collected."""
         m = json.loads((self.root / "manifest.json").read_text())
+        listed = {a["path"] for a in m["artifacts"]}
+        for p in sorted(self.root.rglob("*")):
+            rel = p.relative_to(self.root).as_posix()
+            if p.is_file() and rel not in listed and rel not in ("manifest.json", "README.md", "scenario.json"):
+                m["artifacts"].append({"path": rel, "origin": rel, "status": "collected", "note": None})
         for a in m["artifacts"]:
             data = (self.root / a["path"]).read_bytes()
-            a.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+            a.update(size=len(data), original_size=len(data), sha256=hashlib.sha256(data).hexdigest())
         (self.root / "manifest.json").write_text(json.dumps(m))
 
 
@@ -105,7 +113,91 @@ def _multi_ip(vm: Vm, skip: bool = False) -> None:
     vm.write_json("commands/get_netipaddress.json", ips)
 
 
+T0 = dt.datetime(2024, 3, 8, 4, 20, 11, tzinfo=dt.UTC)  # the Key Vault service starts on the healthy VM
+KV_URL = f"https://{sh.VAULT}.vault.azure.net/secrets/web-tls"
+
+
+def _os_unsupported(vm: Vm) -> None:
+    # error code 51 as the status code; "Unsupported OS" is the VM extensions article's own name for it
+    sh.add_extension(vm, "Microsoft.Azure.ActiveDirectory.AADLoginForWindows", "2.1.0.0", {},
+                     status=sh.status_doc(T0, "error", "Unsupported OS", code=51, operation="Install"))
+
+
+def _blocked(vm: Vm) -> None:
+    _status(vm, status="error", code=1, formattedMessage={
+        "lang": "en-US", "message": "Command execution finished, but failed because it returned a non-zero exit code "
+                                    "of: '1'"})
+    # a new extension reached the VM (its runtime settings are there) but never started: no handler log, no status
+    sh.add_extension(vm, "Microsoft.Azure.Monitor.AzureMonitorWindowsAgent", "1.22.0.0", {})
+
+
+def _kv_malformed(vm: Vm) -> None:
+    # azure-docs#49224: the RuntimeSettings and the status of a KV extension deployed with a string from PowerShell
+    text = ('{"secretsManagementSettings":{ "pollingIntervalInS": "3600", "certificateStoreName": "MY", '
+            f'"certificateStoreLocation": "LocalMachine", "observedCertificates": ["{KV_URL}"] }} }}')
+    sh.keyvault(vm, text, status=[{"status": {"code": 0, "formattedMessage": {
+        "lang": "en", "message": "Failed to parse the configuration settings with: 'not an object'"},
+        "operation": "Service start - Settings Load.", "status": "error"}, "timestampUTC": "2024-03-08T04:20:12Z",
+        "version": "1.0"}],
+        # the key vault article's quote: "[CertificateManagementConfiguration] Failed to parse the configuration
+        # settings with:not an object."
+        log=[*sh.kv_start(T0)[:2], sh.kv_line(T0, "error", "CertificateManagementConfiguration",
+                                              "Failed to parse the configuration settings with:not an object.")])
+
+
+def _kv_bad_url(vm: Vm) -> None:
+    url = f"https://{sh.VAULT}.vault.azure.net/certificates/web-tls"
+    sh.keyvault(vm, sh.kv_settings([url]), status=sh.kv_status(T0), log=[*sh.kv_start(T0), *sh.kv_refresh(T0, url)])
+
+
+def _kv_msi(vm: Vm) -> None:
+    sh.keyvault(vm, sh.kv_settings(auth={"msiClientId": "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"}),
+                status=sh.kv_status(T0), log=[*sh.kv_start(T0), *sh.kv_refresh(T0, KV_URL)])
+
+
+def _kv_initial_sync(vm: Vm) -> None:
+    log = sh.kv_start(T0)
+    for i in range(4):
+        log += sh.kv_refresh(T0 + dt.timedelta(minutes=2 ** i), KV_URL, sh.KV_403)
+    sh.keyvault(vm, sh.kv_settings(initial_sync=True),
+                status=sh.kv_status(T0, "transitioning", "Installing certificates.", "Service start."), log=log)
+
+
+def _kv_download(vm: Vm) -> None:
+    sh.keyvault(vm, sh.kv_settings(), status=sh.kv_status(T0),
+                log=[*sh.kv_start(T0), *sh.kv_refresh(T0 + dt.timedelta(hours=5, minutes=40), KV_URL, sh.KV_403)])
+
+
+def _legacy_msi(vm: Vm) -> None:
+    # settings from the managed identity articles ({"port": 50342}); the extension's version folder and status
+    # wording are not documented anywhere we found
+    sh.add_extension(vm, "Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows", "1.0.0.16", {"port": 50342},
+                     status=sh.status_doc(T0, "success", "Enable succeeded"))
+
+
+def _imds_header(vm: Vm) -> None:
+    url = "http://169.254.169.254/metadata/instance/compute/tags?api-version=2021-02-01&format=text"
+    sh.cse_substatus(vm, stdout="Tagging.\r\n",
+                     stderr=sh.ps_error('{"error":"Bad request. Required metadata header not specified"}', url))
+
+
+def _attestation_bad(vm: Vm) -> None:
+    sh.attested(vm, nonce_sent="7319450281", nonce_signed="1102938475", created=dt.datetime(2024, 3, 8, 10, 14, 49,
+                tzinfo=dt.UTC), fetched=dt.datetime(2024, 3, 8, 10, 14, 50, tzinfo=dt.UTC))
+
+
 FAULTS: dict[str, Callable[[Vm], None]] = {
+    "EXTENSION_OS_UNSUPPORTED": _os_unsupported,
+    "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": _blocked,
+    "KEYVAULT_SETTINGS_MALFORMED": _kv_malformed,
+    "KEYVAULT_CERT_URL_INVALID": _kv_bad_url,
+    "KEYVAULT_MSI_SETTINGS_INVALID": _kv_msi,
+    "KEYVAULT_INITIAL_SYNC_BLOCKING": _kv_initial_sync,
+    "KEYVAULT_CERT_DOWNLOAD_FAILED": _kv_download,
+    "LEGACY_MSI_EXTENSION": _legacy_msi,
+    "IMDS_REQUESTS_FAILED": _imds_header,
+    "IMDS_ATTESTATION_INVALID": _attestation_bad,
+    "HCI_IMDS_NIC_MISSING_OR_MODIFIED": sh.attested_failed,
     "WIRESERVER_UNREACHABLE": lambda vm: vm.probe(80),
     "HOSTGAPLUGIN_UNREACHABLE": lambda vm: vm.probe(32526),
     "GUEST_FIREWALL_BLOCKS_WIRESERVER": lambda vm: vm.write_json("commands/firewall_rules.json", [
@@ -217,6 +309,39 @@ NEAR_MISSES: dict[str, tuple[str, Callable[[Vm], None]]] = {
                                              f"[00000006] {t(m, 30)} [INFO]  WindowsAzureGuestAgent starting. "
                                              "Version 2.7.41491.1102")])),
     "secondary IP marked SkipAsSource": ("MULTI_IP_PRIMARY_MISMATCH", lambda vm: _multi_ip(vm, skip=True)),
+    "Key Vault settings that are right (port 443, a version, CurrentUser, IMDS msiEndpoint)": (
+        "KEYVAULT_MSI_SETTINGS_INVALID", lambda vm: sh.keyvault(
+            vm, sh.kv_settings([f"https://{sh.VAULT}.vault.azure.net:443/secrets/web-tls/4f1d2c3b5a6e7d8c9b0a1f2e3d4c5b6a"],
+                               location="CurrentUser", initial_sync=True,
+                               auth={"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token",
+                                     "msiClientId": "5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"}),
+            status=sh.kv_status(T0), log=[*sh.kv_start(T0), *sh.kv_refresh(T0, KV_URL)])),
+    "Key Vault download failed once, then a refresh went through": ("KEYVAULT_CERT_DOWNLOAD_FAILED", lambda vm: sh.keyvault(
+        vm, sh.kv_settings(), status=sh.kv_status(T0),
+        log=[*sh.kv_start(T0), *sh.kv_refresh(T0, KV_URL, sh.KV_403),
+             *sh.kv_refresh(T0 + dt.timedelta(hours=1), KV_URL)])),
+    "requireInitialSync, transitioning for 5 minutes": ("KEYVAULT_INITIAL_SYNC_BLOCKING", lambda vm: sh.keyvault(
+        vm, sh.kv_settings(initial_sync=True),
+        status=sh.kv_status(dt.datetime(2024, 3, 8, 10, 10, 0, tzinfo=dt.UTC), "transitioning", "Installing "
+                            "certificates."), log=sh.kv_start(T0))),
+    "Custom Script settings passed as a string (not Key Vault)": ("KEYVAULT_SETTINGS_MALFORMED", lambda vm: vm.replace(
+        f"C/Packages/Plugins/{CSE}/RuntimeSettings/0.settings", '"publicSettings": {',
+        '"publicSettings": "{\\"commandToExecute\\": \\"hostname\\"}", "unused": {')),
+    "a script that gets tokens from IMDS, and a handler PID 50342": ("LEGACY_MSI_EXTENSION", lambda vm: (
+        sh.cse_substatus(vm, stdout="GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"
+                                    "&resource=https%3A%2F%2Fvault.azure.net -> 200\r\n"),
+        vm.write(CSE_LOG, vm.text(CSE_LOG) + "[50342+00000001] [03/08/2024 10:05:00.00] [INFO] Starting CustomScript "
+                                             "Extension\r\n"))),
+    "a 429 from storage, not from IMDS": ("IMDS_REQUESTS_FAILED", lambda vm: sh.cse_substatus(
+        vm, stderr="Invoke-WebRequest : The remote server returned an error: (429) Too Many Requests. "
+                   "https://stsupportlab01.blob.core.windows.net/scripts/tool.zip\r\n")),
+    "attested document valid when fetched, long expired now": ("IMDS_ATTESTATION_INVALID", lambda vm: sh.attested(
+        vm, nonce_sent="7319450281", nonce_signed="7319450281", lifetime=dt.timedelta(seconds=45),
+        created=dt.datetime(2024, 3, 8, 10, 14, 49, tzinfo=dt.UTC),
+        fetched=dt.datetime(2024, 3, 8, 10, 14, 50, tzinfo=dt.UTC))),
+    "attested request to Azure IMDS fails on an Azure VM (no HCI signs)": ("HCI_IMDS_NIC_MISSING_OR_MODIFIED",
+                                                                          lambda vm: sh.attested_failed(
+                                                                              vm, host="169.254.169.254")),
 }
 
 

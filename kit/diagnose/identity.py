@@ -123,7 +123,8 @@ def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
     if not proxied.empty:
         parts.append(f"{len(proxied)} of them were answered by a proxy: a proxy intercepts 127.0.0.1:50342")
     logs = calls[calls["artifact"].isin(["agent_log", "handler_log"]).to_numpy(dtype=bool)]
-    return [ctx.finding("LEGACY_MSI_EXTENSION", "; ".join(parts).capitalize() + ". Tokens should come from IMDS "
+    text = "; ".join(parts)
+    return [ctx.finding("LEGACY_MSI_EXTENSION", text[0].upper() + text[1:] + ". Tokens should come from IMDS "
                         "(http://169.254.169.254/metadata/identity/oauth2/token).", ev,
                         severity="error" if not proxied.empty else None, explains=logs)]
 
