@@ -977,7 +977,237 @@ in Windows Server"). Also consider keeping the NIC on DHCP (Azure assigns the st
     return b
 
 
-SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster]
+# ---------------------------------------------------------------------------------------------- Key Vault, MSI
+KV = "Microsoft.Azure.KeyVault.KeyVaultForWindows"
+KV_VER = "3.1.2195.61"  # a real KeyVaultForWindows version (MicrosoftDocs/azure-docs#109667)
+MSI_EXT = "Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows"
+MSI_VER = "1.0.0.16"  # the formats doc and the articles give only typeHandlerVersion 1.0: the build number is ours
+
+
+def kv_line(t: datetime, level: str, component: str, message: str) -> str:
+    """The Key Vault extension's service log (akvvm_service_<date>.log). The formats doc is silent; this is the
+    layout of the Windows logs quoted in MicrosoftDocs/azure-docs#66632 and #109667: zone-less time, a colon, the
+    lower-case level in angle brackets, the component in square brackets, a tab, the message."""
+    return f"{t:%Y-%m-%d %H:%M:%S}: <{level}> [{component}]\t{message}"
+
+
+def kv_service_start(t: datetime, ver: str = KV_VER) -> list[str]:
+    """Start-up lines, verbatim from azure-docs#109667 (first three) and #66632 (the rest)."""
+    return [kv_line(t, "info", "Global", "Initializing file-based logging, sending file logs to "
+                    f"C:\\WindowsAzure\\Logs\\Plugins\\{KV}\\{ver}"),
+            kv_line(t, "info", "VMExtension", "Starting extension"),
+            kv_line(t, "debug", "CertificateManagementConfiguration", "Found v3.x configuration with ACL"),
+            kv_line(t, "info", "KVWinService", "Service Starting..."),
+            kv_line(t, "info", "WindowsCertificateManager", "Setting up worker.."),
+            kv_line(t, "info", "WindowsCertificateManager", "Worker setup: creating termination event.."),
+            kv_line(t, "info", "WindowsCertificateManager", "Completed worker setup."),
+            kv_line(t, "info", "CertificateManager", "Entering worker loop.."),
+            kv_line(t, "info", "CertificateManager", "Starting refreshing observed certificates...")]
+
+
+def kv_refresh(t: datetime, url: str, store: str = "LocalMachine\\MY", error: str | None = None) -> list[str]:
+    """One certificate refresh: `Beginning refresh for:` and the store lines (azure-docs#66632), and on failure
+    `Refreshing '<url>/' failed with exception: ...` (azure-docs#109667, which shows the trailing slash). What the
+    extension logs after a successful install is not quoted anywhere we found: nothing is written for it."""
+    out = [kv_line(t, "info", "CertificateManager", f"Beginning refresh for: {url}"),
+           kv_line(t, "info", "WindowsCertificateStore", f"attempting to open store '{store}'"),
+           kv_line(t, "debug", "WindowsCertificateStore", f"opening the '{store.split(chr(92))[0]}' store..")]
+    if error:
+        out.append(kv_line(t + timedelta(milliseconds=870), "error", "CertificateManager",
+                           f"Refreshing '{url}/' failed with exception: {error}"))
+    return out
+
+
+def kv_403(vault: str, location: str = "westeurope", oid: str = "7d1e4b2c-9a0f-4c3e-8b5d-2f6a1c0e9b47") -> str:
+    """Key Vault's own 403 text (quoted in MicrosoftDocs/azure-docs#64580, ansible-collections/azure#635). How the
+    extension wraps it after "failed with exception:" is not documented: it is quoted as Key Vault words it."""
+    return (f"The user, group or application 'appid=3c2a7f10-5b8e-4d6a-9f21-0e4b7c8d9a12;oid={oid};"
+            "iss=https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/' does not have secrets get permission on "
+            f"key vault '{vault};location={location}'. For help resolving this issue, please see "
+            "https://go.microsoft.com/fwlink/?linkid=2125287")
+
+
+def kv_status(t: datetime, status: str, message: str, operation: str = "Service start.") -> list:
+    """Status/0.status in the shape of the Key Vault status quoted in azure-docs#49224 (version "1.0", lang "en",
+    seconds-only time stamp). That issue quotes an error; the transitioning/success wordings are not documented."""
+    return [{"status": {"code": 0, "formattedMessage": {"lang": "en", "message": message}, "operation": operation,
+                        "status": status}, "timestampUTC": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "version": "1.0"}]
+
+
+def kv_public(certs: list[tuple[str, str]], *, initial_sync: bool | None, auth: dict | None) -> dict:
+    """publicSettings in the 3.x schema of the Key Vault extension article (certs: (url, store location))."""
+    sms: dict = {"pollingIntervalInS": "3600", "linkOnRenewal": True}
+    if initial_sync is not None:
+        sms["requireInitialSync"] = initial_sync
+    sms["observedCertificates"] = [{"url": u, "certificateStoreName": "MY", "certificateStoreLocation": loc,
+                                    "accounts": ["Network Service"]} for u, loc in certs]
+    out: dict = {"secretsManagementSettings": sms}
+    if auth is not None:
+        out["authenticationSettings"] = auth
+    return out
+
+
+def put_extension(b: Bundle, ext: str, ver: str, public: dict, status: list, handler_cmd: str) -> None:
+    """State files of an extension. Key Vault needs no protected settings ("All settings are considered public
+    information", Key Vault extension article): protectedSettings is null, as in the Linux CSE example of §6.2."""
+    root = f"C/Packages/Plugins/{ext}/{ver}/"
+    b.put(root + "RuntimeSettings/0.settings", jbytes({"runtimeSettings": [{"handlerSettings": {
+        "protectedSettings": None, "publicSettings": public, "protectedSettingsCertThumbprint": None}}]}))
+    b.put(root + "Status/0.status", jbytes(status))
+    b.put(root + "HandlerManifest.json", jbytes(handler_manifest(handler_cmd)))
+    b.put(root + "HandlerEnvironment.json", jbytes(handler_env(ext, ver)))
+
+
+def keyvault_deadlock() -> Bundle:
+    c = datetime(2024, 11, 19, 15, 42, 36, 804000, tzinfo=UTC)
+    hours, waits = 2.3, 6
+    start = c - timedelta(hours=hours)
+    kv_t = start + oobe_duration(waits) + timedelta(minutes=3, seconds=51, milliseconds=310)  # after BGInfo
+    vault = "kv-payments-prod-weu"
+    url = f"https://{vault}.vault.azure.net/secrets/payments-web-tls"
+    # 25 retries with increasing backoff (Key Vault extension article); the backoff steps themselves are not
+    # documented - doubling from 10 s, as far as the 2.3 hours of this bundle reach.
+    log, t, step = kv_service_start(kv_t), kv_t + timedelta(seconds=1, milliseconds=120), timedelta(seconds=10)
+    while t < c - timedelta(minutes=1):
+        log += kv_refresh(t, url, error=kv_403(vault))
+        t, step = t + step, step * 2
+    b = base_bundle("keyvault-initial-sync-deadlock", "payments-web-03", 707, c, cse="none", agent_hours=hours,
+                    oobe_waits=waits, agent_extra=plugin_lines(kv_t - timedelta(seconds=4, milliseconds=230), KV,
+                                                               KV_VER, KV_VER))
+    b.put(f"C/WindowsAzure/Logs/Plugins/{KV}/{KV_VER}/akvvm_service_{kv_t:%Y-%m-%d_%H-%M-%S}.1.log", crlf(log))
+    put_extension(b, KV, KV_VER, kv_public([(url, "LocalMachine")], initial_sync=True, auth=None),
+                  kv_status(kv_t + timedelta(seconds=1), "transitioning", "Installing certificates."),
+                  "akvvm_extension.exe")
+    agg = json.dumps(aggregate(c - timedelta(seconds=14), [
+        (BGINFO, BGINFO_VER, "success", "BGInfo enabled"),
+        (KV, KV_VER, "transitioning", "Installing certificates.")]), indent=2).replace("\n", "\r\n")
+    b.put("C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json", agg.encode("utf-8") + b"\x00" * 96)
+    b.expected = ["KEYVAULT_INITIAL_SYNC_BLOCKING"]
+    b.summary = ("A template gives the VM a system-assigned identity and vault access only after its extensions: the "
+                 "Key Vault extension's initial sync waits forever.")
+    b.readme = f"""
+# keyvault-initial-sync-deadlock
+
+**What happened:** an ARM template deploys `payments-web-03` with a **system-assigned** managed identity, the Key Vault
+VM extension ({KV} {KV_VER}) with `requireInitialSync: true`, a Custom Script Extension that binds the
+certificate in IIS (ordered after Key Vault with `provisionAfterExtensions`), and an access policy on
+`{vault}` for the VM's identity that depends on the VM. The VM resource completes only when its extensions have,
+the access policy waits for the VM, and the Key Vault extension waits for access: the **deadlock** the Key Vault
+extension article warns about.
+
+**Evidence:**
+* `C/Packages/Plugins/{KV}/{KV_VER}/RuntimeSettings/0.settings`: `requireInitialSync: true`, one observed
+  certificate, no `authenticationSettings` (so the system-assigned identity is used).
+* `C/Packages/Plugins/{KV}/{KV_VER}/Status/0.status`: `transitioning` since first boot, about 2 h 10 min before
+  collection.
+* `C/WindowsAzure/Logs/Plugins/{KV}/{KV_VER}/akvvm_service_*.log`: the service starts, then every refresh of
+  `{url}` fails with Key Vault's 403 *does not have secrets get permission on key vault '{vault};location=westeurope'*,
+  retried with a growing back-off.
+* `C/WindowsAzure/Logs/WaAppAgent.log`: a new VM (`Waiting for OOBE to Complete ...`), BGInfo enabled; the agent looked
+  up the Key Vault extension but never logged it enabled. The Custom Script Extension never reached the VM: nothing
+  of it is in the bundle.
+* Networking, proxy, firewall, routes: healthy.
+
+**What a good engineer concludes:** not a network or agent problem. Use a **user-assigned** identity that already
+has `get`/`list` on secrets (or the Key Vault Secrets User role) before the deployment, and pass its client ID in
+`authenticationSettings.msiClientId` (with `msiEndpoint`); or grant access to the system-assigned identity in a
+second deployment; or drop `requireInitialSync`.
+
+**Sources of the formats:** the service log layout and its start-up and refresh lines are quoted from
+MicrosoftDocs/azure-docs issues #66632 and #109667; the status shape from #49224; Key Vault's 403 text from its own
+error messages. Not documented anywhere we found (and so modelled): the wording of a transitioning status, and the
+back-off steps.
+
+## Findings
+`KEYVAULT_INITIAL_SYNC_BLOCKING` (error). The status is also stuck `transitioning` and the downloads fail, but both
+are this finding's evidence: `EXTENSION_STUCK_TRANSITIONING` and `KEYVAULT_CERT_DOWNLOAD_FAILED` are not raised again.
+"""
+    return b
+
+
+def keyvault_legacy_msi() -> Bundle:
+    c = datetime(2025, 1, 22, 8, 3, 17, 260000, tzinfo=UTC)
+    start = c - timedelta(hours=6)
+    vault, partner = "kv-hrapp-prod-neu", "kv-partner-shared-neu"
+    web = f"https://{vault}.vault.azure.net/secrets/hrapp-web-tls"
+    sso = f"https://{vault}.vault.azure.net/certificates/hrapp-saml-signing"
+    api = f"https://{partner}.vault.azure.net/secrets/partner-api-client"
+    kv_t = start + timedelta(minutes=3, seconds=12, milliseconds=450)
+    old_ver = "3.0.2161.37"  # before the auto-upgrade; the build number is ours
+    log = kv_service_start(kv_t)
+    t = kv_t + timedelta(seconds=1, milliseconds=40)
+    while t < c - timedelta(minutes=5):  # pollingIntervalInS 3600
+        log += kv_refresh(t, web)
+        log += kv_refresh(t + timedelta(milliseconds=410), sso)
+        log += kv_refresh(t + timedelta(milliseconds=820), api, error=kv_403(partner, "northeurope",
+                                                                              "1b8c2e4f-7a3d-4f6e-9c0b-5d2a8e1f3c47"))
+        t += timedelta(hours=1, milliseconds=1210)
+    extra = [*plugin_lines(kv_t - timedelta(seconds=6, milliseconds=120), KV, old_ver, KV_VER),
+             *plugin_result(kv_t + timedelta(seconds=2, milliseconds=330), KV, KV_VER),
+             *plugin_lines(start + timedelta(minutes=1, seconds=50, milliseconds=70), MSI_EXT, MSI_VER, MSI_VER),
+             *plugin_result(start + timedelta(minutes=1, seconds=55, milliseconds=610), MSI_EXT, MSI_VER)]
+    b = base_bundle("keyvault-legacy-msi", "hrapp-02", 808, c, cse="none", agent_extra=extra, rotated=True)
+    b.put(f"C/WindowsAzure/Logs/Plugins/{KV}/{KV_VER}/akvvm_service_{kv_t:%Y-%m-%d_%H-%M-%S}.1.log", crlf(log))
+    put_extension(b, KV, KV_VER, kv_public([(web, "LocalMachine"), (sso, "LocalMachine"), (api, "LocalMachine")],
+                                           initial_sync=None,
+                                           auth={"msiEndpoint": "http://localhost:50342/oauth2/token",
+                                                 "msiClientId": "6f2d8a1c-3e4b-4c5d-9a7e-0b1c2d3e4f50"}),
+                  kv_status(kv_t + timedelta(seconds=2), "success", "Successfully started the service."),
+                  "akvvm_extension.exe")
+    # The Managed Identity extension: settings as the managed identity articles give them ({"port": 50342}); its own
+    # log files and status wording are not documented anywhere we found, so only its state files are here.
+    msi_t = start + timedelta(minutes=1, seconds=55)
+    put_extension(b, MSI_EXT, MSI_VER, {"port": 50342},
+                  [{"version": "1", "timestampUTC": msi_t.strftime("%Y-%m-%dT%H:%M:%S.") + "2811430Z",
+                    "status": {"name": "ManagedIdentityExtensionForWindows", "operation": "Enable", "status": "success",
+                               "code": 0, "formattedMessage": {"lang": "en-US", "message": "Enable succeeded"}}}],
+                  "ManagedIdentityExtension.exe")
+    agg = json.dumps(aggregate(c - timedelta(seconds=14), [
+        (BGINFO, BGINFO_VER, "success", "BGInfo enabled"), (MSI_EXT, MSI_VER, "success", "Enable succeeded"),
+        (KV, KV_VER, "success", "Successfully started the service.")]), indent=2).replace("\n", "\r\n")
+    b.put("C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json", agg.encode("utf-8") + b"\x00" * 96)
+    b.expected = ["LEGACY_MSI_EXTENSION", "KEYVAULT_CERT_URL_INVALID", "KEYVAULT_CERT_DOWNLOAD_FAILED"]
+    b.summary = ("An old VM still gets Key Vault tokens from the deprecated Managed Identity extension; one observed "
+                 "certificate uses a /certificates/ URL, another is in a vault its identity cannot read.")
+    b.readme = f"""
+# keyvault-legacy-msi
+
+**What happened:** `hrapp-02` was built in 2018 with the **Managed Identity VM extension**
+({MSI_EXT} {MSI_VER}, settings `{{"port": 50342}}`), deprecated since in favour of IMDS. Its Key Vault extension
+was configured then with `authenticationSettings.msiEndpoint: http://localhost:50342/oauth2/token` - the legacy
+extension's endpoint - and it still uses it. During the VM's last start the agent auto-upgraded the Key Vault
+extension from {old_ver} to {KV_VER}. The extension observes three certificates:
+* `{web}` - fine;
+* `{sso}` - a **/certificates/** URL: Key Vault returns that certificate without its private key, so the SAML
+  signing certificate can never be used for signing;
+* `{api}` - in another team's vault, which never granted this VM's identity access: every hourly refresh fails
+  with Key Vault's 403.
+
+**Evidence:**
+* `C/Packages/Plugins/{MSI_EXT}/{MSI_VER}/`: the legacy extension's settings and status.
+* `C/Packages/Plugins/{KV}/{KV_VER}/RuntimeSettings/0.settings`: msiEndpoint, msiClientId and the three URLs.
+* `C/WindowsAzure/Logs/Plugins/{KV}/{KV_VER}/akvvm_service_*.log`: hourly refreshes; the partner vault's 403 each time.
+* `C/WindowsAzure/Logs/WaAppAgent.log`: `Getting plugin locations for plugin '{KV}'. Current Version: '{old_ver}',
+  Requested Version: '{KV_VER}'` and the auto-upgrade line (formats doc §1.3) - an extension-history row and a
+  triangle on the extension timeline.
+
+**What a good engineer concludes:** move token requests to IMDS (`msiEndpoint:
+http://169.254.169.254/metadata/identity/oauth2/token`), then remove the Managed Identity extension; change the SAML
+certificate's URL to its `/secrets/` form; ask the partner vault's owners for `get` on secrets (or the Key Vault
+Secrets User role) for this VM's identity, or stop observing that certificate.
+
+**Sources of the formats:** as in `keyvault-initial-sync-deadlock`. Not documented anywhere we found (and so
+modelled): the Managed Identity extension's version build number, status wording and logs (none included), the Key
+Vault extension's success status wording, and its version before the upgrade.
+
+## Findings
+`LEGACY_MSI_EXTENSION` (warning), `KEYVAULT_CERT_URL_INVALID` (error), `KEYVAULT_CERT_DOWNLOAD_FAILED` (error).
+"""
+    return b
+
+
+SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster, keyvault_deadlock,
+             keyvault_legacy_msi]
 
 INDEX = """# Sample bundles
 

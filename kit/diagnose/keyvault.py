@@ -76,36 +76,42 @@ def cause_of(text: str) -> str:
 
 
 def current_failures(log: pd.DataFrame) -> pd.DataFrame:
-    """The KV log's failure records that still stand: per certificate URL, those after its latest
-    ``Beginning refresh for:`` (a failure without a URL belongs to the refresh it follows). A refresh that started
-    after the last failure and logged none is a recovery. Columns of the log plus ``url`` and ``cause``."""
+    """The KV log's failure records that still stand: per certificate URL, those after its latest refresh that
+    logged no failure (a failure without a URL belongs to the refresh it follows). A refresh that went through after
+    failures clears them. Columns of the log plus ``url`` and ``cause``."""
     if log.empty:
         return log.assign(url=pd.Series(dtype="str"), cause=pd.Series(dtype="str"))
     log = log.sort_values(["source", "line"], kind="stable")
-    keep, urls = [], []
-    current: dict[str, str | None] = {}
-    last_start: dict[tuple[str, str], int] = {}
-    failures: list[tuple[int, str, str]] = []  # (position, source, url)
+    current: dict[str, str] = {}
+    starts: dict[tuple[str, str], list[int]] = {}
+    fails: dict[tuple[str, str], list[int]] = {}
     for i, r in enumerate(log.itertuples(index=False)):
         text = str(r.text)
         m = REFRESH_START.search(str(r.message))
         if m:
             url = m.group(1).rstrip("/").lower()
             current[r.source] = url
-            last_start[(r.source, url)] = i
+            starts.setdefault((r.source, url), []).append(i)
             continue
         if re.search(FAILURE, text) and (str(r.level) in ("ERROR", "FATAL", "WARN") or "failed" in text.lower()):
             u = URL_IN_TEXT.search(text)
-            url = u.group(0).rstrip("'\".,/").lower() if u else current.get(r.source) or ""
-            failures.append((i, r.source, url))
-    for i, source, url in failures:
-        start = last_start.get((source, url), -1)
-        if i > start:
-            keep.append(i)
-            urls.append(url or None)
-    rows = log.iloc[keep].copy()
-    rows["url"] = pd.Series(urls, index=rows.index, dtype="str")
-    rows["cause"] = [cause_of(str(t)) for t in rows["text"]]
+            url = u.group(0).rstrip("'\".,/").lower() if u else current.get(r.source, "")
+            fails.setdefault((r.source, url), []).append(i)
+    keep: list[int] = []
+    urls: list[str | None] = []
+    for key, positions in fails.items():
+        st = starts.get(key, [])
+        bounds = [*st[1:], len(log)]
+        clean = [s for s, nxt in zip(st, bounds, strict=True) if not any(s < f < nxt for f in positions)]
+        last_clean = max(clean, default=-1)
+        for f in positions:
+            if f > last_clean:
+                keep.append(f)
+                urls.append(key[1] or None)
+    order = sorted(range(len(keep)), key=keep.__getitem__)
+    rows = log.iloc[[keep[i] for i in order]].copy()
+    rows["url"] = pd.Series([urls[i] for i in order], index=rows.index, dtype="str")
+    rows["cause"] = [cause_of(str(x)) for x in rows["text"]]
     return rows
 
 
