@@ -121,7 +121,12 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
 
     runs = handler_runs(bundle.frame("handler_log"))
     status = bundle.frame("ext_status")
-    n = max(len(runs), 1)
+    hist = extension_history(bundle.frame("agent_log"))
+    changes = hist[hist["change"].isin(["upgrade", "downgrade", "install"]).to_numpy(dtype=bool)].dropna(subset=["ts"])
+    ran = {str(e).lower() for e in runs["extension"]} if not runs.empty else set()
+    # extensions whose version changed but that have no handler run here (a service such as Key Vault's): own rows
+    extra_rows = list(dict.fromkeys(str(e) for e in changes["extension"] if str(e).lower() not in ran))
+    n = max(len(runs) + len(extra_rows), 1)
     fig, ax = plt.subplots(figsize=(12, 1.2 + 0.45 * n))
     if runs.empty:
         _missing(ax, "No extension handler logs with timestamps in this bundle")
@@ -155,25 +160,21 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
                     (end_n, i), xytext=(4, -3), textcoords="offset points", fontsize=8)
         ver = r["ext_version"] if isinstance(r["ext_version"], str) else ""
         labels.append(f"{str(r['extension']).split('.')[-1]} {ver} {r['operation']}")
-    hist = extension_history(bundle.frame("agent_log"))
-    changes = hist[hist["change"].isin(["upgrade", "downgrade", "install"]).to_numpy(dtype=bool)].dropna(subset=["ts"])
     rows_of = {str(e).lower(): i for i, e in reversed(list(enumerate(runs["extension"])))}
+    for j, ext in enumerate(extra_rows):
+        rows_of[ext.lower()] = len(runs) + j
+        labels.append(f"{ext.split('.')[-1]} (version change)")
     first = True
     for r in changes.itertuples(index=False):
-        y = rows_of.get(str(r.extension).lower())
+        y = rows_of[str(r.extension).lower()]
         t = r.ts.tz_convert("UTC").tz_localize(None)
         label = f"{r.from_version or 'new'} -> {r.to_version}"
-        if y is None:  # no handler run of that extension in the bundle: mark the time across the chart
-            ax.axvline(t, color="#5c2d91", linestyle=":", linewidth=1)
-            ax.annotate(f"{str(r.extension).split('.')[-1]} {label}", (t, 0), xytext=(3, 2), textcoords="offset points",
-                        fontsize=7, color="#5c2d91")
-            continue
         ax.plot(t, y, marker="^", color="#5c2d91", markersize=9, linestyle="none",
                 label=f"version change ({len(changes)})" if first else None)
         ax.annotate(label, (t, y), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=7,
                     color="#5c2d91")
         first = False
-    ax.set_yticks(range(len(runs)))
+    ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     _collection_line(ax, bundle)

@@ -470,3 +470,15 @@ def test_hci_guest_nic(tmp_path: Path, kw: dict, reason: str | None) -> None:
     else:
         assert len(got) == 1 and reason in got["summary"].iloc[0]
         assert "IMDS_ATTESTATION_INVALID" not in set(f["code"])
+
+
+def test_extension_timeline_marks_version_changes() -> None:
+    from kit import plots
+
+    b = kit.open_bundle(Path(kit.__file__).parents[1] / "sample_logs" / "keyvault-legacy-msi")
+    fig = plots.extension_operations(b)
+    ax = fig.axes[0]
+    marks = [ln for ln in ax.get_lines() if ln.get_marker() == "^"]
+    assert len(marks) == 1  # the Key Vault auto-upgrade 3.0.2161.37 -> 3.1.2195.61
+    assert any("KeyVaultForWindows (version change)" in lbl.get_text() for lbl in ax.get_yticklabels())
+    assert any("3.0.2161.37 -> 3.1.2195.61" in a.get_text() for a in ax.texts)
