@@ -54,6 +54,25 @@ SIGNER_DOMAINS: dict[str, str] = {
 CHAIN_NOTE = ("chain not verified offline: IMDS sends only the signing certificate; its issuer (AIA URL) and the "
               "trusted root are not in the bundle")
 
+#: The example answer's ``signature`` in the IMDS article ("Attested data", MicrosoftDocs/azure-compute-docs
+#: articles/virtual-machines/instance-metadata-service.md): a genuine IMDS signature by a
+#: testsubdomain.metadata.azure.com certificate over nonce 1234566766, created 11/20/18 22:07:39 and valid for 45 s.
+#: Useful to see what a real one decodes to: ``decode(IMDS_ARTICLE_EXAMPLE)``.
+IMDS_ARTICLE_EXAMPLE = (
+    "MIIEEgYJKoZIhvcNAQcCoIIEAzCCA/8CAQExDzANBgkqhkiG9w0BAQsFADCBugYJKoZIhvcNAQcBoIGsBIGpeyJub25jZSI6IjEyMzQ1NjY3NjYi"
+    "LCJwbGFuIjp7Im5hbWUiOiIiLCJwcm9kdWN0IjoiIiwicHVibGlzaGVyIjoiIn0sInRpbWVTdGFtcCI6eyJjcmVhdGVkT24iOiIxMS8yMC8xOCAy"
+    "MjowNzozOSAtMDAwMCIsImV4cGlyZXNPbiI6IjExLzIwLzE4IDIyOjA4OjI0IC0wMDAwIn0sInZtSWQiOiIifaCCAj8wggI7MIIBpKADAgECAhBn"
+    "xW5Kh8dslEBA0E2mIBJ0MA0GCSqGSIb3DQEBBAUAMCsxKTAnBgNVBAMTIHRlc3RzdWJkb21haW4ubWV0YWRhdGEuYXp1cmUuY29tMB4XDTE4MTEy"
+    "MDIxNTc1N1oXDTE4MTIyMDIxNTc1NlowKzEpMCcGA1UEAxMgdGVzdHN1YmRvbWFpbi5tZXRhZGF0YS5henVyZS5jb20wgZ8wDQYJKoZIhvcNAQEB"
+    "BQADgY0AMIGJAoGBAML/tBo86ENWPzmXZ0kPkX5dY5QZ150mA8lommszE71x2sCLonzv4/UWk4H+jMMWRRwIea2CuQ5RhdWAHvKq6if4okKNt66f"
+    "xm+YTVz9z0CTfCLmLT+nsdfOAsG1xZppEapC0Cd9vD6NCKyE8aYI1pliaeOnFjG0WvMY04uWz2MdAgMBAAGjYDBeMFwGA1UdAQRVMFOAENnYkHLa"
+    "04Ut4Mpt7TkJFfyhLTArMSkwJwYDVQQDEyB0ZXN0c3ViZG9tYWluLm1ldGFkYXRhLmF6dXJlLmNvbYIQZ8VuSofHbJRAQNBNpiASdDANBgkqhkiG"
+    "9w0BAQQFAAOBgQCLSM6aX5Bs1KHCJp4VQtxZPzXF71rVKCocHy3N9PTJQ9Fpnd+bYw2vSpQHg/AiG82WuDFpPReJvr7Pa938mZqW9HUOGjQKK2FY"
+    "DTg6fXD8pkPdyghlX5boGWAMMrf7bFkup+lsT+n2tRw2wbNknO1tQ0wICtqy2VqzWwLi45RBwTGB6DCB5QIBATA/MCsxKTAnBgNVBAMTIHRlc3Rz"
+    "dWJkb21haW4ubWV0YWRhdGEuYXp1cmUuY29tAhBnxW5Kh8dslEBA0E2mIBJ0MA0GCSqGSIb3DQEBCwUAMA0GCSqGSIb3DQEBAQUABIGAld1BM/yY"
+    "Iqqv8SDE4kjQo3Ul/IKAVR8ETKcve5BAdGSNkTUooUGVniTXeuvDj5NkmazOaKZp9fEtByqqPOyw/nlXaZgOO44HDGiPUJ90xVYmfeK6p9RpJBu6"
+    "kiKhnnYTelUk5u75phe5ZbMZfBhuPhXmYAdjc7Nmw97nx8NnprQ=")
+
 _OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
@@ -396,5 +415,5 @@ def judge(att: Attestation, *, created_on: pd.Timestamp | None, expires_on: pd.T
     return out
 
 
-__all__ = ["CHAIN_NOTE", "SIGNER_DOMAINS", "Attestation", "decode", "judge", "parse_time", "problems_at",
-           "signer_domain"]
+__all__ = ["CHAIN_NOTE", "IMDS_ARTICLE_EXAMPLE", "SIGNER_DOMAINS", "Attestation", "decode", "judge", "parse_time",
+           "problems_at", "signer_domain"]

@@ -184,7 +184,10 @@ def _cast(s: pd.Series, c: Col) -> pd.Series:
     if c.dtype == "datetime":
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-        return pd.to_datetime(s, utc=True, errors="raise").astype("datetime64[ns, UTC]")
+        try:
+            return pd.to_datetime(s, utc=True, errors="raise").astype("datetime64[ns, UTC]")
+        except ValueError:  # ISO 8601 texts with and without fractions: pandas infers one format from the first
+            return pd.to_datetime(s, utc=True, errors="raise", format="ISO8601").astype("datetime64[ns, UTC]")
     if c.dtype == "level":
         if isinstance(s.dtype, pd.CategoricalDtype) and list(s.dtype.categories[: len(LEVELS)]) == list(LEVELS):
             return s

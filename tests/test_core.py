@@ -119,3 +119,12 @@ def test_redact_scrubs_credentials() -> None:
     text = 'Authorization: Basic dXNlcjpwYXNz and "password": "hunter2" sig=abc%2Fdef'
     out = redact(text, "hunter2")
     assert "dXNlcjpwYXNz" not in out and "hunter2" not in out and "abc%2Fdef" not in out
+
+
+def test_datetime_column_mixes_iso_texts_with_and_without_fractions() -> None:
+    from kit.diagnose.model import EVIDENCE
+
+    df = EVIDENCE.from_records([{"code": "X", "artifact": "a", "text": "t", "ts": "2025-01-22T02:06:32+00:00"},
+                                {"code": "X", "artifact": "a", "text": "t", "ts": "2025-01-22T02:05:07.330000+00:00"}])
+    assert df["ts"].tolist() == [pd.Timestamp("2025-01-22 02:06:32", tz="UTC"),
+                                 pd.Timestamp("2025-01-22 02:05:07.33", tz="UTC")]

@@ -65,14 +65,19 @@ def test_start_here_on_healthy_sample_shows_no_walkthrough(tmp_path: Path) -> No
 
 
 def test_extension_timeout_walkthrough(tmp_path: Path) -> None:
-    text = run("01-extension-timeout", tmp_path, BUNDLE=str(SAMPLES / "cse-timeout-90min"))
+    text = run("01-extension-timeout", tmp_path, BUNDLE=str(SAMPLES / "cse-timeout-90min"),
+               KEYVAULT_BUNDLE=str(SAMPLES / "keyvault-legacy-msi"))
     assert "EXTENSION_TIMEOUT" in text
     assert "Microsoft.Compute.CustomScriptExtension" in text
+    # the extension lifecycle and Key Vault section, on the Key Vault sample
+    assert "KEYVAULT_CERT_URL_INVALID" in text and "3.0.2161.37" in text and "/certificates/ path" in text
 
 
 def test_network_walkthrough(tmp_path: Path) -> None:
-    text = run("02-network-wireserver-imds", tmp_path, BUNDLE=str(SAMPLES / "proxy-intercepts-agent"))
+    text = run("02-network-wireserver-imds", tmp_path, BUNDLE=str(SAMPLES / "proxy-intercepts-agent"),
+               IDENTITY_BUNDLE=str(SAMPLES / "keyvault-legacy-msi"))
     assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" in text
+    assert "LEGACY_MSI_EXTENSION" in text and "testsubdomain.metadata.azure.com" in text
 
 
 @pytest.mark.parametrize(("sample", "code"), [("imds-route-secondary-nic", "IMDS_ROUTE_WRONG_INTERFACE"),
