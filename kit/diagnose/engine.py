@@ -38,9 +38,25 @@ class Context:
 
     bundle: Bundle
     findings: list[Finding] = field(default_factory=list)
+    _memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     def frame(self, name: str) -> pd.DataFrame:
         return self.bundle.frame(name)
+
+    def derived(self, name: str) -> pd.DataFrame:
+        """A frame of :mod:`kit.derived` (``extension_history``, ``keyvault_certificates``), built once per run."""
+        if name not in self._memo:
+            from ..derived import DERIVED
+
+            _, build, origin = DERIVED[name]
+            self._memo[name] = build(self.frame(origin))
+        return self._memo[name]  # type: ignore[return-value]
+
+    def memo(self, key: str, build: Callable[[], object]) -> object:
+        """``build()`` once per run, shared by the rules that need the same intermediate result."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def has(self, artifact: str) -> bool:
         return self.bundle.has(artifact)

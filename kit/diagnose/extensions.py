@@ -292,9 +292,7 @@ def extension_blocked(ctx: Context) -> Iterable[Finding]:
     logs = ctx.frame("handler_log")
     started = {str(x).lower() for x in pd.concat([latest["extension"], logs["extension"] if not logs.empty else
                                                   pd.Series(dtype="str")]).dropna()}
-    from ..derived import extension_history
-
-    hist = extension_history(ctx.frame("agent_log"))
+    hist = ctx.derived("extension_history")
     first_seen: dict[str, pd.Timestamp] = {}
     for r in hist.dropna(subset=["ts"]).itertuples(index=False):
         first_seen.setdefault(str(r.extension).lower(), r.ts)

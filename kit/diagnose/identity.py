@@ -18,7 +18,6 @@ from collections.abc import Iterable
 import pandas as pd
 
 from .. import attestation
-from ..derived import extension_history, keyvault_certificates
 from ..net import IMDS_IP
 from ._util import fmt_ts, frame_evidence
 from .engine import Context
@@ -50,6 +49,10 @@ IMDS_RULES: tuple[tuple[str, str, bool, str], ...] = (
 
 
 def _texts(ctx: Context) -> pd.DataFrame:
+    return ctx.memo("identity_texts", lambda: _build_texts(ctx))  # type: ignore[return-value]
+
+
+def _build_texts(ctx: Context) -> pd.DataFrame:
     """Every piece of text software on the VM wrote that could quote an IMDS answer: agent and handler logs,
     extension status messages and StdOut/StdErr substatuses. Columns: artifact, source, line, ts, text."""
     parts = []
@@ -93,7 +96,7 @@ def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
         for r in hit.drop_duplicates(["source"]).head(2).itertuples(index=False):
             installed.add(f"{r.extension} {r.ext_version}")
             ev.append(Evidence(artifact=name, text=f"{r.extension} {r.ext_version}", source=r.source))
-    hist = extension_history(ctx.frame("agent_log"))
+    hist = ctx.derived("extension_history")
     seen = hist[hist["extension"].str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)] if not hist.empty \
         else hist
     if not seen.empty:
@@ -103,7 +106,7 @@ def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
     texts = _texts(ctx)
     calls = texts[texts["text"].str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(dtype=bool)] if not \
         texts.empty else texts
-    certs = keyvault_certificates(ctx.frame("ext_settings"))
+    certs = ctx.derived("keyvault_certificates")
     kv_legacy = certs[certs["msi_endpoint"].fillna("").str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(
         dtype=bool)].drop_duplicates(["source"]) if not certs.empty else certs
     if not (installed or not calls.empty or not kv_legacy.empty):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..derived import KEYVAULT_EXTENSION, STORE_LOCATIONS, keyvault_certificates
+from ..derived import KEYVAULT_EXTENSION, STORE_LOCATIONS
 from ._util import fmt_duration, fmt_ts, frame_evidence, log_evidence, match
 from .engine import Context
 from .extensions import _latest_status, budget_for
@@ -52,8 +52,13 @@ URL_IN_TEXT = re.compile(r"https://[^\s'\"<>]+")
 
 
 def _kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(observed certificates of the newest settings of each KV extension, latest KV status rows, KV log rows)."""
-    certs = keyvault_certificates(ctx.frame("ext_settings"))
+    """(observed certificates of the newest settings of each KV extension, latest KV status rows, KV log rows);
+    computed once per run."""
+    return ctx.memo("keyvault", lambda: _build_kv_frames(ctx))  # type: ignore[return-value]
+
+
+def _build_kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    certs = ctx.derived("keyvault_certificates")
     if not certs.empty:
         newest = certs.groupby(["extension", "ext_version"], dropna=False)["seq"].transform("max")
         certs = certs[(certs["seq"] == newest).fillna(True).to_numpy(dtype=bool) | newest.isna().to_numpy()]
