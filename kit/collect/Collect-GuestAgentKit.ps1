@@ -109,6 +109,8 @@ function Get-UtcStamp { (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:
 Add-Type -AssemblyName System.IO.Compression
 Add-Type -AssemblyName System.IO.Compression.FileSystem
 
+$script:Zip = $null
+$zipStream = $null
 $script:CollectLog = New-Object System.Collections.ArrayList
 $script:Artifacts = New-Object System.Collections.ArrayList
 $script:Used = [long]0
@@ -121,7 +123,7 @@ function Add-Record($Path, $Origin, $Status, $Size, $OriginalSize, $Sha, $Note) 
         original_size = $OriginalSize; sha256 = $Sha; note = $Note }) | Out-Null
 }
 
-function Add-Bytes([string]$Path, [byte[]]$Bytes, [string]$Origin, [string]$Note = $null) {
+function Add-Bytes([string]$Path, [byte[]]$Bytes, [string]$Origin, $Note = $null) {
     # Output the kit made (commands, probes): always kept, counted against the total.
     $e = $script:Zip.CreateEntry($Path, [IO.Compression.CompressionLevel]::Optimal)
     $s = $e.Open()
@@ -459,6 +461,7 @@ try {
     [Console]::Error.WriteLine($msg)
 } finally {
     if ($script:Zip) { try { $script:Zip.Dispose() } catch { } }
+    if ($zipStream) { try { $zipStream.Dispose() } catch { } }
     if ($oldOutEnc) { try { [Console]::OutputEncoding = $oldOutEnc } catch { } }
     if (Test-Path -LiteralPath $Stage) { Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue }
 }
