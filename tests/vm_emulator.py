@@ -13,8 +13,13 @@ way PowerShell answers a failing script: CLIXML on stderr, exit code 1). It then
 * the same stdout protocol (kit/collect/script.py): BEGIN, LOG lines, ZIP length+SHA-256, 57,000-byte base64 lines,
   END; exit code 0.
 
+It also answers the two PowerShell one-liners a per-file fetch sends through ``Session.run_ps`` (the baseline of
+benchmarks/bench_collect.py, "one PowerShell call per 512 KiB chunk, as common tools do"): a recursive file listing
+and a base64 read of one chunk of one file (see :data:`LIST_PS` and :data:`CHUNK_PS`).
+
 Knobs for failure tests: ``corrupt`` flips one base64 character of the zip (a corrupted chunk), ``fail`` makes the
-script stop with an error record, ``stall`` never produces output after BEGIN.
+script stop with an error record, ``stall`` never produces output after BEGIN, ``delay_s`` keeps the VM busy
+that long before any output (Receives time out meanwhile, as on a slow VM).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hashlib
 import io
 import json
 import queue
+import re
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +38,15 @@ from pathlib import Path
 from kit.collect import script
 
 MUST_FIXED = ("WaAppAgent.log", "TransparentInstaller.log")
+#: The per-file fetch's one-liners (format with ``path``, ``offset``, ``length``).
+LIST_PS = ("Get-ChildItem -LiteralPath '{path}' -Recurse -File -Force | "
+           "ForEach-Object {{ '{{0}}`t{{1}}' -f $_.Length, $_.FullName }}")
+CHUNK_PS = ("$fs = [IO.File]::Open('{path}', 'Open', 'Read', 'ReadWrite'); try {{ $null = $fs.Seek({offset}, 'Begin'); "
+            "$b = New-Object byte[] {length}; $n = $fs.Read($b, 0, {length}); [Convert]::ToBase64String($b, 0, $n) }} "
+            "finally {{ $fs.Dispose() }}")
+_LIST_RE = re.compile(r"^Get-ChildItem -LiteralPath '(?P<path>[^']+)' -Recurse -File -Force \| ")
+_CHUNK_RE = re.compile(r"^\$fs = \[IO\.File\]::Open\('(?P<path>[^']+)', 'Open', 'Read', 'ReadWrite'\); try \{ "
+                       r"\$null = \$fs\.Seek\((?P<offset>\d+), 'Begin'\); \$b = New-Object byte\[\] (?P<length>\d+);")
 LINE_BYTES = 57000
 
 
@@ -49,16 +64,22 @@ class SampleVm:
     corrupt: bool = False
     fail: str | None = None
     stall: bool = False
+    delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.bundle_dir = Path(self.bundle_dir)
         self.commands: list[tuple[str, list[str]]] = []
-        self.payloads: list[bytes] = []
+        self.runs: list[_Run] = []
+
+    def last_run(self) -> _Run:
+        return self.runs[-1]
 
     def start(self, command: str, arguments: list[str], *, env: dict[str, str] | None = None, codepage: int = 437,
               console_mode_stdin: bool = True, skip_cmd_shell: bool = False) -> _Run:
         self.commands.append((command, list(arguments)))
-        return _Run(self, command, list(arguments), codepage)
+        run = _Run(self, command, list(arguments), codepage)
+        self.runs.append(run)
+        return run
 
     # -- what the script would produce on this VM
     def _files(self) -> list[tuple[str, bool]]:
@@ -191,8 +212,36 @@ class _Run:
         self._finished = False
         self._terminated = threading.Event()
         self._lock = threading.Lock()
-        if command.lower() != script.POWERSHELL or arguments != script.command_arguments():
+        self.stdout_total = 0
+        if command.lower().startswith("powershell -encodedcommand ") and not arguments:
+            self._one_liner(base64.b64decode(command.split()[-1]).decode("utf-16-le"))
+        elif command.lower() != script.POWERSHELL or " ".join(arguments) != " ".join(script.command_arguments()):
+            # pywinrm sends all arguments space-joined in one rsp:Arguments element
             self._finish(b"", _clixml_error(f"'{command}' with these arguments is not the kit's collector"), 1)
+
+    def _disk(self, win_path: str) -> Path:
+        if not win_path.upper().startswith("C:\\"):
+            raise FileNotFoundError(win_path)
+        return self.vm.bundle_dir / "C" / Path(*win_path[3:].split("\\"))
+
+    def _one_liner(self, ps: str) -> None:
+        """``Session.run_ps`` of the per-file fetch: a listing or one chunk, as PowerShell would print them."""
+        try:
+            if m := _LIST_RE.match(ps):
+                root = self._disk(m["path"])
+                base = m["path"].rstrip("\\")
+                lines = [f"{p.stat().st_size}\t{base}\\" + p.relative_to(root).as_posix().replace("/", "\\")
+                         for p in sorted(root.rglob("*")) if p.is_file()]
+                self._finish(("\r\n".join(lines) + "\r\n").encode(), b"", 0)
+            elif m := _CHUNK_RE.match(ps):
+                with open(self._disk(m["path"]), "rb") as f:
+                    f.seek(int(m["offset"]))
+                    data = f.read(int(m["length"]))
+                self._finish(base64.b64encode(data) + b"\r\n", b"", 0)
+            else:
+                self._finish(b"", _clixml_error("The term is not recognized as the name of a cmdlet"), 1)
+        except OSError as exc:
+            self._finish(b"", _clixml_error(f"Cannot find path because it does not exist. ({exc})"), 1)
 
     def feed_stdin(self, data: bytes, end: bool) -> None:
         self.stdin += data
@@ -219,17 +268,18 @@ class _Run:
         if hashlib.sha256(body).hexdigest() != script.script_sha256():
             self._finish(b"", _clixml_error("the script received is not the kit's collector script"), 1)
             return
-        self._emit(b"GAKIT BEGIN 1\n")
         if self.vm.stall:
+            self._emit(b"GAKIT BEGIN 1\n")
             return  # output never comes; the client's deadline must end this
+        if self.vm.delay_s:
+            self._terminated.wait(self.vm.delay_s)  # the VM is busy: Receives time out meanwhile
         if self.vm.fail:
             msg = self.vm.fail
-            self._finish(f"GAKIT FAIL {msg}\n".encode(), _clixml_error(msg), 1)
+            self._finish(f"GAKIT BEGIN 1\nGAKIT FAIL {msg}\n".encode(), _clixml_error(msg), 1)
             return
+        # The whole output is produced before any of it is visible, so the number of Receives it takes is
+        # deterministic (tests assert it): ceil(len(stdout) / what fits in one Receive).
         data, log = self.vm.build_zip(params)
-        for m in log:
-            self._emit(f"GAKIT LOG {m}\n".encode())
-        self._emit(f"GAKIT ZIP {len(data)} {hashlib.sha256(data).hexdigest()}\n".encode())
         lines = [base64.b64encode(data[i:i + LINE_BYTES]) for i in range(0, len(data), LINE_BYTES)]
         if self.vm.corrupt and lines:
             j = len(lines) // 2
@@ -237,11 +287,13 @@ class _Run:
             k = len(line) // 2
             line[k] = ord("A") if line[k] != ord("A") else ord("B")
             lines[j] = bytes(line)
-        for line in lines:
-            if self._terminated.is_set():
-                return
-            self._emit(line + b"\n")
-        self._finish(b"GAKIT END\n", b"", 0)
+        out = [b"GAKIT BEGIN 1"] + [f"GAKIT LOG {m}".encode() for m in log]
+        out.append(f"GAKIT ZIP {len(data)} {hashlib.sha256(data).hexdigest()}".encode())
+        out += lines
+        out.append(b"GAKIT END")
+        self.stdout_total = sum(len(x) + 1 for x in out)
+        if not self._terminated.is_set():
+            self._finish(b"\n".join(out) + b"\n", b"", 0)
 
     def read(self, max_bytes: int, timeout_s: float) -> tuple[bytes, bytes, int | None]:
         deadline = threading.Event()

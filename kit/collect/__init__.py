@@ -79,6 +79,20 @@ def script_path() -> Path:
     return Path(str(resources.files(__package__).joinpath(_script.SCRIPT_NAME)))
 
 
+def split_host(host: str) -> tuple[str, int | None]:
+    """``vm1`` -> (vm1, None); ``10.0.0.4:55986`` -> (10.0.0.4, 55986) (a NAT or jump-box port); ``[fe80::1]:5986``
+    -> (fe80::1, 5986). A bare IPv6 address stays whole."""
+    h = host.strip()
+    if h.startswith("["):
+        addr, _, rest = h[1:].partition("]")
+        return addr, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if h.count(":") == 1:
+        name, _, port = h.partition(":")
+        if port.isdigit():
+            return name, int(port)
+    return h, None
+
+
 def _safe_name(host: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", host).strip("._") or "host"
 
@@ -111,14 +125,17 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
             on_progress: Callable[[int, int | None], None] | None = None) -> CollectResult:
     """Collect one VM into ``out/<host>-<UTC time>/`` (the unpacked bundle) beside its verified ``.zip``.
 
+    ``host`` may carry a port (``10.0.0.4:55986``, ``[fe80::1]:5986``), which wins over ``port``.
+
     The password comes from ``credential``/``password`` if given, else ``VMKIT_PASSWORD``, the keyring or a
     prompt (see :mod:`kit.collect.credentials`). Certificate auth needs ``cert_pem``/``cert_key_pem`` and no
     password. With ``raise_on_error`` (default) a failure raises a :class:`~kit.errors.CollectionError`;
     otherwise it is returned in the result. No partial bundle is ever left behind.
     """
-    opts = ConnectOptions(transport=transport, scheme=scheme, port=port, insecure=insecure, ca_file=ca_file,
-                          cert_pem=cert_pem, cert_key_pem=cert_key_pem, proxy=proxy, deadline_s=deadline_s,
-                          operation_timeout_s=operation_timeout_s, read_timeout_s=read_timeout_s,
+    address, host_port = split_host(host)
+    opts = ConnectOptions(transport=transport, scheme=scheme, port=host_port or port, insecure=insecure,
+                          ca_file=ca_file, cert_pem=cert_pem, cert_key_pem=cert_key_pem, proxy=proxy,
+                          deadline_s=deadline_s, operation_timeout_s=operation_timeout_s, read_timeout_s=read_timeout_s,
                           allow_unencrypted=allow_unencrypted)
     stats = RunStats()
     result = CollectResult(host=host, ok=False)
@@ -127,7 +144,7 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
         opts.check()
         cred = credential
         if cred is None and transport != "certificate":
-            cred = get_credential(host, user, password=password, interactive=interactive)
+            cred = get_credential(address, user, password=password, interactive=interactive)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         base = Path(out) / f"{_safe_name(host)}-{stamp}"
         zip_path = base.with_name(base.name + ".zip")
@@ -136,7 +153,7 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
         params = {"host": host, "kit_version": __version__, "script_sha256": _script.script_sha256(),
                   "per_file_bytes": int(per_file_bytes), "total_bytes": int(total_bytes),
                   "nonce": f"{_secrets.randbelow(10**10):010d}"}
-        rec = run_collector(host, cred, opts, zip_path, params=params, on_log=on_log, on_progress=on_progress,
+        rec = run_collector(address, cred, opts, zip_path, params=params, on_log=on_log, on_progress=on_progress,
                             stats=stats)
         result.log = rec.log + [f"stray output: {s}" for s in rec.stray]
         from ..bundle.safezip import extract_zip
