@@ -103,3 +103,21 @@ def test_training_checks_right_and_wrong_answers(tmp_path: Path) -> None:
     wrong = {k: "WRONG_ANSWER" for k in ANSWERS}
     text = run("05-training-exercises", tmp_path, SAMPLES=str(SAMPLES), ANSWERS=wrong)
     assert "✅" not in text and text.count("❌") == len(ANSWERS)
+
+
+def test_start_here_collects_live_over_winrm_without_showing_the_password(tmp_path: Path, monkeypatch) -> None:
+    from tests.vm_emulator import SampleVm
+    from tests.winrs_server import WinrsServer, make_cert
+
+    password = "Nb-S3cret-never-shown"
+    cert, key = make_cert(tmp_path)
+    monkeypatch.setenv("VMKIT_PASSWORD", password)  # the kernel inherits it; it is never a notebook parameter
+    with WinrsServer(SampleVm(SAMPLES / "firewall-blocks-32526"), user="vmkit", password=password,
+                     certfile=cert, keyfile=key) as srv:
+        text = run("00-start-here", tmp_path, HOST="127.0.0.1", USER="vmkit", TRANSPORT="basic", PORT=srv.port,
+                   CA_FILE=str(cert), OUT=str(tmp_path / "collected"), REPORT=str(tmp_path / "report.html"))
+    assert "127.0.0.1: ok" in text and "GUEST_FIREWALL_BLOCKS_WIRESERVER" in text
+    assert srv.counts()["Create"] == 1
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert password.encode() not in f.read_bytes(), f
