@@ -23,6 +23,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.routes",
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
+    "kit.diagnose.identity",
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
 

@@ -31,7 +31,8 @@ OPERATION = re.compile(r"(Install|Enabl|Disabl|Uninstall|Updat)ing Handler|handl
 #: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording).
 TIMED_OUT = (r"has not exited on time|Timed out waiting for extension|timed out after|exceeded the maximum"
              r" (?:allowed )?(?:execution )?time")
-DOWNLOAD_FAILED = (r"(?i)fail\w* to download|download\w* fail\w*|could not (?:be )?download|Unable to download"
+DOWNLOAD_FAILED = (r"(?i)(?:fail\w* to download|download\w* fail\w*|could not (?:be )?download|Unable to download)"
+                   r"(?! (?:the )?(?:certificate|secret))"  # a Key Vault certificate is not a package
                    r"|Fetch failed|failed to (?:get|fetch|retrieve) (?:the )?(?:plugin|extension|manifest|package)")
 
 
@@ -166,6 +167,8 @@ def extension_failed(ctx: Context) -> Iterable[Finding]:
         return []
     out = []
     for _, r in latest[latest["status"] == "error"].iterrows():
+        if r["code"] == OS_NOT_SUPPORTED:
+            continue  # EXTENSION_OS_UNSUPPORTED says it better
         parts = [f"{r['extension']} {r['ext_version']} (sequence {r['seq']}) reported error"]
         if not pd.isna(r["code"]):
             parts.append(f"code {int(r['code'])}")
@@ -220,4 +223,52 @@ def extension_download(ctx: Context) -> Iterable[Finding]:
                         f"{fmt_ts(hits['ts'].min())} to {fmt_ts(hits['ts'].max())}.", ev)]
 
 
-RULES = [extension_timeout, extension_failed, extension_stuck, extension_download]
+#: Extension error code 51: the handler does not support this operating system.
+OS_NOT_SUPPORTED = 51
+
+
+def extension_os_unsupported(ctx: Context) -> Iterable[Finding]:
+    latest = _latest_status(ctx)
+    if latest.empty:
+        return []
+    hit = latest[(latest["code"] == OS_NOT_SUPPORTED).fillna(False).to_numpy(dtype=bool)
+                 & (latest["status"] != "success").fillna(True).to_numpy(dtype=bool)]
+    out = []
+    for _, r in hit.iterrows():
+        msg = r["message"] if isinstance(r["message"], str) else ""
+        ev = frame_evidence(pd.DataFrame([r]), "ext_status",
+                            ["extension", "ext_version", "seq", "operation", "status", "code", "message"],
+                            ts="timestamp")
+        out.append(ctx.finding("EXTENSION_OS_UNSUPPORTED",
+                               f"{r['extension']} {r['ext_version']} reported error code 51 (OS not supported)"
+                               + (f": \"{msg.strip()[:300]}\"" if msg.strip() else "") + ".", ev))
+    return out
+
+
+def extension_blocked(ctx: Context) -> Iterable[Finding]:
+    """A failed extension, and extensions that have settings but never reported any status."""
+    latest = _latest_status(ctx)
+    settings = ctx.frame("ext_settings")
+    if latest.empty or settings.empty:
+        return []
+    failed = latest[(latest["status"] == "error").fillna(False).to_numpy(dtype=bool)]
+    if failed.empty:
+        return []
+    reported = set(ctx.frame("ext_status")["extension"].dropna().str.lower())
+    waiting = settings[~settings["extension"].str.lower().isin(reported).fillna(False).to_numpy(dtype=bool)
+                       & settings["extension"].notna().to_numpy(dtype=bool)]
+    if waiting.empty:
+        return []
+    names = list(dict.fromkeys(waiting["extension"]))
+    bad = ", ".join(f"{r['extension']} {r['ext_version']}" for _, r in failed.iterrows())
+    ev = frame_evidence(failed, "ext_status", ["extension", "ext_version", "seq", "status", "code", "message"],
+                        ts="timestamp")
+    ev += frame_evidence(waiting.drop_duplicates("extension"), "ext_settings", ["extension", "ext_version", "seq"])
+    return [ctx.finding("EXTENSION_BLOCKED_BY_FAILED_EXTENSION",
+                        f"{bad} is in a failed state and {', '.join(names)} {'has' if len(names) == 1 else 'have'} "
+                        "settings on the VM but never reported a status: new extensions do not start while one "
+                        "is failed.", ev)]
+
+
+RULES = [extension_timeout, extension_failed, extension_stuck, extension_download, extension_os_unsupported,
+         extension_blocked]
