@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -30,7 +35,7 @@ from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"] == "extensions"][["severity", "code", "summary"]]
+findings[findings["family"].isin(["extensions", "identity"])][["severity", "code", "summary"]]
 
 # %% [markdown]
 # ## Step 1 - Which extensions are there, and what did they last report?
@@ -67,6 +72,44 @@ log.sort_values(["source", "line"]).groupby("source").tail(5)[["source", "line",
 from kit.diagnose import evidence_frame
 
 evidence_frame(findings[findings["family"] == "extensions"])
+
+# %% [markdown]
+# ## Step 5 - Key Vault, managed identity and the extension lifecycle
+# The same bundle answers the questions engineers meet daily around extensions that carry identities:
+#
+# * `EXTENSION_OS_UNSUPPORTED` - status code **51**: the handler refuses this OS. Pick a handler version that
+#   supports it, and remove the failed extension.
+# * `EXTENSION_BLOCKED_BY_FAILED_EXTENSION` - one extension is failed and others have settings but never reported
+#   a status: new installs do not start while one is failed. Fix or remove the failed one first.
+# * `KEYVAULT_SETTINGS_MALFORMED` - "Failed to parse the configuration settings with:not an object": the settings
+#   arrived as an escaped JSON string. Pass a hashtable (`-Settings @{...}`) or a JSON object.
+# * `KEYVAULT_CERT_URL_INVALID` - observed certificates must be `https://<vault>.vault.azure.net/secrets/<name>`;
+#   a `/certificates/` URL has no private key.
+# * `KEYVAULT_MSI_SETTINGS_INVALID` - `msiClientId` needs `msiEndpoint`; `certificateStoreLocation` must be exactly
+#   `LocalMachine` or `CurrentUser`.
+# * `KEYVAULT_INITIAL_SYNC_BLOCKING` - `requireInitialSync: true` and the extension still transitioning: later
+#   extensions wait (the deadlock with a system-assigned identity created in the same template).
+# * `LEGACY_MSI_EXTENSION` - the deprecated Managed Identity extension (`localhost:50342`): get tokens from IMDS
+#   `/metadata/identity/oauth2/token` instead.
+#
+# The catalog holds each one's fix and Microsoft's article:
+
+# %%
+from IPython.display import display
+
+from kit.catalog import catalog_frame
+
+display(catalog_frame(codes=["EXTENSION_OS_UNSUPPORTED", "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"]))
+display(catalog_frame(family="identity"))
+findings[findings["family"] == "identity"][["severity", "code", "summary"]]
+
+# %% [markdown]
+# Key Vault extension settings on this VM (empty when it has none), as the kit read them:
+
+# %%
+settings = bundle.ext_settings
+settings[settings["extension"].str.contains("KeyVault|ManagedIdentity", na=False)][
+    ["extension", "ext_version", "seq", "public_settings"]]
 
 # %% [markdown]
 # ## Fix and verify

@@ -68,6 +68,8 @@ def test_extension_timeout_walkthrough(tmp_path: Path) -> None:
     text = run("01-extension-timeout", tmp_path, BUNDLE=str(SAMPLES / "cse-timeout-90min"))
     assert "EXTENSION_TIMEOUT" in text
     assert "Microsoft.Compute.CustomScriptExtension" in text
+    for code in ("KEYVAULT_CERT_URL_INVALID", "LEGACY_MSI_EXTENSION", "EXTENSION_OS_UNSUPPORTED"):
+        assert code in text  # the catalog section explains the extension and identity codes
 
 
 def test_network_walkthrough(tmp_path: Path) -> None:

@@ -58,6 +58,17 @@ def noise() -> tuple[NoisePattern, ...]:
                  for e in _read("noise.yaml"))
 
 
+def catalog_frame(codes: list[str] | None = None, family: str | None = None):
+    """The catalog as a DataFrame (code, family, severity, title, remediation, docs), optionally filtered."""
+    import pandas as pd
+
+    rows = [e for e in catalog().values() if (codes is None or e.code in codes)
+            and (family is None or e.family == family)]
+    return pd.DataFrame([e.__dict__ for e in rows], columns=["code", "family", "severity", "title", "remediation",
+                                                             "docs"]).astype({"family": "category",
+                                                                              "severity": "category"})
+
+
 def to_markdown() -> str:
     """The catalog page (docs/findings.md)."""
     lines = ["# Finding catalog", "",
