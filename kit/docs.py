@@ -38,8 +38,9 @@ def frames_markdown() -> str:
     extra = []
     try:
         from .bundle import INVENTORY, MISSING
+        from .history import EXTENSION_HISTORY
 
-        extra += [INVENTORY, MISSING]
+        extra += [INVENTORY, MISSING, EXTENSION_HISTORY]
     except ImportError:  # pragma: no cover
         pass
     for fname, schema in sorted(frame_schemas().items()):

@@ -152,13 +152,24 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
                     (end_n, i), xytext=(4, -3), textcoords="offset points", fontsize=8)
         ver = r["ext_version"] if isinstance(r["ext_version"], str) else ""
         labels.append(f"{str(r['extension']).split('.')[-1]} {ver} {r['operation']}")
+    from .history import extension_history
+
+    hist = extension_history(bundle)
+    ups = hist[hist["changed"].to_numpy(dtype=bool)].dropna(subset=["ts"]) if not hist.empty else hist
+    for _, h in ups.iterrows():  # auto-upgrades and version changes, on the extension's first row
+        rows = [i for i, r in runs.iterrows() if r["extension"] == h["extension"]]
+        y = rows[0] if rows else -0.6
+        x = h["ts"].tz_convert("UTC").tz_localize(None)
+        ax.plot(x, y, marker="^", color="#6a3d9a", markersize=9, zorder=5)
+        ax.annotate(f"{h['from_version']} -> {h['to_version']}", (x, y), xytext=(0, -12),
+                    textcoords="offset points", ha="center", fontsize=7, color="#6a3d9a")
     ax.set_yticks(range(len(runs)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     _collection_line(ax, bundle)
     _time_axis(ax)
     ax.set_title("Extension operations (bar = run, dotted box = time budget, x = last sign of life of an "
-                 "unfinished run)", fontsize=10)
+                 "unfinished run, ^ = version change)", fontsize=10)
     fig.tight_layout()
     return fig
 
