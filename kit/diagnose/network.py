@@ -197,12 +197,69 @@ def imds(ctx: Context) -> Iterable[Finding]:
                                f"({errs or 'no error text'}).",
                                frame_evidence(no_answer, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
     errors = rows[rows["outcome"].isin(["http-error", "throttled"]).to_numpy(dtype=bool)] if not rows.empty else rows
-    if not errors.empty:
+    log_hits = match(pd.concat([_agent_logs(ctx), ctx.frame("handler_log")]), IMDS_LOG_ERRORS)
+    if not errors.empty or not log_hits.empty:
         desc = "; ".join(f"{int(s)} on {p}" + (f" ({d})" if isinstance(d, str) else "")
                          for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
-        out.append(ctx.finding("IMDS_ERROR", f"IMDS answered with errors: {desc}.",
-                               frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")))
+        why = list(dict.fromkeys(
+            [imds_explain(s, b, h) for s, b, h in zip(errors["status"], errors["body"], errors["headers"],
+                                                       strict=True)]
+            + [imds_explain(_status_in(t), t, None) for t in log_hits["text"]]))
+        what = f"IMDS answered with errors: {desc}" if desc else (
+            f"{len(log_hits)} log records show IMDS requests rejected")
+        out.append(ctx.finding("IMDS_ERROR", f"{what}. " + " ".join(w for w in why if w),
+                               frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")
+                               + log_evidence(log_hits, "log", limit=4), explains=log_hits))
     return out
+
+
+#: IMDS failures in agent or handler logs: a status code on a request to 169.254.169.254.
+IMDS_LOG_ERRORS = (r"169\.254\.169\.254[^\n]{0,200}(?:\(4(?:00|10|29)\)|\(500\)|Too Many Requests|Bad Request|"
+                   r"Required metadata header|api-version was not specified)")
+
+
+def _status_in(text: str) -> int | None:
+    m = re.search(r"\((\d{3})\)", text)
+    if m:
+        return int(m.group(1))
+    return 429 if "Too Many Requests" in text else 400 if "Bad Request" in text else None
+
+
+def imds_explain(status: object, body: object, headers: object) -> str:
+    """One sentence on what an IMDS error answer means, per Microsoft's IMDS article ("Errors and debugging",
+    "Rate limiting"); empty when the status says nothing specific."""
+    b = body if isinstance(body, str) else ""
+    try:
+        st = None if status is None or pd.isna(status) else int(status)
+    except (TypeError, ValueError):
+        st = None
+    hdrs = str(headers) if headers is not None else ""
+    if re.search(r"X-Forwarded-For", b + hdrs, re.I):
+        return ("The request carried an X-Forwarded-For header (a proxy adds it): IMDS rejects proxied requests; "
+                "bypass the proxy for 169.254.169.254.")
+    if re.search(r"^\s*<|<html|Via:|Proxy-Connection", b, re.I) or re.search(r"'Via'|\"Via\"", hdrs):
+        return ("The answer came from a proxy, not from IMDS: add 169.254.169.254 to the bypass list (and never set "
+                "a proxy for IMDS calls).")
+    if st == 400 and "Required metadata header" in b:
+        return "400: the request lacked the `Metadata: true` header; every IMDS call must send it."
+    if st == 400 and ("api-version" in b or "newest-versions" in b):
+        return ("400: the request had no (or an unsupported) api-version; IMDS lists the versions it takes in "
+                "`newest-versions` (GET /metadata/versions lists all).")
+    if st == 400:
+        return ("400: a required part of the request is missing (`Metadata: true`, `api-version`, or `format=json` "
+                "for a leaf node).")
+    if st == 429:
+        return ("429: throttled - IMDS allows 5 requests per second per VM (the identity endpoint 20 per second and "
+                "5 at once); cache answers and back off.")
+    if st == 410:
+        return "410: IMDS is not ready yet; retry for up to 70 seconds."
+    if st == 500:
+        return "500: a transient IMDS service error; retry later with back-off."
+    if st == 404:
+        return "404: the requested element does not exist for this VM or api-version."
+    if st == 405:
+        return "405: the HTTP method is not supported on that endpoint (use GET)."
+    return ""
 
 
 def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
