@@ -91,6 +91,11 @@ evidence_frame(findings[findings["family"] == "extensions"])
 #   extensions wait (the deadlock with a system-assigned identity created in the same template).
 # * `LEGACY_MSI_EXTENSION` - the deprecated Managed Identity extension (`localhost:50342`): get tokens from IMDS
 #   `/metadata/identity/oauth2/token` instead.
+# * `IMDS_ATTESTATION_INVALID` - the attested document (`/metadata/attested/document`, collected with a nonce) is
+#   checked offline: PKCS#7 signature, signer `metadata.azure.com` (or the sovereign-cloud names), nonce, expiry.
+#   A foreign signer means something other than IMDS answered.
+# * `HCI_IMDS_NIC_MISSING_OR_MODIFIED` - on Azure Stack HCI with legacy OS support, IMDS is reached through the
+#   `AZSHCI_GUEST-IMDS_DO_NOT_MODIFY` adapter: re-enable legacy OS support to restore it (Gen 1 VMs: turned off).
 #
 # The catalog holds each one's fix and Microsoft's article:
 

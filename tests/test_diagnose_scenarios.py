@@ -149,6 +149,55 @@ def kv_log(*messages: str) -> list[str]:
             enumerate(m.split(" ", 1) for m in messages)]
 
 
+def attested(cn: str = "metadata.azure.com", nonce: str = "4242424242", doc_nonce: str | None = None,
+             expires: str = "03/08/24 16:00:00 -0000") -> Callable[[Vm], None]:
+    """probes/imds_attested.json with a real PKCS#7 signature made here (throwaway key, never committed)."""
+    def fault(vm: Vm) -> None:
+        import base64
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.serialization import pkcs7
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+                .not_valid_after(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)).sign(key, hashes.SHA256()))
+        doc = {"nonce": doc_nonce or nonce, "plan": {"name": "", "product": "", "publisher": ""},
+               "timeStamp": {"createdOn": "03/08/24 10:00:00 -0000", "expiresOn": expires},
+               "vmId": "b5c6a1f2-0d3e-4f7a-9b8c-1d2e3f4a5b6c", "licenseType": "", "subscriptionId":
+                   "2f1e0d9c-8b7a-4654-3210-fedcba987654", "sku": "2022-datacenter-azure-edition"}
+        der = (pkcs7.PKCS7SignatureBuilder().set_data(json.dumps(doc, separators=(",", ":")).encode())
+               .add_signer(cert, key, hashes.SHA256()).sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
+        env = vm.json("probes/imds_instance.json")
+        env.update(url=f"http://169.254.169.254/metadata/attested/document?api-version=2020-09-01&nonce={nonce}",
+                   status=200, body=json.dumps({"encoding": "pkcs7", "signature": base64.b64encode(der).decode()}),
+                   nonce=nonce)
+        vm.write_json("probes/imds_attested.json", env)
+    return fault
+
+
+HCI_NIC = ("\r\nEthernet adapter AZSHCI_GUEST-IMDS_DO_NOT_MODIFY:\r\n\r\n"
+           "   Media State . . . . . . . . . . . : Media disconnected\r\n"
+           "   Connection-specific DNS Suffix  . : \r\n"
+           "   Description . . . . . . . . . . . : Microsoft Hyper-V Network Adapter #2\r\n"
+           "   Physical Address. . . . . . . . . : 00-15-5D-01-02-03\r\n"
+           "   DHCP Enabled. . . . . . . . . . . : Yes\r\n"
+           "   Autoconfiguration Enabled . . . . : Yes\r\n")
+
+
+def _attested_fails(vm: Vm) -> None:
+    env = vm.json("probes/imds_instance.json")
+    env.update(url="http://169.254.169.254/metadata/attested/document?api-version=2020-09-01&nonce=4242424242",
+               status=None, body="", headers={}, error="Unable to connect to the remote server", nonce="4242424242")
+    vm.write_json("probes/imds_attested.json", env)
+
+
 #: Codes that come with another by definition: a blocked extension implies a failed one.
 ALSO: dict[str, set[str]] = {"EXTENSION_BLOCKED_BY_FAILED_EXTENSION": {"EXTENSION_FAILED"}}
 
@@ -232,6 +281,9 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
                    "(403) Forbidden")),
     "LEGACY_MSI_EXTENSION": lambda vm: vm.extension(
         "Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows", "1.0.0.10", {"port": 50342}),
+    "IMDS_ATTESTATION_INVALID": attested(cn="imds.contoso-proxy.local"),
+    "HCI_IMDS_NIC_MISSING_OR_MODIFIED": lambda vm: (
+        vm.write("commands/ipconfig_all.txt", vm.text("commands/ipconfig_all.txt") + HCI_NIC), _attested_fails(vm)),
     "AGENT_BAD_IMAGE_FORMAT": lambda vm: vm.agent(
         f"[00000010] {t(13)} [ERROR] InstallPlugins() failed with exception: System.AggregateException: One or more "
         "errors occurred. ---> System.BadImageFormatException: An attempt was made to load a program with an "
@@ -299,6 +351,10 @@ NEAR_MISSES: dict[str, tuple[str, Callable[[Vm], None]]] = {
         KV, KV_VER, KV_OK, status={"status": "success"}, log=kv_log("INFO Starting the Key Vault VM extension"))),
     "tokens from IMDS, not from the legacy endpoint": ("LEGACY_MSI_EXTENSION", lambda vm: vm.agent(
         f"[00000006] {t(15)} [INFO]  Requesting token from http://169.254.169.254/metadata/identity/oauth2/token")),
+    "attested document signed by metadata.azure.com, nonce and expiry right": ("IMDS_ATTESTATION_INVALID",
+                                                                               attested()),
+    "HCI adapter disconnected but attested data answered": ("HCI_IMDS_NIC_MISSING_OR_MODIFIED", lambda vm: (
+        vm.write("commands/ipconfig_all.txt", vm.text("commands/ipconfig_all.txt") + HCI_NIC), attested()(vm))),
     "every extension with settings has reported a status": ("EXTENSION_BLOCKED_BY_FAILED_EXTENSION", lambda vm: (
         vm.extension("Microsoft.Azure.Monitor.AzureMonitorWindowsAgent", "1.22.0.0", {},
                      status={"status": "success"}))),
@@ -395,3 +451,29 @@ def test_imds_answer_from_a_proxy_is_the_proxy_finding(tmp_path: Path) -> None:
     f = findings_for(tmp_path, _imds_answer(504, "<html><body>This Page Cannot Be Displayed GATEWAY_TIMEOUT</body>"
                                             "</html>", {"Content-Type": "text/html", "Via": "1.1 proxy"}))
     assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" in set(f["code"]) and "IMDS_ERROR" not in set(f["code"])
+
+
+@pytest.mark.parametrize(("change", "expect"), [
+    ({"doc_nonce": "1111111111"}, "nonce"),
+    ({"expires": "03/08/24 10:10:00 -0000"}, "expired"),
+])
+def test_attestation_problems(tmp_path: Path, change: dict, expect: str) -> None:
+    f = findings_for(tmp_path, attested(**change))
+    row = f[f["code"] == "IMDS_ATTESTATION_INVALID"]
+    assert not row.empty and expect in row.iloc[0]["summary"], f[["code", "summary"]]
+
+
+def test_attestation_tampered_content(tmp_path: Path) -> None:
+    def tamper(vm: Vm) -> None:
+        import base64
+
+        attested()(vm)
+        env = vm.json("probes/imds_attested.json")
+        der = base64.b64decode(json.loads(env["body"])["signature"])
+        der = der.replace(b"2022-datacenter-azure-edition", b"2019-datacenter-azure-edition")
+        env["body"] = json.dumps({"encoding": "pkcs7", "signature": base64.b64encode(der).decode()})
+        vm.write_json("probes/imds_attested.json", env)
+
+    f = findings_for(tmp_path, tamper)
+    row = f[f["code"] == "IMDS_ATTESTATION_INVALID"]
+    assert not row.empty and "tampered" in row.iloc[0]["summary"]

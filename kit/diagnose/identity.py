@@ -228,4 +228,87 @@ def legacy_msi(ctx: Context) -> Iterable[Finding]:
                         f"logs).{proxy_note}", ev, explains=calls)]
 
 
-RULES = [keyvault_settings_malformed, keyvault_cert_url, keyvault_msi_settings, keyvault_initial_sync, legacy_msi]
+def _attested_rows(ctx: Context) -> pd.DataFrame:
+    http = ctx.frame("http_probes")
+    if http.empty:
+        return http
+    return http[http["path"].str.contains("/metadata/attested/", case=False, na=False).to_numpy(dtype=bool)]
+
+
+def imds_attestation(ctx: Context) -> Iterable[Finding]:
+    """Decode the attested document offline and check signature, signer, nonce and expiry (kit.attestation)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from ..attestation import check
+
+    rows = _attested_rows(ctx)
+    ok = rows[(rows["status"] == 200).fillna(False).to_numpy(dtype=bool)] if not rows.empty else rows
+    out = []
+    ref = ctx.time_reference
+    for _, r in ok.iterrows():
+        nonce = parse_qs(urlsplit(str(r["url"])).query).get("nonce", [None])[0]
+        res = check(str(r["body"]), nonce=nonce, at=ref.to_pydatetime() if ref is not None else None)
+        if res.ok:
+            continue
+        doc = res.document or {}
+        shown = ", ".join(f"{k}={doc[k]}" for k in ("vmId", "sku", "subscriptionId") if doc.get(k))
+        ev = frame_evidence(pd.DataFrame([r]), "http_probes", ["url", "status"], ts="time")
+        ev.append(Evidence(artifact="attestation", text=f"signed: {shown or 'nothing readable'}; signer: "
+                           f"{res.signer_subject}; problems: {'; '.join(res.problems)}", source=r["source"]))
+        out.append(ctx.finding("IMDS_ATTESTATION_INVALID", "The IMDS attested document does not hold: "
+                               + "; ".join(res.problems) + ".", ev))
+    return out
+
+
+HCI_ADAPTER = "AZSHCI_GUEST-IMDS_DO_NOT_MODIFY"
+HCI_MARKER = r"(?i)AZSHCI|Azure Stack HCI|AzureStackHCI"
+
+
+def hci_imds_nic(ctx: Context) -> Iterable[Finding]:
+    """Azure Stack HCI VMs with legacy OS support reach IMDS through the AZSHCI_GUEST-IMDS_DO_NOT_MODIFY NIC."""
+    from ..routing import effective_route
+
+    adapters = ctx.frame("adapters")
+    nic = adapters[(adapters["adapter"].str.upper().str.contains(HCI_ADAPTER, regex=False, na=False)
+                    | adapters["description"].str.upper().str.contains(HCI_ADAPTER, regex=False, na=False)
+                    ).to_numpy(dtype=bool)] if not adapters.empty else adapters
+    logs = pd.concat([ctx.frame("agent_log"), ctx.frame("handler_log")])
+    marker = match(logs, HCI_MARKER) if not logs.empty else logs
+    if nic.empty and marker.empty:
+        return []  # not recognisably an Azure Stack HCI VM
+    att = _attested_rows(ctx)
+    failed = att[~(att["status"] == 200).fillna(False).to_numpy(dtype=bool)] if not att.empty else att
+    imds_rows = ctx.frame("http_probes")
+    imds_rows = imds_rows[(imds_rows["endpoint"] == "imds").to_numpy(dtype=bool)] if not imds_rows.empty else imds_rows
+    imds_down = not imds_rows.empty and not (imds_rows["status"] == 200).fillna(False).any()
+    if failed.empty and not imds_down:
+        return []
+    problems: list[str] = []
+    ev: list[Evidence] = []
+    if nic.empty:
+        problems.append(f"the {HCI_ADAPTER} adapter is absent or disabled (not in ipconfig /all)")
+        ev += log_evidence(marker, "log", limit=2)
+    else:
+        row = nic.iloc[0]
+        ev += frame_evidence(nic.head(1), "adapters", ["adapter", "description", "media_state", "ipv4_count"])
+        if isinstance(row["media_state"], str) and "disconnected" in row["media_state"].lower():
+            problems.append(f"the {HCI_ADAPTER} adapter is disconnected")
+        ips = ctx.frame("ip_addresses")
+        mine = set(ips[(ips["adapter"] == row["adapter"]).fillna(False).to_numpy(dtype=bool)]["address"]) \
+            if not ips.empty else set()
+        route = effective_route(ctx.frame("routes"), "169.254.169.254")
+        if route is None:
+            problems.append("there is no route to 169.254.169.254")
+        elif mine and route["interface"] not in mine:
+            problems.append(f"the route to 169.254.169.254 leaves through {route['interface']}, not through the "
+                            f"{HCI_ADAPTER} adapter ({', '.join(sorted(mine))})")
+            ev += frame_evidence(pd.DataFrame([route]), "routes", ["destination", "gateway", "interface", "metric"])
+    if not problems:
+        return []
+    ev += frame_evidence(failed, "http_probes", ["url", "status", "error"], ts="time")
+    return [ctx.finding("HCI_IMDS_NIC_MISSING_OR_MODIFIED", "Azure Stack HCI VM: attested IMDS requests fail and "
+                        + "; ".join(problems) + ".", ev)]
+
+
+RULES = [keyvault_settings_malformed, keyvault_cert_url, keyvault_msi_settings, keyvault_initial_sync, legacy_msi,
+         imds_attestation, hci_imds_nic]
