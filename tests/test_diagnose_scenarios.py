@@ -477,3 +477,37 @@ def test_attestation_tampered_content(tmp_path: Path) -> None:
     f = findings_for(tmp_path, tamper)
     row = f[f["code"] == "IMDS_ATTESTATION_INVALID"]
     assert not row.empty and "tampered" in row.iloc[0]["summary"]
+
+
+def test_crp_certificate_failure_says_protected_settings_cannot_be_decrypted(tmp_path: Path) -> None:
+    def fault(vm: Vm) -> None:
+        vm.agent(f"[00000004] {t(12)} [ERROR] Failed to install the certificate with subject 'DC=Windows Azure CRP "
+                 "Certificate Generator' in LocalMachine\\My. Error: Keyset does not exist")
+        vm.write(CSE_LOG, vm.text(CSE_LOG) + "[5200+00000001] [03/08/2024 10:05:00.00] [ERROR] Failed to decrypt "
+                 "protectedSettings with certificate E3A4037E9FDBB8F7B7CF1F75AD3B22D508C12843\r\n")
+
+    f = findings_for(tmp_path, fault)
+    row = f[f["code"] == "AGENT_CERTIFICATE_ERROR"].iloc[0]
+    assert "cannot be decrypted" in row["summary"] and "CustomScriptExtension" in row["summary"]
+    assert any("decrypt" in e["text"] for e in row["evidence"])
+
+
+def test_failed_status_with_generic_message_is_a_failure_with_its_stderr(tmp_path: Path) -> None:
+    def fault(vm: Vm) -> None:
+        doc = vm.json(CSE_STATUS)
+        doc[0]["status"].update(status="error", code=1, formattedMessage={"lang": "en-US", "message":
+                                                                          "Finished executing command"})
+        doc[0]["status"]["substatus"][1]["formattedMessage"]["message"] = (
+            "Install-Module : No match was found for the specified search criteria and module name 'Az.Accounts'.")
+        vm.write_json(CSE_STATUS, doc)
+
+    f = findings_for(tmp_path, fault)
+    row = f[f["code"] == "EXTENSION_FAILED"].iloc[0]
+    assert "Finished executing command" in row["summary"] and "StdErr" in row["summary"]
+    assert "No match was found" in row["summary"]
+
+
+def test_code_51_only_counts_as_a_failure_code(tmp_path: Path) -> None:
+    f = findings_for(tmp_path, lambda vm: _status(vm, code=51, formattedMessage={
+        "lang": "en-US", "message": "Installed 51 updates"}))
+    assert "EXTENSION_OS_UNSUPPORTED" not in set(f["code"])

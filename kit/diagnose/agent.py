@@ -29,7 +29,13 @@ CERT_ERRORS = (
     r"|Failed to get TransportCertificate"
     r"|Could not get transport certificate"
     r"|Self-signed Certificate Generation failed"
+    # the certificate that protects extension settings (LocalMachine\My "DC=Windows Azure CRP Certificate Generator")
+    r"|(?i:(?:fail|could not|unable|error|not found)[^\n]{0,120}CRP Certificate Generator"
+    r"|CRP Certificate Generator[^\n]{0,120}(?:fail|could not|unable|error|not found))"
 )
+#: Handlers that could not decrypt their protected settings (the CRP certificate is missing or unusable).
+DECRYPT_ERRORS = (r"(?i)(?:fail\w*|unable|could not|cannot)[^\n]{0,60}decrypt[^\n]{0,60}"
+                  r"(?:protected|settings|certificate)")
 BAD_IMAGE = r"BadImageFormatException"
 
 AGENT_SERVICE = "WindowsAzureGuestAgent"
@@ -147,10 +153,19 @@ def agent_certificate(ctx: Context) -> Iterable[Finding]:
     if hits.empty:
         return []
     kinds = sorted({m.group(0) for t in hits["text"] for m in [re.search(CERT_ERRORS, t)] if m})
-    return [ctx.finding("AGENT_CERTIFICATE_ERROR",
-                        f"{len(hits)} agent log records show the transport certificate could not be created or "
-                        f"installed ({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}.",
-                        log_evidence(hits, "agent_log"), explains=hits)]
+    summary = (f"{len(hits)} agent log records show the transport certificate could not be created or "
+               f"installed ({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}.")
+    ev = log_evidence(hits, "agent_log")
+    settings = ctx.frame("ext_settings")
+    protected = settings[settings["has_protected_settings"].to_numpy(dtype=bool)] if not settings.empty else settings
+    decrypt = match(ctx.frame("handler_log"), DECRYPT_ERRORS)
+    if not protected.empty or not decrypt.empty:
+        names = ", ".join(dict.fromkeys(str(e) for e in protected["extension"].dropna())) or "extensions"
+        summary += (f" Without it ('Windows Azure CRP Certificate Generator' in LocalMachine\\My) the protected "
+                    f"settings of {names} cannot be decrypted"
+                    + (f"; {len(decrypt)} handler log records say so" if not decrypt.empty else "") + ".")
+        ev += log_evidence(decrypt, "handler_log", limit=4)
+    return [ctx.finding("AGENT_CERTIFICATE_ERROR", summary, ev, explains=pd.concat([hits, decrypt]))]
 
 
 def agent_bad_image(ctx: Context) -> Iterable[Finding]:
