@@ -224,8 +224,8 @@ def legacy_msi(ctx: Context) -> Iterable[Finding]:
     installed = any(e.artifact in ("ext_settings", "ext_status", "handler_manifest") for e in ev)
     what = ("ManagedIdentityExtensionForWindows is installed" if installed
             else "something on the VM still calls the legacy extension's token endpoint")
-    return [ctx.finding("LEGACY_MSI_EXTENSION", f"{what} (deprecated; {len(calls)} calls to localhost:50342 in the "
-                        f"logs).{proxy_note}", ev, explains=calls)]
+    seen = f"; {len(calls)} calls to localhost:50342 in the logs" if not calls.empty else ""
+    return [ctx.finding("LEGACY_MSI_EXTENSION", f"{what} (deprecated{seen}).{proxy_note}", ev, explains=calls)]
 
 
 def _attested_rows(ctx: Context) -> pd.DataFrame:
