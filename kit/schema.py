@@ -157,11 +157,10 @@ class FrameSchema:
         if list(df.columns) != self.names:
             problems.append(f"{self.name}: columns {list(df.columns)} != schema {self.names}")
             return problems
-        for c in self.columns:
-            got = df[c.name].dtype
+        for c, got in zip(self.columns, df.dtypes, strict=True):  # one dtypes lookup, not one column per check
             if not _dtype_matches(got, c):
                 problems.append(f"{self.name}.{c.name}: dtype {got} != {c.dtype}")
-            if not c.nullable and df[c.name].isna().any():
+            if not c.nullable and len(df) and df[c.name].isna().to_numpy().any():
                 problems.append(f"{self.name}.{c.name}: has missing values but is not nullable")
         return problems
 

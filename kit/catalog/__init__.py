@@ -31,7 +31,9 @@ class NoisePattern:
 
 
 def _read(name: str) -> object:
-    return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+    # libyaml's loader when PyYAML has it (about 10x faster than the pure-Python one); same safe subset.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"), Loader=loader)
 
 
 @cache
