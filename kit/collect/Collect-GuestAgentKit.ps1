@@ -308,10 +308,13 @@ function Invoke-Probe([string]$Url, [hashtable]$Headers) {
     foreach ($k in $Headers.Keys) { $req.Headers.Add($k, $Headers[$k]) }
     $resp = $null
     try { $resp = $req.GetResponse() }
-    catch [Net.WebException] {
-        $resp = $_.Exception.Response
-        if (-not $resp) { $err = $_.Exception.Message }
-    } catch { $err = $_.Exception.Message }
+    catch {
+        # A .NET method's exception arrives wrapped (MethodInvocationException): find the WebException, whose
+        # Response holds an HTTP error answer (4xx/5xx) that is evidence too.
+        $ex = $_.Exception
+        while ($ex -and -not ($ex -is [Net.WebException])) { $ex = $ex.InnerException }
+        if ($ex -and $ex.Response) { $resp = $ex.Response } else { $err = $_.Exception.GetBaseException().Message }
+    }
     if ($resp) {
         try {
             $status = [int]$resp.StatusCode
