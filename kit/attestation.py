@@ -24,7 +24,10 @@ SIGNER_NAMES = ("metadata.azure.com", "metadata.azure.us", "metadata.azure.cn", 
 _OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 _DIGESTS = {"2.16.840.1.101.3.4.2.1": "sha256", "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512",
-            "1.3.14.3.2.26": "sha1"}
+            "1.3.14.3.2.26": "sha1",
+            # signature-algorithm OIDs written in the digestAlgorithm field (as IMDS does: sha256WithRSAEncryption)
+            "1.2.840.113549.1.1.11": "sha256", "1.2.840.113549.1.1.12": "sha384", "1.2.840.113549.1.1.13": "sha512",
+            "1.2.840.113549.1.1.5": "sha1"}
 
 
 class DerError(ValueError):

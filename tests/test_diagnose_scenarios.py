@@ -511,3 +511,30 @@ def test_code_51_only_counts_as_a_failure_code(tmp_path: Path) -> None:
     f = findings_for(tmp_path, lambda vm: _status(vm, code=51, formattedMessage={
         "lang": "en-US", "message": "Installed 51 updates"}))
     assert "EXTENSION_OS_UNSUPPORTED" not in set(f["code"])
+
+
+def test_attestation_without_signed_attributes_verifies() -> None:
+    """IMDS signs the content itself (no signed attributes)."""
+    import base64
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import NameOID
+
+    from kit.attestation import check
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eastus.metadata.azure.com")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)).sign(key, hashes.SHA256()))
+    doc = {"nonce": "0123456789", "timeStamp": {"createdOn": "03/08/24 10:00:00 -0000",
+                                                "expiresOn": "03/08/24 16:00:00 -0000"}, "vmId": "x"}
+    der = (pkcs7.PKCS7SignatureBuilder().set_data(json.dumps(doc).encode()).add_signer(cert, key, hashes.SHA256())
+           .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary, pkcs7.PKCS7Options.NoAttributes]))
+    body = json.dumps({"encoding": "pkcs7", "signature": base64.b64encode(der).decode()})
+    res = check(body, nonce="0123456789", at=dt.datetime(2024, 3, 8, 12, tzinfo=dt.UTC))
+    assert res.ok and res.signature_valid, res.problems
