@@ -38,9 +38,8 @@ def frames_markdown() -> str:
     extra = []
     try:
         from .bundle import INVENTORY, MISSING
-        from .history import EXTENSION_HISTORY
 
-        extra += [INVENTORY, MISSING, EXTENSION_HISTORY]
+        extra += [INVENTORY, MISSING]
     except ImportError:  # pragma: no cover
         pass
     for fname, schema in sorted(frame_schemas().items()):
@@ -48,6 +47,10 @@ def frames_markdown() -> str:
         if fname in producers:
             md += "\nFilled by parser(s): " + ", ".join(f"`{p}`" for p in producers[fname]) + ".\n"
         parts.append(md)
+    from .derived import DERIVED
+
+    for schema, fn, origin in DERIVED.values():
+        parts.append(schema.to_markdown() + f"\nDerived from `{origin}` by `kit.derived.{fn.__name__}`.\n")
     for schema in [*extra, FINDINGS, EVIDENCE]:
         parts.append(schema.to_markdown())
     return "\n".join(parts)

@@ -113,7 +113,10 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
 
 
 def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
-    """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked."""
+    """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked; version
+    changes from the agent log (auto-upgrades, :func:`kit.derived.extension_history`) as triangles on their
+    extension's row."""
+    from .derived import extension_history
     from .diagnose.extensions import budget_for, handler_runs
 
     runs = handler_runs(bundle.frame("handler_log"))
@@ -152,24 +155,33 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
                     (end_n, i), xytext=(4, -3), textcoords="offset points", fontsize=8)
         ver = r["ext_version"] if isinstance(r["ext_version"], str) else ""
         labels.append(f"{str(r['extension']).split('.')[-1]} {ver} {r['operation']}")
-    from .history import extension_history
-
-    hist = extension_history(bundle)
-    ups = hist[hist["changed"].to_numpy(dtype=bool)].dropna(subset=["ts"]) if not hist.empty else hist
-    for _, h in ups.iterrows():  # auto-upgrades and version changes, on the extension's first row
-        rows = [i for i, r in runs.iterrows() if r["extension"] == h["extension"]]
-        y = rows[0] if rows else -0.6
-        x = h["ts"].tz_convert("UTC").tz_localize(None)
-        ax.plot(x, y, marker="^", color="#6a3d9a", markersize=9, zorder=5)
-        ax.annotate(f"{h['from_version']} -> {h['to_version']}", (x, y), xytext=(0, -12),
-                    textcoords="offset points", ha="center", fontsize=7, color="#6a3d9a")
+    hist = extension_history(bundle.frame("agent_log"))
+    changes = hist[hist["change"].isin(["upgrade", "downgrade", "install"]).to_numpy(dtype=bool)].dropna(subset=["ts"])
+    rows_of = {str(e).lower(): i for i, e in reversed(list(enumerate(runs["extension"])))}
+    first = True
+    for r in changes.itertuples(index=False):
+        y = rows_of.get(str(r.extension).lower())
+        t = r.ts.tz_convert("UTC").tz_localize(None)
+        label = f"{r.from_version or 'new'} -> {r.to_version}"
+        if y is None:  # no handler run of that extension in the bundle: mark the time across the chart
+            ax.axvline(t, color="#5c2d91", linestyle=":", linewidth=1)
+            ax.annotate(f"{str(r.extension).split('.')[-1]} {label}", (t, 0), xytext=(3, 2), textcoords="offset points",
+                        fontsize=7, color="#5c2d91")
+            continue
+        ax.plot(t, y, marker="^", color="#5c2d91", markersize=9, linestyle="none",
+                label=f"version change ({len(changes)})" if first else None)
+        ax.annotate(label, (t, y), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=7,
+                    color="#5c2d91")
+        first = False
     ax.set_yticks(range(len(runs)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     _collection_line(ax, bundle)
     _time_axis(ax)
+    if not first:
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Extension operations (bar = run, dotted box = time budget, x = last sign of life of an "
-                 "unfinished run, ^ = version change)", fontsize=10)
+                 "unfinished run, triangle = version change)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -11,6 +11,7 @@ NOTEBOOKS = {
 }
 
 _BY_FAMILY = {"extensions": "01-extension-timeout", "identity": "01-extension-timeout",
+              "keyvault": "01-extension-timeout", "hci": "01-extension-timeout",
               "network": "02-network-wireserver-imds", "routes": "03-route-misconfiguration"}
 
 

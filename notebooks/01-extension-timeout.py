@@ -35,7 +35,7 @@ from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"].isin(["extensions", "identity"])][["severity", "code", "summary"]]
+findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])][["severity", "code", "summary"]]
 
 # %% [markdown]
 # ## Step 1 - Which extensions are there, and what did they last report?
@@ -105,8 +105,9 @@ from IPython.display import display
 from kit.catalog import catalog_frame
 
 display(catalog_frame(codes=["EXTENSION_OS_UNSUPPORTED", "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"]))
-display(catalog_frame(family="identity"))
-findings[findings["family"] == "identity"][["severity", "code", "summary"]]
+for family in ("keyvault", "identity", "hci"):
+    display(catalog_frame(family=family))
+findings[findings["family"].isin(["keyvault", "identity", "hci"])][["severity", "code", "summary"]]
 
 # %% [markdown]
 # Key Vault extension settings on this VM (empty when it has none), as the kit read them:

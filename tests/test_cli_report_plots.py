@@ -111,34 +111,3 @@ def test_generated_docs_are_current() -> None:
     from kit.docs import main as docs_main
 
     assert docs_main(["--check"]) == 0, "run `python -m kit.docs` and commit docs/"
-
-
-def test_extension_history_frame_and_plot_marks(tmp_path) -> None:
-    import shutil
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from kit import plots
-    from kit.history import EXTENSION_HISTORY, extension_history
-
-    d = tmp_path / "b"
-    shutil.copytree(Path(kit.__file__).parents[1] / "sample_logs" / "cse-timeout-90min", d)
-    (d / "manifest.json").unlink()
-    log = d / "C/WindowsAzure/Logs/WaAppAgent.log"
-    log.write_bytes(log.read_bytes() + (
-        b"[00000006] [03/08/2024 10:05:00.00] [INFO]  Getting plugin locations for plugin "
-        b"'Microsoft.Compute.CustomScriptExtension'. Current Version: '1.10.14', Requested Version: '1.10.15'\r\n"
-        b"[00000006] [03/08/2024 10:05:01.00] [INFO]  Auto-Upgrade mode. Highest public version for plugin "
-        b"'Microsoft.Compute.CustomScriptExtension' with requested version: '1.10', is: '1.10.15'\r\n"))
-    b = kit.open_bundle(d)
-    h = extension_history(b)
-    assert EXTENSION_HISTORY.check_dtypes(h) == []
-    up = h[h["changed"]]
-    assert list(zip(up["event"], up["from_version"], up["to_version"], strict=True)) == [
-        ("plugin-locations", "1.10.14", "1.10.15"), ("auto-upgrade", "1.10", "1.10.15")]
-    assert str(up["ts"].iloc[0]) == "2024-03-08 10:05:00+00:00" and bool(up["ts_assumed_utc"].iloc[0])
-    fig = plots.extension_operations(b)
-    marks = [t.get_text() for t in fig.axes[0].texts]
-    assert "1.10.14 -> 1.10.15" in marks
-    fig.savefig(tmp_path / "ops.png")

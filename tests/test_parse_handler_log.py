@@ -176,3 +176,34 @@ def test_sniff() -> None:
     assert not handler_log.sniff(CSE_PLAIN)
     assert sniff(RUNCOMMAND_V1) == "handler_log"
     assert sniff(DSC_2015) == "handler_log"
+
+
+# The Key Vault extension's service log on Windows. The formats doc is silent; these are the lines quoted in
+# MicrosoftDocs/azure-docs#66632 (akvvm_service_2020-11-24_22-54-15.1.log, 1.0.1409.21; the issue's rendering shows
+# the tab after the component as spaces) and #109667 (3.1.2195.61, tab shown as "\t").
+AKVVM = (
+    "2020-11-24 22:54:15: <debug> [Global]\tlogFolder: C:\\WindowsAzure\\Logs\\Plugins\\Microsoft.Azure.KeyVault."
+    "KeyVaultForWindows\\1.0.1409.21\r\n"
+    "2020-11-24 22:54:15: <info> [VMExtension]\tStarting extension\r\n"
+    "2020-11-24 22:54:15: <info> [KVWinService]\tService Starting...\r\n"
+    "2020-11-24 22:54:15: <info> [CertificateManager]\tBeginning refresh for: "
+    "https://imfrczvxllilvigygsurkuvf.vault.azure.net/secrets/cbuk-core-cibuild209209-sf-uksouth\r\n"
+    "2020-11-24 22:54:15: <info> [WindowsCertificateStore]\tattempting to open store 'LocalMachine\\MY'\r\n"
+    "2023-05-17 09:49:42: <debug> [CertificateManagementConfiguration]\tFound v3.x configuration with ACL\r\n")
+KV = "C/WindowsAzure/Logs/Plugins/Microsoft.Azure.KeyVault.KeyVaultForWindows/1.0.1409.21/akvvm_service_2020-11-24_22-54-15.1.log"
+
+
+def test_key_vault_service_log_layout() -> None:
+    assert match_path(KV) == "handler_log" and sniff(AKVVM) == "handler_log"
+    r = handler_log.parse(AKVVM + "not a head: kept with the record above\r\n", source=KV)
+    df = r.frames["handler_log"]
+    assert r.issues == []
+    assert df["layout"].astype(str).unique().tolist() == ["akvvm"]
+    assert df["level"].astype(str).tolist() == ["DEBUG", "INFO", "INFO", "INFO", "INFO", "DEBUG"]
+    assert df["message"].iloc[1] == "[VMExtension]\tStarting extension"
+    assert df["ts"].iloc[0] == pd.Timestamp("2020-11-24 22:54:15", tz="UTC") and df["ts_assumed_utc"].all()
+    assert df["ts_raw"].iloc[5] == "2023-05-17 09:49:42"
+    assert df["extension"].iloc[0] == "Microsoft.Azure.KeyVault.KeyVaultForWindows"
+    assert df["n_lines"].tolist() == [1, 1, 1, 1, 1, 2]
+    bad = handler_log.parse("2020-13-45 22:54:15: <info> [Global]\tx\r\n", source=KV)
+    assert bad.issues[0].kind == "bad-timestamp" and bool(bad.frames["handler_log"]["damaged"].iloc[0])

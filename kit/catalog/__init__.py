@@ -10,7 +10,7 @@ from importlib import resources
 import yaml
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
-FAMILIES: tuple[str, ...] = ("network", "routes", "extensions", "agent", "identity", "meta")
+FAMILIES: tuple[str, ...] = ("network", "routes", "hci", "extensions", "keyvault", "identity", "agent", "meta")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@
     >>> findings[["severity", "code", "summary"]]
 
 One module per rule family: :mod:`~kit.diagnose.network`, :mod:`~kit.diagnose.routes`,
+:mod:`~kit.diagnose.hci`, :mod:`~kit.diagnose.keyvault`, :mod:`~kit.diagnose.identity`,
 :mod:`~kit.diagnose.extensions`, :mod:`~kit.diagnose.agent` and :mod:`~kit.diagnose.meta`.
 """
 

@@ -29,13 +29,14 @@ CERT_ERRORS = (
     r"|Failed to get TransportCertificate"
     r"|Could not get transport certificate"
     r"|Self-signed Certificate Generation failed"
-    # the certificate that protects extension settings (LocalMachine\My "DC=Windows Azure CRP Certificate Generator")
-    r"|(?i:(?:fail|could not|unable|error|not found)[^\n]{0,120}CRP Certificate Generator"
-    r"|CRP Certificate Generator[^\n]{0,120}(?:fail|could not|unable|error|not found))"
 )
-#: Handlers that could not decrypt their protected settings (the CRP certificate is missing or unusable).
-DECRYPT_ERRORS = (r"(?i)(?:fail\w*|unable|could not|cannot)[^\n]{0,60}decrypt[^\n]{0,60}"
-                  r"(?:protected|settings|certificate)")
+#: A handler that could not decrypt its protected settings (formats doc §3.2, CSS signatures): the certificate the
+#: settings were encrypted to ("Windows Azure CRP Certificate Generator", LocalMachine\\My) or its key is unusable.
+DECRYPT_ERRORS = (r"Failed to decode, decrypt, and deserialize the protected settings"
+                  r"|Decrypting Protected Settings - Invalid provider type specified"
+                  r"|Keyset does not exist")
+#: The certificate that protects extension settings (VM extensions article, "Help secure VM extension data").
+CRP_CERT = "Windows Azure CRP Certificate Generator"
 BAD_IMAGE = r"BadImageFormatException"
 
 AGENT_SERVICE = "WindowsAzureGuestAgent"
@@ -150,22 +151,27 @@ def agent_stopping_stuck(ctx: Context) -> Iterable[Finding]:
 
 def agent_certificate(ctx: Context) -> Iterable[Finding]:
     hits = match(ctx.frame("agent_log"), CERT_ERRORS)
-    if hits.empty:
+    handler = ctx.frame("handler_log")
+    decrypt = match(handler, DECRYPT_ERRORS) if not handler.empty else handler
+    if hits.empty and decrypt.empty:
         return []
-    kinds = sorted({m.group(0) for t in hits["text"] for m in [re.search(CERT_ERRORS, t)] if m})
-    summary = (f"{len(hits)} agent log records show the transport certificate could not be created or "
-               f"installed ({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}.")
-    ev = log_evidence(hits, "agent_log")
+    parts = []
+    if not hits.empty:
+        kinds = sorted({m.group(0) for t in hits["text"] for m in [re.search(CERT_ERRORS, t)] if m})
+        parts.append(f"{len(hits)} agent log records show the certificate could not be created or installed "
+                     f"({'; '.join(kinds)}), the last at {fmt_ts(hits['ts'].max())}")
+    if not decrypt.empty:
+        exts = sorted({str(e) for e in decrypt["extension"].dropna()}) or ["a handler"]
+        parts.append(f"{', '.join(exts)} could not decrypt its protected settings ({len(decrypt)} record(s))")
     settings = ctx.frame("ext_settings")
-    protected = settings[settings["has_protected_settings"].to_numpy(dtype=bool)] if not settings.empty else settings
-    decrypt = match(ctx.frame("handler_log"), DECRYPT_ERRORS)
-    if not protected.empty or not decrypt.empty:
-        names = ", ".join(dict.fromkeys(str(e) for e in protected["extension"].dropna())) or "extensions"
-        summary += (f" Without it ('Windows Azure CRP Certificate Generator' in LocalMachine\\My) the protected "
-                    f"settings of {names} cannot be decrypted"
-                    + (f"; {len(decrypt)} handler log records say so" if not decrypt.empty else "") + ".")
-        ev += log_evidence(decrypt, "handler_log", limit=4)
-    return [ctx.finding("AGENT_CERTIFICATE_ERROR", summary, ev, explains=pd.concat([hits, decrypt]))]
+    protected = sorted({str(e) for e in settings[settings["has_protected_settings"].to_numpy(dtype=bool)]["extension"]
+                        .dropna()}) if not settings.empty else []
+    summary = "; ".join(parts) + "."
+    if protected:
+        summary += (f" Protected settings are encrypted to the '{CRP_CERT}' certificate the agent installs in "
+                    f"LocalMachine\\My: without it those of {', '.join(protected)} cannot be decrypted.")
+    ev = log_evidence(hits, "agent_log") + log_evidence(decrypt, "handler_log", limit=4)
+    return [ctx.finding("AGENT_CERTIFICATE_ERROR", summary[0].upper() + summary[1:], ev, explains=hits)]
 
 
 def agent_bad_image(ctx: Context) -> Iterable[Finding]:

@@ -21,9 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
 RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.network",
     "kit.diagnose.routes",
+    "kit.diagnose.hci",
+    "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
+    "kit.diagnose.identity",
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
-    "kit.diagnose.identity",
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
 

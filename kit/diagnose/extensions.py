@@ -1,7 +1,12 @@
-"""Extension rules: timeouts against their budgets, failures, stuck transitions, failed downloads.
+"""Extension rules: timeouts against their budgets, failures, stuck transitions, failed downloads, an OS the
+extension does not support (error code 51), and a failed extension blocking the ones after it.
 
 Budgets (Microsoft's extension documentation): every extension operation gets 20 minutes, except
 CustomScriptExtension, DSC and Chef, which get 90.
+
+A status file that a more specific finding already explains (a Key Vault settings error, an unsupported OS, a
+failed extension that blocks others, a Key Vault initial sync) is not reported again as a generic failure or
+stuck transition: the specific rules run first (see ``RULE_MODULES`` and ``RULES``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,20 @@ OPERATION = re.compile(r"(Install|Enabl|Disabl|Uninstall|Updat)ing Handler|handl
 #: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording).
 TIMED_OUT = (r"has not exited on time|Timed out waiting for extension|timed out after|exceeded the maximum"
              r" (?:allowed )?(?:execution )?time")
-DOWNLOAD_FAILED = (r"(?i)(?:fail\w* to download|download\w* fail\w*|could not (?:be )?download|Unable to download)"
-                   r"(?! (?:the )?(?:certificate|secret))"  # a Key Vault certificate is not a package
+DOWNLOAD_FAILED = (r"(?i)fail\w* to download|download\w* fail\w*|could not (?:be )?download|Unable to download"
                    r"|Fetch failed|failed to (?:get|fetch|retrieve) (?:the )?(?:plugin|extension|manifest|package)")
+#: Handler-log layouts that are a long-running service's log, not extension operations (the Key Vault extension's
+#: akvvm_service log runs for days): no run, budget or package download is read from them.
+SERVICE_LAYOUTS = ("akvvm",)
+#: Error code 51: the extension does not support this OS (VM extensions article, "Azure VM Agent": 'might emit error
+#: code 51 ("Unsupported OS")'). Windows handlers report it as the status code; Linux ones as "Non-zero exit code:
+#: 51" (formats doc Appendix A). A status message naming an unsupported OS counts too.
+OS_UNSUPPORTED_CODE = 51
+OS_UNSUPPORTED_TEXT = (r"(?i)\b(?:OS|operating system|OS version)\b[^.\n]{0,40}\bnot (?:be )?supported"
+                       r"|\bunsupported (?:OS|operating system)\b|\bnot supported on this (?:OS|operating system)")
+#: The generic message of a script extension's status: it says the command ran, not that it worked (VM extensions
+#: article, "View extension status": ProvisioningState/failed/-196608 with "Finished executing command").
+GENERIC_FINISHED = re.compile(r"^\s*(?:Finished executing command|Command execution finished)\.?\s*$", re.IGNORECASE)
 
 
 def budget_for(extension: str | None) -> pd.Timedelta:
@@ -66,7 +82,9 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     """
     if log.empty:
         return pd.DataFrame()
-    log = log.dropna(subset=["ts"])
+    log = log[~log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)].dropna(subset=["ts"])
+    if log.empty:
+        return pd.DataFrame()
     runs = []
     for (source, pid), g in log.groupby(["source", log["pid"].fillna(-1)], sort=False):
         g = g.sort_values("line")
@@ -152,6 +170,11 @@ def _latest_status(ctx: Context) -> pd.DataFrame:
     return st.groupby(st["extension"].fillna(st["source"]), sort=False).tail(1)
 
 
+def explained_status_sources(ctx: Context) -> set[str]:
+    """Status files (``source``) that findings so far already cite as ext_status evidence."""
+    return {str(e.source) for f in ctx.findings for e in f.evidence if e.artifact == "ext_status" and e.source}
+
+
 def _stderr(ctx: Context, row: pd.Series) -> str | None:
     sub = ctx.frame("ext_substatus")
     if sub.empty:
@@ -166,17 +189,21 @@ def extension_failed(ctx: Context) -> Iterable[Finding]:
     if latest.empty:
         return []
     out = []
+    explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "error"].iterrows():
-        if r["code"] == OS_NOT_SUPPORTED:
-            continue  # EXTENSION_OS_UNSUPPORTED says it better
+        if str(r["source"]) in explained:
+            continue
         parts = [f"{r['extension']} {r['ext_version']} (sequence {r['seq']}) reported error"]
         if not pd.isna(r["code"]):
-            parts.append(f"code {int(r['code'])}")
+            parts.append(f"code {int(r['code'])} (the portal shows ProvisioningState/failed/{int(r['code'])})")
         if not pd.isna(r["exit_code"]):
             parts.append(f"script exit code {int(r['exit_code'])}")
         msg = r["message"] if isinstance(r["message"], str) else ""
         summary = ", ".join(parts) + (f": \"{msg.strip()[:300]}\"" if msg else "")
         err = _stderr(ctx, r)
+        if GENERIC_FINISHED.match(msg):
+            summary += (". That message only says the command ran; the status is a failure, whatever the StdOut/StdErr "
+                        "substatuses say")
         if err:
             summary += f". StdErr: \"{err[:300]}\""
         ev = frame_evidence(pd.DataFrame([r]), "ext_status",
@@ -192,8 +219,9 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     if latest.empty:
         return []
     out = []
+    explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "transitioning"].iterrows():
-        if ref is None or pd.isna(r["timestamp"]):
+        if ref is None or pd.isna(r["timestamp"]) or str(r["source"]) in explained:
             continue
         age = ref - r["timestamp"]
         budget = budget_for(r["extension"] if isinstance(r["extension"], str) else None)
@@ -208,10 +236,16 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     return out
 
 
+def _operation_logs(ctx: Context) -> pd.DataFrame:
+    """handler_log rows of extension operations (service logs such as akvvm_service left out)."""
+    log = ctx.frame("handler_log")
+    return log if log.empty else log[~log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)]
+
+
 def extension_download(ctx: Context) -> Iterable[Finding]:
     names = _known_extensions(ctx)
     hits = pd.concat([match(ctx.frame("agent_log"), DOWNLOAD_FAILED, "message").assign(_a="agent_log"),
-                      match(ctx.frame("handler_log"), DOWNLOAD_FAILED, "message").assign(_a="handler_log")])
+                      match(_operation_logs(ctx), DOWNLOAD_FAILED, "message").assign(_a="handler_log")])
     if hits.empty:
         return []
     exts = sorted({_ext_in(str(t), names) or "an extension" for t in hits["text"]})
@@ -223,52 +257,75 @@ def extension_download(ctx: Context) -> Iterable[Finding]:
                         f"{fmt_ts(hits['ts'].min())} to {fmt_ts(hits['ts'].max())}.", ev)]
 
 
-#: Extension error code 51: the handler does not support this operating system.
-OS_NOT_SUPPORTED = 51
-
-
 def extension_os_unsupported(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
     if latest.empty:
         return []
-    hit = latest[(latest["code"] == OS_NOT_SUPPORTED).fillna(False).to_numpy(dtype=bool)
-                 & (latest["status"] != "success").fillna(True).to_numpy(dtype=bool)]
+    err = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
+    code51 = ((err["code"] == OS_UNSUPPORTED_CODE).fillna(False)
+              | (err["exit_code"] == OS_UNSUPPORTED_CODE).fillna(False)).to_numpy(dtype=bool)
+    text = err["message"].fillna("").str.contains(OS_UNSUPPORTED_TEXT, regex=True).to_numpy(dtype=bool)
     out = []
-    for _, r in hit.iterrows():
+    for (_, r), by_code in zip(err[code51 | text].iterrows(), code51[code51 | text], strict=True):
+        how = f"error code {OS_UNSUPPORTED_CODE}" if by_code else "its status message"
         msg = r["message"] if isinstance(r["message"], str) else ""
-        ev = frame_evidence(pd.DataFrame([r]), "ext_status",
-                            ["extension", "ext_version", "seq", "operation", "status", "code", "message"],
-                            ts="timestamp")
-        out.append(ctx.finding("EXTENSION_OS_UNSUPPORTED",
-                               f"{r['extension']} {r['ext_version']} reported error code 51 (OS not supported)"
-                               + (f": \"{msg.strip()[:300]}\"" if msg.strip() else "") + ".", ev))
+        out.append(ctx.finding(
+            "EXTENSION_OS_UNSUPPORTED",
+            f"{r['extension']} {r['ext_version']} does not support this operating system ({how}, reported "
+            f"{fmt_ts(r['timestamp'])})" + (f": \"{msg.strip()[:300]}\"" if msg else "") + ". Retrying will not help.",
+            frame_evidence(pd.DataFrame([r]), "ext_status", ["extension", "ext_version", "seq", "operation", "status",
+                                                             "code", "message"], ts="timestamp")))
     return out
 
 
 def extension_blocked(ctx: Context) -> Iterable[Finding]:
-    """A failed extension, and extensions that have settings but never reported any status."""
+    """A failed extension and, after it, extensions that reached the VM (runtime settings written, or the agent
+    looked up their package) but never started: no handler log, no status. The VM extensions article: "if there's
+    an existing extension with a failed provisioning state, any other new extension fails to install"."""
     latest = _latest_status(ctx)
-    settings = ctx.frame("ext_settings")
-    if latest.empty or settings.empty:
+    if latest.empty:
         return []
-    failed = latest[(latest["status"] == "error").fillna(False).to_numpy(dtype=bool)]
+    failed = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     if failed.empty:
         return []
-    reported = set(ctx.frame("ext_status")["extension"].dropna().str.lower())
-    waiting = settings[~settings["extension"].str.lower().isin(reported).fillna(False).to_numpy(dtype=bool)
-                       & settings["extension"].notna().to_numpy(dtype=bool)]
-    if waiting.empty:
+    settings = ctx.frame("ext_settings")
+    logs = ctx.frame("handler_log")
+    started = {str(x).lower() for x in pd.concat([latest["extension"], logs["extension"] if not logs.empty else
+                                                  pd.Series(dtype="str")]).dropna()}
+    from ..derived import extension_history
+
+    hist = extension_history(ctx.frame("agent_log"))
+    first_seen: dict[str, pd.Timestamp] = {}
+    for r in hist.dropna(subset=["ts"]).itertuples(index=False):
+        first_seen.setdefault(str(r.extension).lower(), r.ts)
+    candidates: dict[str, list[Evidence]] = {}
+    for r in settings.dropna(subset=["extension"]).itertuples(index=False):
+        if str(r.extension).lower() not in started:
+            candidates.setdefault(str(r.extension), []).append(
+                Evidence(artifact="ext_settings", text=f"{r.extension} {r.ext_version}: runtime settings (sequence "
+                         f"{r.seq}) but no handler log and no status file", source=r.source))
+    fail_at = failed["timestamp"].min()
+    for r in hist.itertuples(index=False):
+        ext = str(r.extension)
+        if ext.lower() in started or (not pd.isna(fail_at) and not pd.isna(r.ts) and r.ts < fail_at):
+            continue
+        candidates.setdefault(ext, []).append(Evidence(artifact="agent_log", text=str(r.text).split("\n", 1)[0],
+                                                       source=r.source, line=r.line, ts=r.ts))
+    # an extension the agent looked up before the failure and that then never started is not "blocked" by it
+    blocked = {e: ev for e, ev in candidates.items()
+               if not (e.lower() in first_seen and not pd.isna(fail_at) and first_seen[e.lower()] < fail_at)}
+    if not blocked:
         return []
-    names = list(dict.fromkeys(waiting["extension"]))
-    bad = ", ".join(f"{r['extension']} {r['ext_version']}" for _, r in failed.iterrows())
-    ev = frame_evidence(failed, "ext_status", ["extension", "ext_version", "seq", "status", "code", "message"],
-                        ts="timestamp")
-    ev += frame_evidence(waiting.drop_duplicates("extension"), "ext_settings", ["extension", "ext_version", "seq"])
-    return [ctx.finding("EXTENSION_BLOCKED_BY_FAILED_EXTENSION",
-                        f"{bad} is in a failed state and {', '.join(names)} {'has' if len(names) == 1 else 'have'} "
-                        "settings on the VM but never reported a status: new extensions do not start while one "
-                        "is failed.", ev)]
+    ev = frame_evidence(failed, "ext_status", ["extension", "ext_version", "seq", "operation", "status", "code",
+                                               "message"], ts="timestamp")
+    for items in blocked.values():
+        ev += items[:3]
+    names = ", ".join(f"{e} {v}" for e, v in zip(failed["extension"], failed["ext_version"], strict=True))
+    return [ctx.finding(
+        "EXTENSION_BLOCKED_BY_FAILED_EXTENSION",
+        f"{names} is in a failed state (since {fmt_ts(fail_at)}) and {len(blocked)} extension(s) after it never "
+        f"started: {', '.join(sorted(blocked))}. While one extension is failed, new ones fail to install.", ev)]
 
 
-RULES = [extension_timeout, extension_failed, extension_stuck, extension_download, extension_os_unsupported,
-         extension_blocked]
+RULES = [extension_os_unsupported, extension_blocked, extension_timeout, extension_failed, extension_stuck,
+         extension_download]

@@ -1,314 +1,199 @@
-"""Key Vault VM extension and managed-identity rules.
+"""Managed identity and IMDS rules: the deprecated Managed Identity VM extension, software on the VM breaking
+IMDS's request rules, and IMDS attested data that does not verify.
 
-Key Vault extension (Microsoft.Azure.KeyVault.KeyVaultForWindows) public settings, per Microsoft's "Key Vault
-virtual machine extension for Windows" article::
-
-    {"secretsManagementSettings": {"pollingIntervalInS": "3600", "certificateStoreName": "MY",
-       "certificateStoreLocation": "LocalMachine", "requireInitialSync": true, "linkOnRenewal": false,
-       "observedCertificates": ["https://myvault.vault.azure.net/secrets/mycert"]},
-     "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token",
-       "msiClientId": "<client id of a user-assigned identity>"}}
-
-Version 3 of the extension also accepts observedCertificates as objects with a ``url`` (and per-certificate store
-settings); both shapes are read.
+* The Managed Identity extension (ManagedIdentityExtensionForWindows, publisher Microsoft.ManagedIdentity) served
+  tokens on ``http://localhost:50342/oauth2/token`` (port from its ``{"port": 50342}`` settings); it is deprecated
+  in favour of IMDS's ``/metadata/identity/oauth2/token`` (managed identity articles, "how to use VM token").
+* IMDS's rules (IMDS article: "Security and authentication", "Proxies", "Rate limiting", "Errors and debugging";
+  the managed identity token article: "Error handling", "Retry guidance").
+* Attested data: :mod:`kit.attestation` decodes and verifies the signature; this rule judges nonce, VM id and
+  time against the time the bundle says the document was fetched (the probe's own time, else the collection time).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 
 import pandas as pd
 
-from ._util import frame_evidence, log_evidence, match
+from .. import attestation
+from ..derived import extension_history, keyvault_certificates
+from ..net import IMDS_IP
+from ._util import fmt_ts, frame_evidence
 from .engine import Context
 from .model import Evidence, Finding
+from .network import PROXY_ANSWER
 
-KEYVAULT = "Microsoft.Azure.KeyVault.KeyVaultForWindows"
-LEGACY_MSI = "Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows"
-#: Secret URLs in the public and sovereign clouds: https://<vault>.vault.<suffix>/secrets/<name>[/<version>]
-SECRET_URL = re.compile(r"^https://[A-Za-z0-9-]{3,24}\.vault\.(azure\.net|azure\.cn|usgovcloudapi\.net|"
-                        r"microsoftazure\.de)(:443)?/secrets/[A-Za-z0-9-]{1,127}(/[0-9a-fA-F]{32})?/?$")
-NOT_AN_OBJECT = r"Failed to parse the configuration settings with\s*:\s*not an object"
-CERT_DOWNLOAD_FAILED = (r"(?i)(failed|unable|error)[^\n]{0,80}(download|retriev|get)[^\n]{0,40}(certificate|secret)"
-                        r"|(?i)(Forbidden|Unauthorized|AccessDenied|does not have secrets get permission)")
-LOCALHOST_50342 = r"(?i)(localhost|127\.0\.0\.1):50342"
-STORE_LOCATIONS = ("LocalMachine", "CurrentUser")
-
-
-def _settings(ctx: Context, extension: str) -> pd.DataFrame:
-    s = ctx.frame("ext_settings")
-    if s.empty:
-        return s
-    s = s[(s["extension"].str.lower() == extension.lower()).fillna(False).to_numpy(dtype=bool)]
-    return s.sort_values(["seq"], na_position="first", kind="stable")
-
-
-def _doc(row: pd.Series) -> tuple[object, bool]:
-    """(publicSettings as Python, passed as an escaped string?)."""
-    text = row["public_settings"]
-    if not isinstance(text, str):
-        return None, False
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return text, True
-    escaped = pd.isna(row["public_settings_keys"]) and not isinstance(doc, list)
-    return doc, escaped
+LEGACY_MSI = re.compile(r"ManagedIdentityExtensionFor(?:Windows|Linux)", re.IGNORECASE)
+LEGACY_ENDPOINT = r"(?i)\b(?:localhost|127\.0\.0\.1):50342\b"
+#: A record is about IMDS when it names its address or its paths.
+IMDS_CONTEXT = rf"(?i){re.escape(IMDS_IP)}|/metadata/(?:identity|instance|attested|versions|scheduledevents)|\bIMDS\b"
+#: Each rule: (key, pattern, needs IMDS context in the same record, what it means and what to do).
+IMDS_RULES: tuple[tuple[str, str, bool, str], ...] = (
+    ("metadata-header", r"Required metadata header not specified|bad_request_102", False,
+     "400 'Required metadata header not specified': the request lacks the `Metadata: true` header"),
+    ("api-version", r"api-version (?:is invalid or )?was not specified|newest-versions", False,
+     "400 without an api-version: IMDS requires one on every request (the answer lists newest-versions)"),
+    ("x-forwarded-for", r"(?i)X-Forwarded-For", True,
+     "the request carried an X-Forwarded-For header, which IMDS rejects (a proxy or a forwarding layer added it)"),
+    ("throttled", r"(?i)\b429\b|Too Many Requests", True,
+     "429 Too Many Requests: over 5 requests per second (managed identity tokens: 20 per second, 5 concurrent); "
+     "back off exponentially and cache tokens"),
+    ("gone", r"(?i)\b410\b|\(410\)|\bGone\b", True,
+     "410 Gone: IMDS is updating; retry for up to 70 seconds"),
+    ("server-error", r"(?i)\b500\b|Internal Server Error", True,
+     "500: a transient IMDS or Entra ID error; retry after at least one second, with backoff"),
+    ("proxy", PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))", True,
+     "a proxy answered: IMDS must be called without a proxy (`-NoProxy`, or 169.254.169.254 in the bypass list)"),
+)
 
 
-def _settings_evidence(rows: pd.DataFrame, why: str) -> list[Evidence]:
+def _texts(ctx: Context) -> pd.DataFrame:
+    """Every piece of text software on the VM wrote that could quote an IMDS answer: agent and handler logs,
+    extension status messages and StdOut/StdErr substatuses. Columns: artifact, source, line, ts, text."""
+    parts = []
+    for name in ("agent_log", "handler_log"):
+        df = ctx.frame(name)
+        if not df.empty:
+            parts.append(pd.DataFrame({"artifact": name, "source": df["source"], "line": df["line"], "ts": df["ts"],
+                                       "text": df["text"]}))
+    st = ctx.frame("ext_status")
+    if not st.empty:
+        parts.append(pd.DataFrame({"artifact": "ext_status", "source": st["source"], "line": st["line"],
+                                   "ts": st["timestamp"], "text": st["message"]}))
+    sub = ctx.frame("ext_substatus")
+    if not sub.empty:
+        parts.append(pd.DataFrame({"artifact": "ext_substatus", "source": sub["source"], "line": sub["line"],
+                                   "ts": pd.Series(pd.NaT, index=sub.index, dtype="datetime64[ns, UTC]"),
+                                   "text": sub["name"].fillna("") + ": " + sub["message"].fillna("")}))
+    if not parts:
+        return pd.DataFrame(columns=["artifact", "source", "line", "ts", "text"])
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["text"].notna().to_numpy(dtype=bool)]
+
+
+def _ev(rows: pd.DataFrame, limit: int = 6) -> list[Evidence]:
     out = []
-    for _, r in rows.iterrows():
-        out.append(Evidence(artifact="ext_settings", text=f"{why}: {str(r['public_settings'])[:400]}",
-                            source=r["source"], line=r["line"] if not pd.isna(r["line"]) else None))
+    for r in rows.head(limit).itertuples(index=False):
+        out.append(Evidence(artifact=str(r.artifact), text=str(r.text).split("\n", 1)[0] if r.artifact in (
+            "agent_log", "handler_log") else str(r.text), source=r.source, line=r.line,
+            ts=None if pd.isna(r.ts) else r.ts))
     return out
 
 
-def _kv_logs(ctx: Context) -> pd.DataFrame:
-    log = ctx.frame("handler_log")
-    if log.empty:
-        return log
-    return log[(log["extension"].str.lower() == KEYVAULT.lower()).fillna(False).to_numpy(dtype=bool)]
-
-
-def _latest(ctx: Context, extension: str) -> pd.Series | None:
-    st = ctx.frame("ext_status")
-    if st.empty:
-        return None
-    st = st[(st["extension"].str.lower() == extension.lower()).fillna(False).to_numpy(dtype=bool)]
-    if st.empty:
-        return None
-    return st.sort_values(["seq", "timestamp"], na_position="first", kind="stable").iloc[-1]
-
-
-def keyvault_settings_malformed(ctx: Context) -> Iterable[Finding]:
-    rows = _settings(ctx, KEYVAULT)
-    escaped = rows[[_doc(r)[1] for _, r in rows.iterrows()]] if not rows.empty else rows
-    hits = match(_kv_logs(ctx), NOT_AN_OBJECT)
-    if escaped.empty and hits.empty:
-        return []
-    how = []
-    if not escaped.empty:
-        how.append("its publicSettings are a JSON string, not an object")
-    if not hits.empty:
-        how.append(f"its log says \"Failed to parse the configuration settings with:not an object\" "
-                   f"({len(hits)}x)")
-    return [ctx.finding("KEYVAULT_SETTINGS_MALFORMED", f"The Key Vault extension cannot read its settings: "
-                        f"{'; '.join(how)}.",
-                        _settings_evidence(escaped.tail(1), "settings passed as a string")
-                        + log_evidence(hits, "handler_log", limit=4), explains=hits)]
-
-
-def _observed(doc: object) -> list[str]:
-    if not isinstance(doc, dict):
-        return []
-    sms = doc.get("secretsManagementSettings")
-    if not isinstance(sms, dict):
-        return []
-    obs = sms.get("observedCertificates") or []
-    if isinstance(obs, str):
-        obs = [obs]
-    urls = []
-    for o in obs if isinstance(obs, list) else []:
-        if isinstance(o, str):
-            urls.append(o)
-        elif isinstance(o, dict) and isinstance(o.get("url"), str):
-            urls.append(o["url"])
-    return urls
-
-
-def keyvault_cert_url(ctx: Context) -> Iterable[Finding]:
-    rows = _settings(ctx, KEYVAULT)
-    if rows.empty:
-        return []
-    last = rows.iloc[-1]
-    doc, _ = _doc(last)
-    if isinstance(doc, str):  # escaped settings: read what they hold
-        try:
-            doc = json.loads(doc)
-        except ValueError:
-            doc = None
-    bad = [u for u in _observed(doc) if not SECRET_URL.match(u.strip())]
-    if not bad:
-        return []
-    kinds = ["a /certificates/ URL (no private key)" if "/certificates/" in u else "not a vault secret URL"
-             for u in bad]
-    summary = "; ".join(f"'{u}' is {k}" for u, k in zip(bad, kinds, strict=True))
-    return [ctx.finding("KEYVAULT_CERT_URL_INVALID", f"Key Vault extension observedCertificates: {summary}.",
-                        _settings_evidence(rows.tail(1), "observedCertificates"))]
-
-
-def keyvault_msi_settings(ctx: Context) -> Iterable[Finding]:
-    rows = _settings(ctx, KEYVAULT)
-    if rows.empty:
-        return []
-    doc, _ = _doc(rows.iloc[-1])
-    if isinstance(doc, str):
-        try:
-            doc = json.loads(doc)
-        except ValueError:
-            doc = None
-    if not isinstance(doc, dict):
-        return []
-    problems = []
-    auth = doc.get("authenticationSettings")
-    if isinstance(auth, dict) and auth.get("msiClientId") and not auth.get("msiEndpoint"):
-        problems.append("authenticationSettings has msiClientId but no msiEndpoint")
-    sms = doc.get("secretsManagementSettings")
-    locations = []
-    if isinstance(sms, dict):
-        locations.append(sms.get("certificateStoreLocation"))
-        for o in sms.get("observedCertificates") or []:
-            if isinstance(o, dict):
-                locations.append(o.get("certificateStoreLocation"))
-    for loc in locations:
-        if loc is not None and loc not in STORE_LOCATIONS:
-            problems.append(f"certificateStoreLocation is '{loc}', expected exactly LocalMachine or CurrentUser")
-    if not problems:
-        return []
-    return [ctx.finding("KEYVAULT_MSI_SETTINGS_INVALID", "Key Vault extension settings: " + "; ".join(
-        dict.fromkeys(problems)) + ".", _settings_evidence(rows.tail(1), "settings"))]
-
-
-def keyvault_initial_sync(ctx: Context) -> Iterable[Finding]:
-    rows = _settings(ctx, KEYVAULT)
-    if rows.empty:
-        return []
-    doc, _ = _doc(rows.iloc[-1])
-    sms = doc.get("secretsManagementSettings") if isinstance(doc, dict) else None
-    if not isinstance(sms, dict) or sms.get("requireInitialSync") not in (True, "true", "True"):
-        return []
-    latest = _latest(ctx, KEYVAULT)
-    if latest is None or latest["status"] != "transitioning":
-        return []
-    failures = match(_kv_logs(ctx), CERT_DOWNLOAD_FAILED)
-    ev = frame_evidence(pd.DataFrame([latest]), "ext_status", ["extension", "ext_version", "seq", "status",
-                                                               "message"], ts="timestamp")
-    ev += log_evidence(failures, "handler_log", limit=6)
-    why = (f"; its log shows {len(failures)} certificate download failures (access policy, identity or network)"
-           if not failures.empty else "")
-    return [ctx.finding("KEYVAULT_INITIAL_SYNC_BLOCKING",
-                        "The Key Vault extension has requireInitialSync true and is still transitioning: it has not "
-                        f"downloaded every observed certificate, and extensions sequenced after it wait{why}.", ev,
-                        explains=failures)]
-
-
-def legacy_msi(ctx: Context) -> Iterable[Finding]:
+def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
     ev: list[Evidence] = []
-    for name in ("ext_settings", "ext_status", "handler_manifest"):
+    installed: set[str] = set()
+    for name, col in (("ext_settings", "extension"), ("ext_status", "extension"), ("handler_log", "extension")):
         df = ctx.frame(name)
-        if df.empty or "extension" not in df:
+        if df.empty:
             continue
-        hit = df[(df["extension"].str.lower() == LEGACY_MSI.lower()).fillna(False).to_numpy(dtype=bool)]
-        if not hit.empty:
-            ev += frame_evidence(hit.tail(1), name, ["extension", "ext_version"])
-    calls = pd.concat([match(ctx.frame("agent_log"), LOCALHOST_50342).assign(_a="agent_log"),
-                       match(ctx.frame("handler_log"), LOCALHOST_50342).assign(_a="handler_log")])
-    if not ev and calls.empty:
+        hit = df[df[col].fillna("").str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)]
+        for r in hit.drop_duplicates(["source"]).head(2).itertuples(index=False):
+            installed.add(f"{r.extension} {r.ext_version}")
+            ev.append(Evidence(artifact=name, text=f"{r.extension} {r.ext_version}", source=r.source))
+    hist = extension_history(ctx.frame("agent_log"))
+    seen = hist[hist["extension"].str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)] if not hist.empty \
+        else hist
+    if not seen.empty:
+        installed |= {f"{r.extension} {r.to_version}" for r in seen.itertuples(index=False)}
+        ev += [Evidence(artifact="agent_log", text=str(r.text).split("\n", 1)[0], source=r.source, line=r.line,
+                        ts=r.ts) for r in seen.tail(2).itertuples(index=False)]
+    texts = _texts(ctx)
+    calls = texts[texts["text"].str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(dtype=bool)] if not \
+        texts.empty else texts
+    certs = keyvault_certificates(ctx.frame("ext_settings"))
+    kv_legacy = certs[certs["msi_endpoint"].fillna("").str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(
+        dtype=bool)].drop_duplicates(["source"]) if not certs.empty else certs
+    if not (installed or not calls.empty or not kv_legacy.empty):
         return []
-    proxy_note = ""
-    px = ctx.frame("proxy")
-    if not px.empty:
-        for _, r in px.iterrows():
-            server, bypass = r.get("proxy_server"), r.get("bypass")
-            if isinstance(server, str) and server.strip() and not (
-                    isinstance(bypass, str) and re.search(r"<local>|127\.0\.0\.1|localhost", bypass, re.I)):
-                proxy_note = (f" The WinHTTP proxy {server.strip()} has no bypass for 127.0.0.1/localhost, so token "
-                              "requests to 127.0.0.1:50342 go to the proxy.")
-                ev += frame_evidence(pd.DataFrame([r]), "proxy", ["proxy_server", "bypass"])
-                break
-    for a, g in calls.groupby("_a", sort=False):
-        ev += log_evidence(g, str(a), limit=4)
-    installed = any(e.artifact in ("ext_settings", "ext_status", "handler_manifest") for e in ev)
-    what = ("ManagedIdentityExtensionForWindows is installed" if installed
-            else "something on the VM still calls the legacy extension's token endpoint")
-    seen = f"; {len(calls)} calls to localhost:50342 in the logs" if not calls.empty else ""
-    return [ctx.finding("LEGACY_MSI_EXTENSION", f"{what} (deprecated{seen}).{proxy_note}", ev, explains=calls)]
+    proxied = calls[calls["text"].str.contains(PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))",
+                                               regex=True).to_numpy(dtype=bool)] if not calls.empty else calls
+    parts = []
+    if installed:
+        parts.append("the deprecated Managed Identity VM extension is installed (" + ", ".join(sorted(installed)) + ")")
+    if not kv_legacy.empty:
+        parts.append(f"the Key Vault extension's msiEndpoint is {kv_legacy['msi_endpoint'].iloc[0]} (the legacy "
+                     "extension's endpoint, not IMDS)")
+        ev += frame_evidence(kv_legacy, "ext_settings", ["extension", "ext_version", "seq", "msi_endpoint"])
+    if not calls.empty:
+        parts.append(f"{len(calls)} record(s) show calls to localhost:50342, the last at {fmt_ts(calls['ts'].max())}")
+        ev += _ev(calls.sort_values("ts", na_position="first").tail(4))
+    if not proxied.empty:
+        parts.append(f"{len(proxied)} of them were answered by a proxy: a proxy intercepts 127.0.0.1:50342")
+    logs = calls[calls["artifact"].isin(["agent_log", "handler_log"]).to_numpy(dtype=bool)]
+    text = "; ".join(parts)
+    return [ctx.finding("LEGACY_MSI_EXTENSION", text[0].upper() + text[1:] + ". Tokens should come from IMDS "
+                        "(http://169.254.169.254/metadata/identity/oauth2/token).", ev,
+                        severity="error" if not proxied.empty else None, explains=logs)]
 
 
-def _attested_rows(ctx: Context) -> pd.DataFrame:
-    http = ctx.frame("http_probes")
-    if http.empty:
-        return http
-    return http[http["path"].str.contains("/metadata/attested/", case=False, na=False).to_numpy(dtype=bool)]
+def imds_requests(ctx: Context) -> Iterable[Finding]:
+    texts = _texts(ctx)
+    if texts.empty:
+        return []
+    ctx_mask = texts["text"].str.contains(IMDS_CONTEXT, regex=True).to_numpy(dtype=bool)
+    seen: dict[str, pd.DataFrame] = {}
+    taken = pd.Series(False, index=texts.index)
+    for key, pattern, needs_context, _ in IMDS_RULES:
+        hit = texts["text"].str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        if needs_context:
+            hit = hit & ctx_mask
+        hit = hit & ~taken.to_numpy()
+        if hit.any():
+            seen[key] = texts[hit]
+            taken = taken | hit
+    if not seen:
+        return []
+    meaning = {k: m for k, _, _, m in IMDS_RULES}
+    parts = [f"{meaning[k]} ({len(rows)} record(s))" for k, rows in seen.items()]
+    ev = [e for rows in seen.values() for e in _ev(rows, limit=3)]
+    rows = pd.concat(seen.values())
+    logs = rows[rows["artifact"].isin(["agent_log", "handler_log"]).to_numpy(dtype=bool)]
+    where = ", ".join(sorted({str(s) for s in rows["source"]})[:4])
+    return [ctx.finding("IMDS_REQUESTS_FAILED",
+                        "Software on the VM gets errors from IMDS: " + "; ".join(parts) + f". Seen in {where}.", ev,
+                        explains=logs)]
 
 
 def imds_attestation(ctx: Context) -> Iterable[Finding]:
-    """Decode the attested document offline and check signature, signer, nonce and expiry (kit.attestation)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from ..attestation import check
-
-    rows = _attested_rows(ctx)
-    ok = rows[(rows["status"] == 200).fillna(False).to_numpy(dtype=bool)] if not rows.empty else rows
+    att = ctx.frame("imds_attestation")
+    if att.empty:
+        return []
+    comp = ctx.frame("imds_compute")
+    vm_id = next((str(v) for v in comp["vm_id"].dropna()), None) if not comp.empty else None
     out = []
-    ref = ctx.time_reference
-    for _, r in ok.iterrows():
-        nonce = parse_qs(urlsplit(str(r["url"])).query).get("nonce", [None])[0]
-        res = check(str(r["body"]), nonce=nonce, at=ref.to_pydatetime() if ref is not None else None)
-        if res.ok:
+    for _, r in att.iterrows():
+        at = r["fetched_at"] if not pd.isna(r["fetched_at"]) else ctx.time_reference
+        basis = "the probe's time" if not pd.isna(r["fetched_at"]) else "the bundle's collection time"
+        doc = attestation.Attestation(
+            document={"nonce": r["nonce_signed"], "vmId": r["vm_id"]} if isinstance(r["document"], str) else None,
+            problems=[] if pd.isna(r["problems"]) else str(r["problems"]).split("; "),
+            signer_not_before=None if pd.isna(r["signer_not_before"]) else r["signer_not_before"],
+            signer_not_after=None if pd.isna(r["signer_not_after"]) else r["signer_not_after"])
+        probs = attestation.judge(doc, created_on=None if pd.isna(r["created_on"]) else r["created_on"],
+                                  expires_on=None if pd.isna(r["expires_on"]) else r["expires_on"],
+                                  at=None if at is None or pd.isna(at) else at,
+                                  nonce_sent=None if pd.isna(r["nonce_sent"]) else str(r["nonce_sent"]),
+                                  vm_id=vm_id)
+        if not probs:
             continue
-        doc = res.document or {}
-        shown = ", ".join(f"{k}={doc[k]}" for k in ("vmId", "sku", "subscriptionId") if doc.get(k))
-        ev = frame_evidence(pd.DataFrame([r]), "http_probes", ["url", "status"], ts="time")
-        ev.append(Evidence(artifact="attestation", text=f"signed: {shown or 'nothing readable'}; signer: "
-                           f"{res.signer_subject}; problems: {'; '.join(res.problems)}", source=r["source"]))
-        out.append(ctx.finding("IMDS_ATTESTATION_INVALID", "The IMDS attested document does not hold: "
-                               + "; ".join(res.problems) + ".", ev))
+        signed = ", ".join(f"{k}={r[c]}" for k, c in (("vmId", "vm_id"), ("sku", "sku"),
+                                                      ("subscriptionId", "subscription_id"),
+                                                      ("nonce", "nonce_signed")) if not pd.isna(r[c]))
+        times = (f"; created {fmt_ts(r['created_on'])}, expires {fmt_ts(r['expires_on'])}"
+                 if not pd.isna(r["expires_on"]) else "")
+        ev = frame_evidence(pd.DataFrame([r]), "imds_attestation",
+                            ["url", "nonce_sent", "nonce_signed", "vm_id", "sku", "subscription_id", "created_on",
+                             "expires_on", "signature_valid", "signer_names", "signer_issuer", "problems"],
+                            ts="fetched_at")
+        ev += [Evidence(artifact="imds_attestation", text=p, source=r["source"]) for p in probs]
+        out.append(ctx.finding(
+            "IMDS_ATTESTATION_INVALID",
+            f"The attested document does not verify (judged at {basis}, {fmt_ts(at)}): " + "; ".join(probs)
+            + (f". Signed fields: {signed}{times}" if signed else "") + ".", ev))
     return out
 
 
-HCI_ADAPTER = "AZSHCI_GUEST-IMDS_DO_NOT_MODIFY"
-HCI_MARKER = r"(?i)AZSHCI|Azure Stack HCI|AzureStackHCI"
-
-
-def hci_imds_nic(ctx: Context) -> Iterable[Finding]:
-    """Azure Stack HCI VMs with legacy OS support reach IMDS through the AZSHCI_GUEST-IMDS_DO_NOT_MODIFY NIC."""
-    from ..routing import effective_route
-
-    adapters = ctx.frame("adapters")
-    nic = adapters[(adapters["adapter"].str.upper().str.contains(HCI_ADAPTER, regex=False, na=False)
-                    | adapters["description"].str.upper().str.contains(HCI_ADAPTER, regex=False, na=False)
-                    ).to_numpy(dtype=bool)] if not adapters.empty else adapters
-    logs = pd.concat([ctx.frame("agent_log"), ctx.frame("handler_log")])
-    marker = match(logs, HCI_MARKER) if not logs.empty else logs
-    if nic.empty and marker.empty:
-        return []  # not recognisably an Azure Stack HCI VM
-    att = _attested_rows(ctx)
-    failed = att[~(att["status"] == 200).fillna(False).to_numpy(dtype=bool)] if not att.empty else att
-    imds_rows = ctx.frame("http_probes")
-    imds_rows = imds_rows[(imds_rows["endpoint"] == "imds").to_numpy(dtype=bool)] if not imds_rows.empty else imds_rows
-    imds_down = not imds_rows.empty and not (imds_rows["status"] == 200).fillna(False).any()
-    if failed.empty and not imds_down:
-        return []
-    problems: list[str] = []
-    ev: list[Evidence] = []
-    if nic.empty:
-        problems.append(f"the {HCI_ADAPTER} adapter is absent or disabled (not in ipconfig /all)")
-        ev += log_evidence(marker, "log", limit=2)
-    else:
-        row = nic.iloc[0]
-        ev += frame_evidence(nic.head(1), "adapters", ["adapter", "description", "media_state", "ipv4_count"])
-        if isinstance(row["media_state"], str) and "disconnected" in row["media_state"].lower():
-            problems.append(f"the {HCI_ADAPTER} adapter is disconnected")
-        ips = ctx.frame("ip_addresses")
-        mine = set(ips[(ips["adapter"] == row["adapter"]).fillna(False).to_numpy(dtype=bool)]["address"]) \
-            if not ips.empty else set()
-        route = effective_route(ctx.frame("routes"), "169.254.169.254")
-        if route is None:
-            problems.append("there is no route to 169.254.169.254")
-        elif mine and route["interface"] not in mine:
-            problems.append(f"the route to 169.254.169.254 leaves through {route['interface']}, not through the "
-                            f"{HCI_ADAPTER} adapter ({', '.join(sorted(mine))})")
-            ev += frame_evidence(pd.DataFrame([route]), "routes", ["destination", "gateway", "interface", "metric"])
-    if not problems:
-        return []
-    ev += frame_evidence(failed, "http_probes", ["url", "status", "error"], ts="time")
-    return [ctx.finding("HCI_IMDS_NIC_MISSING_OR_MODIFIED", "Azure Stack HCI VM: attested IMDS requests fail and "
-                        + "; ".join(problems) + ".", ev)]
-
-
-RULES = [keyvault_settings_malformed, keyvault_cert_url, keyvault_msi_settings, keyvault_initial_sync, legacy_msi,
-         imds_attestation, hci_imds_nic]
+RULES = [legacy_msi_extension, imds_requests, imds_attestation]

@@ -19,7 +19,7 @@ FINDINGS = FrameSchema(
     (
         Col("code", "str", "Stable UPPER_SNAKE code from kit/catalog/findings.yaml.", False),
         Col("severity", "category", "critical, error, warning or info (ordered).", False),
-        Col("family", "category", "network, routes, extensions, agent or meta.", False),
+        Col("family", "category", "network, routes, hci, extensions, keyvault, identity, agent or meta.", False),
         Col("title", "str", "The catalog title of the code.", False),
         Col("summary", "str", "One sentence with this VM's specifics (which extension, port, route, how long).", False),
         Col("evidence", "object", "List of evidence dicts: artifact, source, line, ts (ISO UTC or None), text.", False),

@@ -197,32 +197,14 @@ def imds(ctx: Context) -> Iterable[Finding]:
                                f"({errs or 'no error text'}).",
                                frame_evidence(no_answer, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
     errors = rows[rows["outcome"].isin(["http-error", "throttled"]).to_numpy(dtype=bool)] if not rows.empty else rows
-    log_hits = match(pd.concat([_agent_logs(ctx), ctx.frame("handler_log")]), IMDS_LOG_ERRORS)
-    if not errors.empty or not log_hits.empty:
+    if not errors.empty:
         desc = "; ".join(f"{int(s)} on {p}" + (f" ({d})" if isinstance(d, str) else "")
                          for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
-        why = list(dict.fromkeys(
-            [imds_explain(s, b, h) for s, b, h in zip(errors["status"], errors["body"], errors["headers"],
-                                                       strict=True)]
-            + [imds_explain(_status_in(t), t, None) for t in log_hits["text"]]))
-        what = f"IMDS answered with errors: {desc}" if desc else (
-            f"{len(log_hits)} log records show IMDS requests rejected")
-        out.append(ctx.finding("IMDS_ERROR", f"{what}. " + " ".join(w for w in why if w),
-                               frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")
-                               + log_evidence(log_hits, "log", limit=4), explains=log_hits))
+        why = list(dict.fromkeys(imds_explain(s, b, h) for s, b, h in zip(errors["status"], errors["body"],
+                                                                          errors["headers"], strict=True)))
+        out.append(ctx.finding("IMDS_ERROR", f"IMDS answered with errors: {desc}. " + " ".join(w for w in why if w),
+                               frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")))
     return out
-
-
-#: IMDS failures in agent or handler logs: a status code on a request to 169.254.169.254.
-IMDS_LOG_ERRORS = (r"169\.254\.169\.254[^\n]{0,200}(?:\(4(?:00|10|29)\)|\(500\)|Too Many Requests|Bad Request|"
-                   r"Required metadata header|api-version was not specified)")
-
-
-def _status_in(text: str) -> int | None:
-    m = re.search(r"\((\d{3})\)", text)
-    if m:
-        return int(m.group(1))
-    return 429 if "Too Many Requests" in text else 400 if "Bad Request" in text else None
 
 
 def imds_explain(status: object, body: object, headers: object) -> str:

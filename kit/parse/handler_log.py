@@ -7,6 +7,10 @@ Layouts, decided per line (a file may mix them):
 * ``dsc`` - ``VERBOSE: [2015-10-21T08:03:08] message`` or ``VERBOSE: [2019-02-19 06:52:17Z] message``, hard-wrapped
   at ~80 columns with un-prefixed continuation lines;
 * ``agent`` - agent-style heads (``[00000011] [12/11/2018 06:27:55.66] [WARN] ...``) written by some handlers;
+* ``akvvm`` - the Key Vault extension's service log (``akvvm_service_<date>.log``):
+  ``2020-11-24 22:54:15: <info> [VMExtension]\tStarting extension`` - zone-less time, lower-case level in angle
+  brackets, the component in square brackets, a tab (the formats doc is silent; these are the lines quoted in
+  MicrosoftDocs/azure-docs issues #66632 and #109667). The message keeps the ``[Component]`` and the tab;
 * ``plain`` - anything else: one record per line, with a leading ISO or US time stamp when there is one.
 """
 
@@ -32,6 +36,10 @@ BRACKETED = (rf"^\[(?P<pid>\d+)\+(?P<tid>[0-9A-Fa-f]{{8}})\][ \t]+\[(?P<mdy>{MDY
 #: The formats doc (§6.4) quotes only VERBOSE lines; the other PowerShell stream prefixes are accepted in the same
 #: shape (the doc is silent on them), mapped to the kit's level names.
 DSC = r"^(?P<level>VERBOSE|WARNING|ERROR|DEBUG): \[(?P<dts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}Z?)\](?P<msg>.*)$"
+AKVVM = (r"^(?P<kts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}): <(?P<klevel>[A-Za-z]{3,8})> "
+         r"(?P<msg>\[[^\]\t]*\].*)$")
+_KV_LEVEL = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "warn": "WARN", "error": "ERROR",
+             "fatal": "FATAL", "critical": "FATAL", "trace": "TRACE", "verbose": "VERBOSE"}
 PLAIN_TS = rf"^(?P<iso>\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?Z?)|^\[?(?P<mdy>{MDY})\]?"
 _PATH = re.compile(r"c/windowsazure/logs/plugins/([^/]+)/([^/]+)/[^/]+$", re.IGNORECASE)
 _DSC_LEVEL = {"VERBOSE": "VERBOSE", "WARNING": "WARN", "ERROR": "ERROR", "DEBUG": "DEBUG"}
@@ -47,7 +55,7 @@ HANDLER_LOG = FrameSchema(
             "when the file is not in that layout."),
         Col("ext_version", "str", "Handler version from the path."),
         Col("file", "str", "File name.", False),
-        Col("layout", "category", "bracketed, dsc, agent or plain.", False),
+        Col("layout", "category", "bracketed, dsc, agent, akvvm (Key Vault extension service log) or plain.", False),
         Col("pid", "Int64", "Handler process id ([PID+TID] layout)."),
         Col("thread", "str", "Thread id as written."),
         Col("ts", "datetime", "Record time, UTC; zone-less stamps read as UTC unchanged."),
@@ -68,7 +76,7 @@ def sniff(head: str) -> bool:
     lines = [ln for ln in head.splitlines()[:200] if ln.strip()]
     if not lines:
         return False
-    hits = sum(1 for ln in lines if re.match(BRACKETED, ln) or re.match(DSC, ln))
+    hits = sum(1 for ln in lines if re.match(BRACKETED, ln) or re.match(DSC, ln) or re.match(AKVVM, ln))
     return hits >= max(1, len(lines) // 5)
 
 
@@ -80,18 +88,20 @@ def parse(text: str, *, source: str) -> ParseResult:
     br = pc.extract_regex(lines, BRACKETED)
     ds = pc.extract_regex(lines, DSC)
     ag = pc.extract_regex(lines, AGENT_HEAD)
-    is_br, is_ds, is_ag = (np.asarray(x.is_valid()) for x in (br, ds, ag))
-    structured = is_br | is_ds | is_ag
+    kv = pc.extract_regex(lines, AKVVM)
+    is_br, is_ds, is_ag, is_kv = (np.asarray(x.is_valid()) for x in (br, ds, ag, kv))
+    structured = is_br | is_ds | is_ag | is_kv
     # Plain-text fallback: when a file has no structured head at all, every line is a record.
     plain_file = not structured.any()
     is_head = np.ones(n, dtype=bool) if plain_file else structured
     rec = fold(lines, is_head)
     idx = rec.start
     nrec = len(idx)
-    b, d, a = br.take(idx), ds.take(idx), ag.take(idx)
+    b, d, a, k = br.take(idx), ds.take(idx), ag.take(idx), kv.take(idx)
     hb, hd, ha = is_br[idx], is_ds[idx], is_ag[idx] & ~is_br[idx]
+    hk = is_kv[idx] & ~(hb | hd | ha)
 
-    layout = np.where(hb, "bracketed", np.where(hd, "dsc", np.where(ha, "agent", "plain")))
+    layout = np.where(hb, "bracketed", np.where(hd, "dsc", np.where(ha, "agent", np.where(hk, "akvvm", "plain"))))
     pid = pd.to_numeric(col(b, "pid"), errors="coerce").astype("Int64")
     thread = col(b, "tid").where(hb, col(a, "tid"))
     mdy_raw = col(b, "mdy").where(hb, col(a, "mdy"))
@@ -100,6 +110,10 @@ def parse(text: str, *, source: str) -> ParseResult:
     level = col(b, "level").where(hb, col(d, "level").map(_DSC_LEVEL).astype("str").where(hd, col(a, "level")))
     msg = col(b, "msg", empty_is_na=False).where(hb, col(d, "msg", empty_is_na=False).where(
         hd, col(a, "msg", empty_is_na=False)))
+    if hk.any():
+        kv_level = col(k, "klevel").str.lower().map(_KV_LEVEL).fillna(col(k, "klevel").str.upper()).astype("str")
+        level = level.where(~hk, kv_level)
+        msg = msg.where(~hk, col(k, "msg", empty_is_na=False))
 
     ts = parse_mdy(mdy_raw).where(mdy_raw.notna().to_numpy(), parse_iso(iso_raw))
     dsc_ts = pd.to_datetime(dsc_raw.str.replace(" ", "T", n=1).str.rstrip("Z"), format="%Y-%m-%dT%H:%M:%S",
@@ -107,6 +121,13 @@ def parse(text: str, *, source: str) -> ParseResult:
     ts = ts.where(~hd, dsc_ts)
     raw = mdy_raw.where(mdy_raw.notna().to_numpy(), iso_raw).where(~hd, dsc_raw)
     assumed = (mdy_raw.notna().to_numpy() | (hd & ~dsc_raw.str.endswith("Z").fillna(False).to_numpy()))
+    if hk.any():
+        kv_raw = col(k, "kts")
+        kv_ts = pd.to_datetime(kv_raw, format="%Y-%m-%d %H:%M:%S", errors="coerce",
+                               utc=True).astype("datetime64[ns, UTC]")
+        ts = ts.where(~hk, kv_ts)
+        raw = raw.where(~hk, kv_raw)
+        assumed = assumed | hk
 
     texts = pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
     first_lines = texts.str.split("\n", n=1).str[0]
@@ -130,8 +151,9 @@ def parse(text: str, *, source: str) -> ParseResult:
         _add(damage, 0, "continuation lines before the first record head (file starts mid-record or is a pasted "
              "fragment)")
         issues.append(ParseIssue(source, 1, "orphan-lines", f"{int(rec.end[0]) + 1} line(s) before the first record "
-                                 "head; expected a head like '[4892+00000001] [03/04/2021 20:49:58.30] [INFO] ...' or "
-                                 "'VERBOSE: [2015-10-21T08:03:08] ...'", text=first_lines[0][:300], parser=NAME))
+                                 "head; expected a head like '[4892+00000001] [03/04/2021 20:49:58.30] [INFO] ...', "
+                                 "'VERBOSE: [2015-10-21T08:03:08] ...' or '2020-11-24 22:54:15: <info> [Global] ...'",
+                                 text=first_lines[0][:300], parser=NAME))
     if not text.endswith(("\n", "\r")):
         last = lines[n - 1].as_py()
         if plain_file:

@@ -29,6 +29,12 @@ shape is the public one in azure-docs ``articles/virtual-machines/instance-metad
 .ipv4.ipAddress[k].{privateIpAddress, publicIpAddress}``, ``.ipv4.subnet[j].{address, prefix}``,
 ``.macAddress`` (12 hex digits, ``000D3AF806EC``), and ``compute.{vmId, name, location, vmSize, osType,
 azEnvironment, resourceId, zone, ...}``.
+
+From an attested-data answer (``probes/imds_attested.json``: ``/metadata/attested/document``, the envelope plus a
+top-level ``nonce``) it fills ``imds_attestation``: the PKCS#7 signature decoded and verified offline by
+:mod:`kit.attestation` (signed vmId, sku, subscriptionId, nonce, timeStamp, plan; signature and signer name). The
+same answer from Azure Stack HCI's endpoint (169.254.169.253) is read the same way. Time and nonce are judged by the
+diagnosis, against the bundle's collection time.
 """
 
 from __future__ import annotations
@@ -86,7 +92,43 @@ IMDS_COMPUTE = FrameSchema(
      Col("os_type", "str", "compute.osType."), Col("az_environment", "str", "compute.azEnvironment."),
      Col("resource_id", "str", "compute.resourceId."), Col("zone", "str", "compute.zone.")),
 )
-FRAMES = {"http_probes": HTTP_PROBES, "imds_network": IMDS_NETWORK, "imds_compute": IMDS_COMPUTE}
+IMDS_ATTESTATION = FrameSchema(
+    "imds_attestation",
+    "One row per attested-data answer (GET /metadata/attested/document): the fields IMDS signed, decoded offline from "
+    "the PKCS#7 signature, and whether that signature verifies. Whether the document had expired and whether its "
+    "nonce is the one sent are judged by the diagnosis (IMDS_ATTESTATION_INVALID) against the time the bundle says it "
+    "was fetched, never against the time of reading.",
+    (SOURCE, Col("url", "str", "Requested URL.", False),
+     Col("fetched_at", "datetime", "When the request was made (the envelope's `time`)."),
+     Col("nonce_sent", "str", "The nonce the collector sent (envelope `nonce`, else the URL's `nonce=`)."),
+     Col("encoding", "str", "The answer's `encoding` (IMDS: pkcs7)."),
+     Col("vm_id", "str", "Signed vmId."),
+     Col("subscription_id", "str", "Signed subscriptionId."),
+     Col("sku", "str", "Signed sku (the image SKU)."),
+     Col("license_type", "str", "Signed licenseType (Azure Hybrid Benefit), when present."),
+     Col("plan", "str", "Signed plan as name/product/publisher (Marketplace images; empty otherwise)."),
+     Col("nonce_signed", "str", "Signed nonce."),
+     Col("created_on", "datetime", "Signed timeStamp.createdOn (IMDS writes `MM/DD/YY HH:MM:SS -0000`)."),
+     Col("expires_on", "datetime", "Signed timeStamp.expiresOn."),
+     Col("signature_valid", "boolean", "The PKCS#7 signature verifies with the signer certificate it carries; NA "
+         "when it could not be checked (see problems)."),
+     Col("signer_subject", "str", "Subject of the signing certificate."),
+     Col("signer_names", "str", "Its SAN DNS names (subject CN when it has no SAN), comma-separated."),
+     Col("signer_domain", "str", "metadata.azure.com, or the sovereign-cloud domain a signer name falls under; NA "
+         "when none does."),
+     Col("signer_issuer", "str", "Issuer of the signing certificate."),
+     Col("signer_not_before", "datetime", "Signing certificate validity start."),
+     Col("signer_not_after", "datetime", "Signing certificate validity end."),
+     Col("chain", "str", "What was not verified offline (the chain to a trusted root).", False),
+     Col("problems", "str", "Problems found while decoding and verifying (signature, signer, structure), "
+         "`; `-separated; NA when none."),
+     Col("document", "str", "The signed JSON document as text.")),
+)
+FRAMES = {"http_probes": HTTP_PROBES, "imds_network": IMDS_NETWORK, "imds_compute": IMDS_COMPUTE,
+          "imds_attestation": IMDS_ATTESTATION}
+#: IMDS (Azure) and the Azure Stack HCI host's attestation endpoint ("Azure verification for VMs").
+ATTESTED_HOSTS = ("169.254.169.254", "169.254.169.253")
+ATTESTED_PATH = re.compile(r"/metadata/attested/document/?$", re.IGNORECASE)
 
 OUTCOMES = ("ok", "connection-error", "http-error", "throttled", "proxy-answer")
 
@@ -104,8 +146,11 @@ IMDS_STATUS = {
     405: "Method Not Allowed: the HTTP method (verb) is not supported on the endpoint",
     410: "Gone: retry after some time, for up to 70 seconds",
     429: "Too Many Requests: IMDS rate limit exceeded (5 requests per second); back off",
-    500: "Service Error: retry after some time",
+    500: "Service Error: retry after some time (at least 1 second)",
 }
+#: The managed identity endpoint's own limits (IMDS article, "Rate limiting").
+IMDS_IDENTITY_429 = ("Too Many Requests: IMDS rate limit exceeded (managed identity: 20 requests per second, 5 "
+                     "concurrent); back off exponentially")
 
 
 def sniff(head: str) -> bool:
@@ -193,6 +238,8 @@ def detail(endpoint: str, path: str, status: int | None, body: str, headers: dic
             return "Bad Request: Required metadata header not specified (send `Metadata: true`)"
         if status in (502, 504):
             return f"{status} from IMDS: IMDS does not answer this itself; a proxy in the path is the likely cause"
+        if status == 429 and "/metadata/identity" in path.lower():
+            return IMDS_IDENTITY_429
         return IMDS_STATUS.get(status)
     if endpoint == "hostgaplugin":
         if status == 502:
@@ -271,6 +318,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     rows: list[dict] = []
     nets: list[dict] = []
     comps: list[dict] = []
+    attests: list[dict] = []
     for o in envelopes:
         url = str(get(o, "url")).strip()
         try:
@@ -304,8 +352,50 @@ def parse(text: str, *, source: str) -> ParseResult:
             n, c = _imds_rows(body, parts.path, source=source, issues=issues)
             nets += n
             comps += c
+        if host in ATTESTED_HOSTS and status == 200 and ATTESTED_PATH.search(parts.path or ""):
+            attests.append(_attested_row(o, url, parts.query, body, rows[-1]["time"], source=source))
     df = HTTP_PROBES.from_records(rows)
     df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
     df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
     return ParseResult({"http_probes": df, "imds_network": IMDS_NETWORK.from_records(nets),
-                        "imds_compute": IMDS_COMPUTE.from_records(comps)}, issues)
+                        "imds_compute": IMDS_COMPUTE.from_records(comps),
+                        "imds_attestation": IMDS_ATTESTATION.from_records(attests)}, issues)
+
+
+def _attested_row(envelope: dict, url: str, query: str, body: str, fetched_at, *, source: str) -> dict:
+    """One ``imds_attestation`` row from a 200 answer of /metadata/attested/document."""
+    from urllib.parse import parse_qs
+
+    from .. import attestation
+
+    sent = get(envelope, "nonce")
+    if sent is None:
+        sent = (parse_qs(query).get("nonce") or [None])[0]
+    row: dict = {"source": source, "url": url, "fetched_at": fetched_at,
+                 "nonce_sent": None if sent is None else str(sent), "chain": attestation.CHAIN_NOTE}
+    try:
+        answer = json.loads(body.lstrip("\ufeff"))
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(get(answer, "signature"), str):
+        return {**row, "problems": "the answer is not the attested-data JSON {\"encoding\", \"signature\"}"}
+    att = attestation.decode(get(answer, "signature"))
+    enc = get(answer, "encoding")
+    enc_problem = [] if enc is None or str(enc).lower() == "pkcs7" else [f"encoding is {enc!r}, not pkcs7"]
+    plan = att.get("plan")
+    plan_txt = ("/".join(str(plan.get(k) or "") for k in ("name", "product", "publisher"))
+                if isinstance(plan, dict) and any(plan.values()) else None)
+
+    def text(*p: str) -> str | None:
+        v = att.get(*p)
+        return None if v is None or v == "" else str(v)
+
+    return {**row, "encoding": get(answer, "encoding"), "vm_id": text("vmId"),
+            "subscription_id": text("subscriptionId"), "sku": text("sku"), "license_type": text("licenseType"),
+            "plan": plan_txt, "nonce_signed": att.nonce, "created_on": att.created_on, "expires_on": att.expires_on,
+            "signature_valid": att.signature_valid, "signer_subject": att.signer_subject,
+            "signer_names": ", ".join(att.signer_names) or None, "signer_domain": att.signer_domain,
+            "signer_issuer": att.signer_issuer, "signer_not_before": att.signer_not_before,
+            "signer_not_after": att.signer_not_after,
+            "problems": "; ".join(enc_problem + att.problems) or None,
+            "document": att.content}
