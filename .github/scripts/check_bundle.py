@@ -14,8 +14,9 @@ for p in ["commands/route_print.txt", "commands/ipconfig_all.txt", "commands/net
           "commands/get_netroute.json", "commands/get_netipaddress.json", "commands/services.json",
           "commands/firewall_rules.json", "probes/tcp.json", "probes/imds_instance.json"]:
     assert p in paths and paths[p]["status"] == "collected", (p, paths.get(p))
-bad = [i for i in b.issues.itertuples() if i.kind in ("hash-mismatch", "parser-error", "manifest-file-missing", "unlisted-file")]
+BAD_KINDS = ("hash-mismatch", "parser-error", "manifest-file-missing", "unlisted-file")
+bad = [i for i in b.issues.itertuples() if i.kind in BAD_KINDS]
 assert not bad, bad
-for name in ("routes", "ipconfig", "tcp_probes"):
+for name in ("routes", "adapters", "tcp_probes"):
     print(name, len(b.frame(name)), "rows")
 print("ok:", path, len(paths), "manifest entries")
