@@ -372,7 +372,13 @@ try {
     $inst = Invoke-Probe 'http://169.254.169.254/metadata/instance?api-version=2021-02-01' $md
     Add-Json 'probes/imds_instance.json' $inst 'probes/imds_instance.json'
     Add-Json 'probes/imds_versions.json' (Invoke-Probe 'http://169.254.169.254/metadata/versions' $md) 'probes/imds_versions.json'
-    $att = Invoke-Probe ('http://169.254.169.254/metadata/attested/document?api-version=2020-09-01&nonce=' + $Nonce) $md
+    # Azure Stack HCI VMs with legacy OS support reach the host's attestation service through the
+    # AZSHCI_GUEST-IMDS_DO_NOT_MODIFY NIC at 169.254.169.253 ("Azure verification for VMs"); Azure VMs use IMDS.
+    $attHost = '169.254.169.254'; $attVer = '2020-09-01'
+    $hciNic = $null
+    try { $hciNic = Get-NetAdapter -Name 'AZSHCI_GUEST-IMDS_DO_NOT_MODIFY' -ErrorAction SilentlyContinue } catch { }
+    if ($hciNic) { $attHost = '169.254.169.253'; $attVer = '2018-10-01' }
+    $att = Invoke-Probe ('http://{0}/metadata/attested/document?api-version={1}&nonce={2}' -f $attHost, $attVer, $Nonce) $md
     $att['nonce'] = $Nonce
     Add-Json 'probes/imds_attested.json' $att 'probes/imds_attested.json'
     $ws = Invoke-Probe 'http://168.63.129.16/?comp=versions' @{}
