@@ -85,3 +85,7 @@ class RemoteScriptError(CollectionError):
 
 class CredentialError(CollectionError):
     """No credential could be found without prompting (headless run)."""
+
+
+class TransferError(CollectionError):
+    """The bundle did not arrive whole: cut short, or its length or SHA-256 does not match what the VM announced."""

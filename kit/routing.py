@@ -26,12 +26,16 @@ def candidate_routes(routes: pd.DataFrame, target: str) -> pd.DataFrame:
     addr = ipaddress.ip_address(target)
     if routes.empty:
         return routes.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
-    r = routes[~routes["persistent"].astype(bool).to_numpy()]
-    if (r["origin"] == "route_print").any():
-        r = r[r["origin"] == "route_print"]  # one source of truth when both were collected
+    # One combined mask, one take: the frame has ~20 columns and each filter would copy them all.
+    active = ~routes["persistent"].to_numpy(dtype=bool)
+    origin = routes["origin"].to_numpy(dtype=object)
+    if (active & (origin == "route_print")).any():
+        active &= origin == "route_print"  # one source of truth when both were collected
     fam = "IPv4" if addr.version == 4 else "IPv6"
-    r = r[(r["family"] == fam).to_numpy()]
-    r = r[[_contains(d, addr) for d in r["destination"]]]
+    active &= routes["family"].to_numpy(dtype=object) == fam
+    dest = routes["destination"].to_numpy(dtype=object)
+    active &= [bool(ok) and _contains(d, addr) for ok, d in zip(active, dest, strict=True)]
+    r = routes[active]
     if r.empty:
         return r.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
     metric = r["metric"].fillna(r["route_metric"]).fillna(10**9)

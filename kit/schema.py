@@ -102,7 +102,11 @@ class FrameSchema:
     # -- building frames -------------------------------------------------------------------------
     def empty(self) -> pd.DataFrame:
         """A frame with no rows and the right columns and dtypes."""
-        return self.coerce(pd.DataFrame({c.name: [] for c in self.columns}))
+        cached = _EMPTY.get(id(self))
+        if cached is None or cached[0] is not self:
+            cached = (self, self.coerce(pd.DataFrame({c.name: [] for c in self.columns})))
+            _EMPTY[id(self)] = cached
+        return cached[1].copy()
 
     def from_records(self, records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
         """Build a typed frame from dicts; missing keys become NA. Unknown keys are an error."""
@@ -114,8 +118,14 @@ class FrameSchema:
             extra = set(r) - known
             if extra:
                 raise SchemaError(f"{self.name}: record {i} has unknown columns {sorted(extra)}")
-        data = {c.name: [r.get(c.name) for r in rows] for c in self.columns}
-        return self.coerce(pd.DataFrame(data))
+        data: dict[str, object] = {}
+        for c in self.columns:
+            values = [r.get(c.name) for r in rows]
+            try:
+                data[c.name] = _fast_column(values, c)
+            except (TypeError, ValueError) as exc:
+                raise SchemaError(f"{self.name}.{c.name}: cannot cast to {c.dtype}: {exc}") from exc
+        return pd.DataFrame(data, copy=False)
 
     def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
         """Return ``df`` with exactly the schema's columns, in order, cast to their dtypes."""
@@ -128,11 +138,17 @@ class FrameSchema:
         out = {}
         for c in self.columns:
             s = df[c.name]
+            if _dtype_matches(s.dtype, c) and c.dtype != "level":
+                out[c.name] = s  # already right: no copy, no re-cast
+                continue
             try:
                 out[c.name] = _cast(s, c)
             except (TypeError, ValueError) as exc:
                 raise SchemaError(f"{self.name}.{c.name}: cannot cast to {c.dtype}: {exc}") from exc
-        return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+        res = pd.DataFrame(out, index=df.index, copy=False)
+        if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
+            return res
+        return res.reset_index(drop=True)
 
     # -- checking ---------------------------------------------------------------------------------
     def check_dtypes(self, df: pd.DataFrame) -> list[str]:
@@ -141,11 +157,10 @@ class FrameSchema:
         if list(df.columns) != self.names:
             problems.append(f"{self.name}: columns {list(df.columns)} != schema {self.names}")
             return problems
-        for c in self.columns:
-            got = df[c.name].dtype
+        for c, got in zip(self.columns, df.dtypes, strict=True):  # one dtypes lookup, not one column per check
             if not _dtype_matches(got, c):
                 problems.append(f"{self.name}.{c.name}: dtype {got} != {c.dtype}")
-            if not c.nullable and df[c.name].isna().any():
+            if not c.nullable and len(df) and df[c.name].isna().to_numpy().any():
                 problems.append(f"{self.name}.{c.name}: has missing values but is not nullable")
         return problems
 
@@ -178,6 +193,29 @@ class FrameSchema:
             dt = _PANDAS_DTYPE[c.dtype] if c.dtype != "level" else "category (ordered levels)"
             lines.append(f"| `{c.name}` | `{dt}` | {'yes' if c.nullable else 'no'} | {c.description} |")
         return "\n".join(lines) + "\n"
+
+
+_EMPTY: dict[int, tuple[FrameSchema, pd.DataFrame]] = {}
+
+
+def _fast_column(values: list, c: Col):
+    """A typed column straight from Python values, same result as ``_cast(pd.Series(values), c)``.
+
+    The common shapes (strings or None; ints; floats; bools; Timestamps) skip pandas' object inference; anything
+    else goes the general way.
+    """
+    kind = c.dtype
+    if kind == "str" and all(v is None or type(v) is str for v in values):
+        return pd.array(values, dtype="str")
+    if kind == "category" and all(v is None or type(v) is str for v in values):
+        return pd.Categorical(values)
+    if kind == "int64" and all(type(v) is int for v in values):
+        return pd.array(values, dtype="int64")
+    if kind == "float64" and all(v is None or type(v) in (float, int) for v in values):
+        return pd.array([float("nan") if v is None else float(v) for v in values], dtype="float64")
+    if kind == "bool" and all(type(v) is bool for v in values):
+        return pd.array(values, dtype="bool")
+    return _cast(pd.Series(values, dtype=object if kind in ("str", "category", "level") else None), c)
 
 
 def _cast(s: pd.Series, c: Col) -> pd.Series:

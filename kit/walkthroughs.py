@@ -5,15 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 NOTEBOOKS = {
-    "01-extension-timeout": "Extension timeouts, failures and stuck extensions; extension lifecycle and Key Vault",
-    "02-network-wireserver-imds": "WireServer, HostGAPlugin and IMDS connectivity (firewall, proxy, platform); "
-                                  "managed identity, IMDS rules, attested data, Azure Stack HCI",
+    "01-extension-timeout": "Extension timeouts, failures, blocked extensions, Key Vault and managed identity",
+    "02-network-wireserver-imds": "WireServer, HostGAPlugin and IMDS connectivity (firewall, proxy, platform)",
     "03-route-misconfiguration": "Routes to 168.63.129.16 and 169.254.169.254 (wrong NIC, cluster adapter, static)",
 }
 
-_BY_FAMILY = {"extensions": "01-extension-timeout", "keyvault": "01-extension-timeout",
-              "network": "02-network-wireserver-imds", "identity": "02-network-wireserver-imds",
-              "hci": "02-network-wireserver-imds", "routes": "03-route-misconfiguration"}
+_BY_FAMILY = {"extensions": "01-extension-timeout", "identity": "01-extension-timeout",
+              "keyvault": "01-extension-timeout", "hci": "01-extension-timeout",
+              "network": "02-network-wireserver-imds", "routes": "03-route-misconfiguration"}
 
 
 def notebook_for(code: str, family: str | None = None) -> str | None:

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -27,6 +32,9 @@ BUNDLE = "../sample_logs/firewall-blocks-32526"  # folder or .zip of a bundle
 HOST = ""  # e.g. "10.1.0.4" to collect a bundle live over WinRM instead (HTTPS 5986 by default)
 USER = ""  # WinRM user for a live collection (password: env var VMKIT_PASSWORD, keyring, or a prompt)
 OUT = "collected"  # where a live collection writes its bundle
+TRANSPORT = "ntlm"  # WinRM authentication: ntlm, kerberos, credssp, certificate or basic (HTTPS only)
+PORT = None  # WinRM port; None = 5986 (HTTPS)
+CA_FILE = None  # PEM of the VM's certificate or its CA when it is not in the system trust store
 REPORT = "report.html"  # where the HTML report is written
 
 # %%
@@ -39,7 +47,9 @@ from kit.walkthroughs import walkthrough_links, with_walkthroughs
 if HOST:
     from kit.collect import collect
 
-    BUNDLE = collect(HOST, user=USER or None, out=OUT)
+    result = collect(HOST, user=USER or None, out=OUT, transport=TRANSPORT, port=PORT, ca_file=CA_FILE)
+    print(result)  # where the bundle went, its size, how long it took; never the password
+    BUNDLE = result.bundle
 
 bundle = kit.open_bundle(BUNDLE)
 bundle

@@ -36,7 +36,7 @@ from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"] == "extensions"][["severity", "code", "summary"]]
+findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])][["severity", "code", "summary"]]
 
 # %% [markdown]
 # ## Step 1 - Which extensions are there, and what did they last report?
@@ -75,6 +75,50 @@ from kit.diagnose import evidence_frame
 evidence_frame(findings[findings["family"] == "extensions"])
 
 # %% [markdown]
+# ## Step 5 - Key Vault, managed identity and the extension lifecycle
+# The same bundle answers the questions engineers meet daily around extensions that carry identities:
+#
+# * `EXTENSION_OS_UNSUPPORTED` - status code **51**: the handler refuses this OS. Pick a handler version that
+#   supports it, and remove the failed extension.
+# * `EXTENSION_BLOCKED_BY_FAILED_EXTENSION` - one extension is failed and others have settings but never reported
+#   a status: new installs do not start while one is failed. Fix or remove the failed one first.
+# * `KEYVAULT_SETTINGS_MALFORMED` - "Failed to parse the configuration settings with:not an object": the settings
+#   arrived as an escaped JSON string. Pass a hashtable (`-Settings @{...}`) or a JSON object.
+# * `KEYVAULT_CERT_URL_INVALID` - observed certificates must be `https://<vault>.vault.azure.net/secrets/<name>`;
+#   a `/certificates/` URL has no private key.
+# * `KEYVAULT_MSI_SETTINGS_INVALID` - `msiClientId` needs `msiEndpoint`; `certificateStoreLocation` must be exactly
+#   `LocalMachine` or `CurrentUser`.
+# * `KEYVAULT_INITIAL_SYNC_BLOCKING` - `requireInitialSync: true` and the extension still transitioning: later
+#   extensions wait (the deadlock with a system-assigned identity created in the same template).
+# * `LEGACY_MSI_EXTENSION` - the deprecated Managed Identity extension (`localhost:50342`): get tokens from IMDS
+#   `/metadata/identity/oauth2/token` instead.
+# * `IMDS_ATTESTATION_INVALID` - the attested document (`/metadata/attested/document`, collected with a nonce) is
+#   checked offline: PKCS#7 signature, signer `metadata.azure.com` (or the sovereign-cloud names), nonce, expiry.
+#   A foreign signer means something other than IMDS answered.
+# * `HCI_IMDS_NIC_MISSING_OR_MODIFIED` - on Azure Stack HCI with legacy OS support, IMDS is reached through the
+#   `AZSHCI_GUEST-IMDS_DO_NOT_MODIFY` adapter: re-enable legacy OS support to restore it (Gen 1 VMs: turned off).
+#
+# The catalog holds each one's fix and Microsoft's article:
+
+# %%
+from IPython.display import display
+
+from kit.catalog import catalog_frame
+
+display(catalog_frame(codes=["EXTENSION_OS_UNSUPPORTED", "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"]))
+for family in ("keyvault", "identity", "hci"):
+    display(catalog_frame(family=family))
+findings[findings["family"].isin(["keyvault", "identity", "hci"])][["severity", "code", "summary"]]
+
+# %% [markdown]
+# Key Vault extension settings on this VM (empty when it has none), as the kit read them:
+
+# %%
+settings = bundle.ext_settings
+settings[settings["extension"].str.contains("KeyVault|ManagedIdentity", na=False)][
+    ["extension", "ext_version", "seq", "public_settings"]]
+
+# %% [markdown]
 # ## Fix and verify
 # * Make the script non-interactive and bounded (no prompts, no `Read-Host`, installers with their silent
 #   switches, explicit timeouts on downloads); move long work into a scheduled task that the extension only
@@ -85,17 +129,9 @@ evidence_frame(findings[findings["family"] == "extensions"])
 #   no `EXTENSION_TIMEOUT`.
 
 # %% [markdown]
-# ## Extension lifecycle: what else fails, and how to read it
-# Each code in a few lines, with its fix (the finding's `remediation` column has the full text).
+# ## Step 6 - A closer look: version history, the Key Vault extension's own files, attested data
+# Step 5 lists the codes; these complete it, each with its fix and article:
 #
-# * **`EXTENSION_OS_UNSUPPORTED`** - the handler reported **error code 51**: this extension (or the version the VM
-#   got) does not support this OS. Retrying does not help: pin a `typeHandlerVersion` that supports the OS (Key Vault
-#   4.0 does not install on Windows Server 2019 or older) or move the workload, then remove the failed extension.
-#   [VM extensions on Windows](https://learn.microsoft.com/en-us/azure/virtual-machines/extensions/features-windows)
-# * **`EXTENSION_BLOCKED_BY_FAILED_EXTENSION`** - "if there's an existing extension with a failed provisioning
-#   state, any other new extension fails to install": the kit sees a failed status and, after it, extensions that
-#   reached the VM but never ran. Fix or `Remove-AzVMExtension` the failed one first, then re-run the others.
-#   [VM extensions on Windows](https://learn.microsoft.com/en-us/azure/virtual-machines/extensions/features-windows)
 # * **`EXTENSION_FAILED` with "Finished executing command"** - for Custom Script that message only says the command
 #   ran; `ProvisioningState/failed/<code>` is the verdict even when the StdOut/StdErr substatuses say "succeeded".
 #   The kit shows the StdErr text: that is the error to fix.
@@ -105,6 +141,14 @@ evidence_frame(findings[findings["family"] == "extensions"])
 #   it, the finding names the extensions whose protected settings cannot be decrypted. Restore the crypto services
 #   and the MachineKeys ACLs, restart the agent.
 #   [Troubleshoot the agent](https://learn.microsoft.com/en-us/troubleshoot/azure/virtual-machines/windows/windows-azure-guest-agent)
+# * **`KEYVAULT_CERT_DOWNLOAD_FAILED`** - the Key Vault extension's log shows certificate refreshes that keep failing,
+#   sorted into access (403: grant the Key Vault Secrets User role or a get/list secrets policy), identity (no token:
+#   set msiClientId, reach IMDS) and network (name resolution, timeouts: open HTTPS to the vault).
+#   [Key Vault VM extension](https://learn.microsoft.com/en-us/azure/virtual-machines/extensions/key-vault-windows)
+# * **`IMDS_REQUESTS_FAILED`** - a log, a status or a script's StdErr quotes IMDS rejecting a request: no
+#   `Metadata: true` (400), no api-version (400 with newest-versions), too many requests (429: 5 per second; tokens 20
+#   per second and 5 at once), 410 (retry up to 70 s), 500 (retry after at least 1 s), `X-Forwarded-For`, a proxy.
+#   [IMDS](https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service)
 #
 # **Auto-upgrades** are in WaAppAgent.log (`Getting plugin locations for plugin '...'. Current Version: 'x', Requested
 # Version: 'y'`, then `Auto-Upgrade mode. Highest public version ...`); `kit.derived.extension_history` turns them into
@@ -120,35 +164,29 @@ extension_history(kb.agent_log)[["ts", "extension", "from_version", "to_version"
 plots.extension_operations(kb);
 
 # %% [markdown]
-# ## The Key Vault VM extension
-# `Microsoft.Azure.KeyVault.KeyVaultForWindows` installs certificates from Key Vault and keeps them fresh. Its public
-# settings are read into `keyvault_certificates` (one row per observed certificate); its service log,
-# `C:\WindowsAzure\Logs\Plugins\Microsoft.Azure.KeyVault.KeyVaultForWindows\<version>\akvvm_service_*.log`, is in
-# `handler_log` (layout `akvvm`). All five codes link to the
-# [Key Vault VM extension for Windows](https://learn.microsoft.com/en-us/azure/virtual-machines/extensions/key-vault-windows)
-# article.
-#
-# * **`KEYVAULT_SETTINGS_MALFORMED`** - "Failed to parse the configuration settings with:not an object": the settings
-#   arrived as an escaped JSON string (PowerShell passed a string). Build them as a hashtable and pass `-Settings`.
-# * **`KEYVAULT_CERT_URL_INVALID`** - observed certificates must be `https://<vault>.vault.azure.net/secrets/<name>`;
-#   `/certificates/` returns the certificate without its private key. Use the secret identifier.
-# * **`KEYVAULT_MSI_SETTINGS_INVALID`** - `msiClientId` needs `msiEndpoint`; a VM with user-assigned identities needs
-#   `msiClientId`; `certificateStoreLocation` is exactly `LocalMachine` or `CurrentUser` (case-sensitive).
-# * **`KEYVAULT_INITIAL_SYNC_BLOCKING`** - with `requireInitialSync` the extension stays transitioning until every
-#   certificate is installed and the extensions after it wait; with a system-assigned identity granted vault access
-#   in the same template this is a deadlock. Use a pre-authorised user-assigned identity.
-# * **`KEYVAULT_CERT_DOWNLOAD_FAILED`** - the log's failures, sorted into access (403: role or access policy),
-#   identity (no token), network (name resolution, timeouts) - each with its fix.
+# The Key Vault extension's public settings, one row per observed certificate (`url_problem` says why a URL cannot
+# work), and its service log (`akvvm_service_*.log`, layout `akvvm` in `handler_log`):
 
 # %%
 keyvault_certificates(kb.ext_settings)[["extension", "ext_version", "cert_index", "url", "url_problem",
                                         "certificate_store_location", "require_initial_sync", "msi_endpoint"]]
 
 # %%
-kf = kit.diagnose(kb)
-kf[kf["family"].isin(["extensions", "keyvault", "identity"])][["severity", "code", "summary"]]
-
-# %%
 kvlog = kb.handler_log
 kvlog[(kvlog["layout"] == "akvvm") & (kvlog["level"] >= "WARN")][["line", "ts", "level", "message"]].tail(5)
 
+# %%
+kf = kit.diagnose(kb)
+kf[kf["family"].isin(["extensions", "keyvault", "identity"])][["severity", "code", "summary"]]
+
+# %% [markdown]
+# What an attested document holds, decoded offline - the IMDS article's own example, a real IMDS signature. In a
+# bundle with `probes/imds_attested.json` the same columns are in `bundle.imds_attestation`, and
+# `IMDS_ATTESTATION_INVALID` says what does not hold (signature, signer, nonce, VM id, expiry at collection time).
+
+# %%
+from kit import attestation
+
+example = attestation.decode(attestation.IMDS_ARTICLE_EXAMPLE)
+{"signed": example.document, "signature_valid": example.signature_valid, "signer": example.signer_names,
+ "signer_domain": example.signer_domain, "chain": example.chain}

@@ -28,7 +28,6 @@
 
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/firewall-blocks-32526"
-IDENTITY_BUNDLE = "../sample_logs/keyvault-legacy-msi"
 
 # %%
 import kit
@@ -92,49 +91,3 @@ bundle.http_probes[["endpoint", "url", "status", "outcome", "detail", "error"]]
 # * **IMDS**: `Invoke-RestMethod -Headers @{Metadata="true"} -NoProxy -Uri "http://169.254.169.254/metadata/instance?api-version=2021-02-01"`.
 # * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), collect again, and check this notebook shows
 #   no network finding.
-
-# %% [markdown]
-# ## Managed identity, IMDS's rules, attested data, Azure Stack HCI
-# Each code in a few lines, with its fix.
-#
-# * **`LEGACY_MSI_EXTENSION`** - the Managed Identity VM extension (`ManagedIdentityExtensionForWindows`, tokens from
-#   `http://localhost:50342/oauth2/token`) is deprecated. Point every client - including a Key Vault extension's
-#   `msiEndpoint` - at IMDS, `http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true` and no
-#   proxy, then remove the extension. A proxy that answers calls to 127.0.0.1:50342 makes it an error.
-#   [Acquire a token on a VM](https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token)
-# * **`IMDS_REQUESTS_FAILED`** - software on the VM broke one of IMDS's rules, shown when a log, a status or a script's
-#   StdErr quotes IMDS's answer: no `Metadata: true` (400), no api-version (400 listing newest-versions), too many
-#   requests (429: 5 per second; tokens 20 per second and 5 at once - back off), 410 (retry up to 70 s), 500 (retry
-#   after at least 1 s), an `X-Forwarded-For` header (rejected), a proxy that was not bypassed.
-#   [IMDS](https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service)
-# * **`IMDS_ATTESTATION_INVALID`** - the collector fetches `/metadata/attested/document` with a nonce; the kit decodes
-#   the PKCS#7 signature offline and checks the signature, that the signer is `metadata.azure.com` or a subdomain
-#   (`metadata.azure.us`, `.cn`, `microsoftazure.de` in sovereign clouds), the nonce, the VM id and the expiry - at
-#   the time the bundle was collected. A foreign signer or a bad signature means something other than IMDS answered.
-#   [Attested data](https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service#attested-data)
-# * **`HCI_IMDS_NIC_MISSING_OR_MODIFIED`** - on Azure Stack HCI, VMs with legacy OS support reach the host's
-#   attestation endpoint (169.254.169.253) through the NIC `AZSHCI_GUEST-IMDS_DO_NOT_MODIFY`; the kit reports it
-#   missing, disconnected, or bypassed by a route. Turn legacy OS support off and on (a Generation 1 VM must be off to
-#   get the NIC back). VMs without legacy OS support use VMBus instead and need the Hyper-V Guest Service Interface.
-#   [Azure verification for VMs](https://learn.microsoft.com/en-us/azure-stack/hci/deploy/azure-verification)
-
-# %%
-ib = kit.open_bundle(IDENTITY_BUNDLE)
-idf = kit.diagnose(ib)
-idf[idf["family"].isin(["identity", "hci"])][["severity", "code", "summary"]]
-
-# %% [markdown]
-# What an attested document holds, decoded offline: the IMDS article's own example (a real IMDS signature). In a
-# bundle with `probes/imds_attested.json` the same columns are in `bundle.imds_attestation`.
-
-# %%
-from kit import attestation
-
-example = attestation.decode(attestation.IMDS_ARTICLE_EXAMPLE)
-{"signed": example.document, "signature_valid": example.signature_valid, "signer": example.signer_names,
- "signer_domain": example.signer_domain, "chain": example.chain}
-
-# %%
-ib.imds_attestation[["url", "nonce_sent", "nonce_signed", "vm_id", "expires_on", "signature_valid", "signer_domain",
-                     "problems"]]
-

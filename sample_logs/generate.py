@@ -1071,7 +1071,7 @@ def keyvault_deadlock() -> Bundle:
     while t < c - timedelta(minutes=1):
         log += kv_refresh(t, url, error=kv_403(vault))
         t, step = t + step, step * 2
-    b = base_bundle("keyvault-initial-sync-deadlock", "payments-web-03", 707, c, cse="none", agent_hours=hours,
+    b = base_bundle("keyvault-initial-sync-deadlock", "payments-web-03", 717, c, cse="none", agent_hours=hours,
                     oobe_waits=waits, agent_extra=plugin_lines(kv_t - timedelta(seconds=4, milliseconds=230), KV,
                                                                KV_VER, KV_VER))
     b.put(f"C/WindowsAzure/Logs/Plugins/{KV}/{KV_VER}/akvvm_service_{kv_t:%Y-%m-%d_%H-%M-%S}.1.log", crlf(log))
@@ -1125,7 +1125,7 @@ are this finding's evidence: `EXTENSION_STUCK_TRANSITIONING` and `KEYVAULT_CERT_
     return b
 
 
-def keyvault_legacy_msi() -> Bundle:
+def keyvault_legacy_endpoint() -> Bundle:
     c = datetime(2025, 1, 22, 8, 3, 17, 260000, tzinfo=UTC)
     start = c - timedelta(hours=6)
     vault, partner = "kv-hrapp-prod-neu", "kv-partner-shared-neu"
@@ -1206,8 +1206,92 @@ Vault extension's success status wording, and its version before the upgrade.
     return b
 
 
-SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster, keyvault_deadlock,
-             keyvault_legacy_msi]
+KEYVAULT, KEYVAULT_VER = "Microsoft.Azure.KeyVault.KeyVaultForWindows", "3.1.0.2"
+LEGACY_MSI, LEGACY_MSI_VER = "Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows", "1.0.0.10"
+
+
+def keyvault_legacy_msi() -> Bundle:
+    c = datetime(2025, 9, 15, 8, 12, 40, 233000, tzinfo=UTC)
+    start = c - timedelta(hours=6)
+    kv_t = start + timedelta(minutes=22, seconds=7, milliseconds=310)
+    msi_t = start + timedelta(minutes=20, seconds=2, milliseconds=880)
+    extra = (plugin_lines(msi_t - timedelta(seconds=4), LEGACY_MSI, LEGACY_MSI_VER, LEGACY_MSI_VER)
+             + plugin_result(msi_t + timedelta(seconds=6, milliseconds=120), LEGACY_MSI, LEGACY_MSI_VER)
+             + plugin_lines(kv_t - timedelta(seconds=4), KEYVAULT, KEYVAULT_VER, KEYVAULT_VER)
+             + plugin_result(kv_t + timedelta(seconds=9, milliseconds=470), KEYVAULT, KEYVAULT_VER))
+    b = base_bundle("keyvault-certificates-url-legacy-msi", "iis-02", 707, c, agent_extra=extra, cse="none")
+    rng = random.Random(7071)
+    # The Key Vault extension's settings, as Microsoft's "Key Vault VM extension for Windows" article shows them;
+    # the observed certificate uses the vault's /certificates/ endpoint (no private key) instead of /secrets/.
+    kv_public = {"secretsManagementSettings": {
+        "pollingIntervalInS": "3600", "certificateStoreName": "MY", "linkOnRenewal": False,
+        "certificateStoreLocation": "LocalMachine", "requireInitialSync": True,
+        "observedCertificates": ["https://contoso-web-kv.vault.azure.net/certificates/iis-02-tls"]},
+        "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token",
+                                   "msiClientId": "4c7e2a91-5b3d-4f08-a6e1-0d9f8b7c6a55"}}
+    for ext, ver, public, t, msg, cmd in (
+            (KEYVAULT, KEYVAULT_VER, kv_public, kv_t, "Enable succeeded", "akvvm_service.exe"),
+            (LEGACY_MSI, LEGACY_MSI_VER, {"port": 50342}, msi_t, "Enable succeeded", "ManagedIdentityExtension.exe")):
+        st = f"C/Packages/Plugins/{ext}/{ver}/"
+        # Status per §6.1's shape; the formats doc has no status text of these two extensions ("Enable succeeded"
+        # is the generic wording of Microsoft's extension handlers).
+        b.put(st + "Status/0.status", jbytes([{"version": "1", "timestampUTC": (t + timedelta(seconds=9)).strftime(
+            "%Y-%m-%dT%H:%M:%S.") + "1183120Z", "status": {"name": ext.rsplit(".", 1)[-1], "operation": "Enable",
+                                                           "status": "success", "code": 0, "formattedMessage": {
+                                                               "lang": "en-US", "message": msg}}}]))
+        b.put(st + "RuntimeSettings/0.settings", jbytes(settings(rng, public)))
+        b.put(st + "HandlerManifest.json", jbytes(handler_manifest(cmd)))
+        b.put(st + "HandlerEnvironment.json", jbytes(handler_env(ext, ver)))
+    # Handler logs: the formats doc has neither extension's log; like BGInfo.log, their lines follow the RunCommand
+    # handler's bracketed layout of §3.1 (its nearest documented relative), with plain start/enable messages.
+    b.put(f"C/WindowsAzure/Logs/Plugins/{KEYVAULT}/{KEYVAULT_VER}/akvvm_service.log", crlf([
+        handler_line(3316, kv_t, "INFO", "Starting Key Vault VM extension"),
+        handler_line(3316, kv_t, "INFO", "Enabling Handler"),
+        handler_line(3316, kv_t + timedelta(seconds=8, milliseconds=950), "INFO", "Handler successfully enabled")]))
+    b.put(f"C/WindowsAzure/Logs/Plugins/{LEGACY_MSI}/{LEGACY_MSI_VER}/ManagedIdentityExtension.log", crlf([
+        handler_line(2904, msi_t, "INFO", "Starting Managed Identity extension"),
+        handler_line(2904, msi_t, "INFO", "Enabling Handler"),
+        handler_line(2904, msi_t + timedelta(seconds=5, milliseconds=610), "INFO", "Handler successfully enabled")]))
+    agg = json.dumps(aggregate(c - timedelta(seconds=14), [
+        (BGINFO, BGINFO_VER, "success", "BGInfo enabled"), (KEYVAULT, KEYVAULT_VER, "success", "Enable succeeded"),
+        (LEGACY_MSI, LEGACY_MSI_VER, "success", "Enable succeeded")]), indent=2).replace("\n", "\r\n")
+    b.put("C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json", agg.encode("utf-8") + b"\x00" * 96)
+    b.expected = ["KEYVAULT_CERT_URL_INVALID", "LEGACY_MSI_EXTENSION"]
+    b.summary = ("Key Vault extension watching a /certificates/ URL (no private key) and the deprecated Managed "
+                 "Identity extension still installed.")
+    b.readme = """
+# keyvault-certificates-url-legacy-msi
+
+**What happened:** an IIS server gets its TLS certificate from Key Vault with the Key Vault VM extension
+(`Microsoft.Azure.KeyVault.KeyVaultForWindows` 3.1.0.2, user-assigned identity). The certificate was added as
+`https://contoso-web-kv.vault.azure.net/certificates/iis-02-tls`: the `/certificates/` endpoint returns only the public
+certificate, so the certificate lands in `LocalMachine\\MY` without its private key and IIS cannot bind it. The VM also
+still carries the deprecated `ManagedIdentityExtensionForWindows` (token endpoint `localhost:50342`) from an old
+template. Agent, BGInfo and the platform path are otherwise healthy; both extensions report success.
+
+**Evidence:**
+* `C/Packages/Plugins/Microsoft.Azure.KeyVault.KeyVaultForWindows/3.1.0.2/RuntimeSettings/0.settings`:
+  `observedCertificates` holds the `/certificates/` URL.
+* `C/Packages/Plugins/Microsoft.ManagedIdentity.ManagedIdentityExtensionForWindows/1.0.0.10/`: the legacy extension's
+  settings (`"port": 50342`) and status.
+* `WaAppAgent.log`: the agent processed both extensions (`Getting plugin locations ...`, `enabled successfully`).
+
+The two extensions' own logs hold only start/enable lines: their layouts are not in the formats reference the samples
+follow, so they use the bracketed handler layout of the documented handlers.
+
+**What a good engineer concludes:** change the observed certificate to
+`https://contoso-web-kv.vault.azure.net/secrets/iis-02-tls` (same object, with its private key) and re-apply the
+extension; move token callers to IMDS (`http://169.254.169.254/metadata/identity/oauth2/token`) and remove the legacy
+Managed Identity extension.
+
+## Findings
+`KEYVAULT_CERT_URL_INVALID` (error), `LEGACY_MSI_EXTENSION` (warning).
+"""
+    return b
+
+
+SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster, keyvault_legacy_msi,
+             keyvault_deadlock, keyvault_legacy_endpoint]
 
 INDEX = """# Sample bundles
 

@@ -31,7 +31,9 @@ class NoisePattern:
 
 
 def _read(name: str) -> object:
-    return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+    # libyaml's loader when PyYAML has it (about 10x faster than the pure-Python one); same safe subset.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"), Loader=loader)
 
 
 @cache
@@ -56,6 +58,17 @@ def noise() -> tuple[NoisePattern, ...]:
     """Known-harmless log lines."""
     return tuple(NoisePattern(id=e["id"], pattern=re.compile(e["pattern"]), why=" ".join(e["why"].split()))
                  for e in _read("noise.yaml"))
+
+
+def catalog_frame(codes: list[str] | None = None, family: str | None = None):
+    """The catalog as a DataFrame (code, family, severity, title, remediation, docs), optionally filtered."""
+    import pandas as pd
+
+    rows = [e for e in catalog().values() if (codes is None or e.code in codes)
+            and (family is None or e.family == family)]
+    return pd.DataFrame([e.__dict__ for e in rows], columns=["code", "family", "severity", "title", "remediation",
+                                                             "docs"]).astype({"family": "category",
+                                                                              "severity": "category"})
 
 
 def to_markdown() -> str:

@@ -200,9 +200,48 @@ def imds(ctx: Context) -> Iterable[Finding]:
     if not errors.empty:
         desc = "; ".join(f"{int(s)} on {p}" + (f" ({d})" if isinstance(d, str) else "")
                          for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
-        out.append(ctx.finding("IMDS_ERROR", f"IMDS answered with errors: {desc}.",
+        why = list(dict.fromkeys(imds_explain(s, b, h) for s, b, h in zip(errors["status"], errors["body"],
+                                                                          errors["headers"], strict=True)))
+        out.append(ctx.finding("IMDS_ERROR", f"IMDS answered with errors: {desc}. " + " ".join(w for w in why if w),
                                frame_evidence(errors, "http_probes", [*cols, "body"], ts="time")))
     return out
+
+
+def imds_explain(status: object, body: object, headers: object) -> str:
+    """One sentence on what an IMDS error answer means, per Microsoft's IMDS article ("Errors and debugging",
+    "Rate limiting"); empty when the status says nothing specific."""
+    b = body if isinstance(body, str) else ""
+    try:
+        st = None if status is None or pd.isna(status) else int(status)
+    except (TypeError, ValueError):
+        st = None
+    hdrs = str(headers) if headers is not None else ""
+    if re.search(r"X-Forwarded-For", b + hdrs, re.I):
+        return ("The request carried an X-Forwarded-For header (a proxy adds it): IMDS rejects proxied requests; "
+                "bypass the proxy for 169.254.169.254.")
+    if re.search(r"^\s*<|<html|Via:|Proxy-Connection", b, re.I) or re.search(r"'Via'|\"Via\"", hdrs):
+        return ("The answer came from a proxy, not from IMDS: add 169.254.169.254 to the bypass list (and never set "
+                "a proxy for IMDS calls).")
+    if st == 400 and "Required metadata header" in b:
+        return "400: the request lacked the `Metadata: true` header; every IMDS call must send it."
+    if st == 400 and ("api-version" in b or "newest-versions" in b):
+        return ("400: the request had no (or an unsupported) api-version; IMDS lists the versions it takes in "
+                "`newest-versions` (GET /metadata/versions lists all).")
+    if st == 400:
+        return ("400: a required part of the request is missing (`Metadata: true`, `api-version`, or `format=json` "
+                "for a leaf node).")
+    if st == 429:
+        return ("429: throttled - IMDS allows 5 requests per second per VM (the identity endpoint 20 per second and "
+                "5 at once); cache answers and back off.")
+    if st == 410:
+        return "410: IMDS is not ready yet; retry for up to 70 seconds."
+    if st == 500:
+        return "500: a transient IMDS service error; retry later with back-off."
+    if st == 404:
+        return "404: the requested element does not exist for this VM or api-version."
+    if st == 405:
+        return "405: the HTTP method is not supported on that endpoint (use GET)."
+    return ""
 
 
 def wireserver_service_error(ctx: Context) -> Iterable[Finding]:

@@ -1,0 +1,68 @@
+"""``vmkit collect``: live collection over WinRM (a thin layer over :func:`kit.collect.collect_many`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from . import TRANSPORTS, collect_many, read_inventory, script_path
+
+    if args.print_script:
+        print(script_path())
+        return EXIT_OK
+    hosts = list(args.hosts)
+    if args.inventory:
+        hosts += read_inventory(args.inventory)
+    if not hosts:
+        print("vmkit collect: give at least one HOST or --inventory FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.transport not in TRANSPORTS:  # pragma: no cover - argparse choices
+        return EXIT_USAGE
+    if args.insecure:
+        print("warning: --insecure: the VM's TLS certificate is not checked", file=sys.stderr)
+    results = collect_many(
+        hosts, max_workers=args.parallel, progress=not args.no_progress, user=args.user, out=args.out,
+        transport=args.transport, scheme="http" if args.http else "https", port=args.port, insecure=args.insecure,
+        ca_file=args.ca_file, cert_pem=args.cert, cert_key_pem=args.cert_key, proxy=args.proxy,
+        deadline_s=args.deadline, operation_timeout_s=args.operation_timeout,
+        read_timeout_s=args.operation_timeout + 10)
+    ok = [r for r in results if r.ok]
+    print(f"\n{len(ok)} of {len(results)} VMs collected")
+    for r in results:
+        print(f"  {r}")
+    if ok:
+        print("\nNext: vmkit diagnose " + " ".join(str(r.bundle) for r in ok[:1])
+              + (" (and the others)" if len(ok) > 1 else ""))
+    return EXIT_OK if len(ok) == len(results) else EXIT_SOME_FAILED
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser(
+        "collect", help="collect a bundle from one or more VMs over WinRM",
+        description="Run the kit's read-only collector on each VM over WinRM and save one verified bundle per VM. "
+                    "The password comes from VMKIT_PASSWORD, the keyring (service 'guestagent-kit'), or a prompt.")
+    c.add_argument("hosts", nargs="*", metavar="HOST", help="VM host name or IP address")
+    c.add_argument("--inventory", metavar="FILE", help="file with one host per line (# comments; CSV first column)")
+    c.add_argument("--user", "-u", help="user name (DOMAIN\\user, or .\\user for a local account); default VMKIT_USER")
+    c.add_argument("--transport", "-t", default="ntlm", choices=["ntlm", "kerberos", "credssp", "certificate", "basic"],
+                   help="authentication (default ntlm)")
+    c.add_argument("--port", "-p", type=int, default=None, help="WinRM port (default 5986 for HTTPS, 5985 for HTTP)")
+    c.add_argument("--http", action="store_true",
+                   help="plain HTTP (only with ntlm/kerberos/credssp, which encrypt the messages)")
+    c.add_argument("--insecure", action="store_true", help="do not check the VM's TLS certificate (lab VMs)")
+    c.add_argument("--ca-file", help="PEM file of the VM's certificate or its CA, to trust it")
+    c.add_argument("--cert", help="client certificate PEM (with --transport certificate)")
+    c.add_argument("--cert-key", help="client certificate key PEM (with --transport certificate)")
+    c.add_argument("--proxy", help="explicit HTTP proxy URL for WinRM (environment proxies are never used)")
+    c.add_argument("--out", "-o", default="bundles", help="folder for the bundles (default ./bundles)")
+    c.add_argument("--parallel", type=int, default=4, help="VMs collected at once (default 4)")
+    c.add_argument("--deadline", type=float, default=1800.0, help="give up on a VM after this many seconds (1800)")
+    c.add_argument("--operation-timeout", type=int, default=20, help="WinRM operation timeout in seconds (20)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--print-script", action="store_true",
+                   help="print the path of the collector .ps1 (to run it by hand on a VM) and exit")
+    c.set_defaults(func=cmd_collect)
