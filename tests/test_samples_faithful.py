@@ -34,7 +34,6 @@ EXPECTED = {
     "imds-route-secondary-nic": ["IMDS_ROUTE_WRONG_INTERFACE", "IMDS_UNREACHABLE", "PERSISTENT_ROUTE_OVERRIDE"],
     "failover-cluster-imds-captured": ["IMDS_ROUTE_CAPTURED_BY_LINK_LOCAL", "IMDS_UNREACHABLE",
                                        "PERSISTENT_ROUTE_OVERRIDE"],
-    "keyvault-certificates-url-legacy-msi": ["KEYVAULT_CERT_URL_INVALID", "LEGACY_MSI_EXTENSION"],
 }
 NOT_ARTIFACTS = {"manifest.json", "README.md", "scenario.json"}
 
