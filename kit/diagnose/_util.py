@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from .model import Evidence
@@ -18,7 +19,18 @@ def match(df: pd.DataFrame, pattern: str | re.Pattern[str], column: str = "text"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
         hit = df[column].str.contains(pat, regex=True, na=False)
-    return df[hit.to_numpy(dtype=bool)]
+    return keep(df, hit)
+
+
+def keep(df: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.DataFrame:
+    """Rows of ``df`` where ``mask`` is True (NA counts as False); ``df[mask]`` without its cost when no row or
+    every row is kept (a filter copies every column, and most rules' filters keep nothing on a given VM)."""
+    m = mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else np.asarray(mask, dtype=bool)
+    if not m.any():
+        return df.iloc[:0]
+    if m.all():
+        return df.copy(deep=False)  # a new frame (copy-on-write), as a filter returns
+    return df[m]
 
 
 def log_evidence(df: pd.DataFrame, artifact: str, *, limit: int = 10, first_line_only: bool = False) -> list[Evidence]:
