@@ -33,11 +33,44 @@ def test_diagnose_json_is_stable(capsys: pytest.CaptureFixture[str]) -> None:
         assert {"artifact", "source", "line", "ts", "text"} == set(d["evidence"][0])
 
 
-def test_console_script_runs(tmp_path: Path) -> None:
+def test_console_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exe = shutil.which("vmkit")
     cmd = [exe] if exe else [sys.executable, "-m", "kit.cli"]
     r = subprocess.run([*cmd, "diagnose", str(SAMPLES / "proxy-intercepts-agent")], capture_output=True, text=True)
     assert r.returncode == 1 and "PROXY_INTERCEPTS_AGENT_TRAFFIC" in r.stdout
+
+
+@pytest.mark.parametrize(("args", "code"), [(["diagnose", "healthy", "--json"], 0),
+                                            (["diagnose", "firewall-blocks-32526", "--json"], 1),
+                                            (["diagnose", "nope"], 2), (["--version"], 0), (["bogus"], 2)])
+def test_process_entry_point_exits_fast_with_everything_written(
+        args: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run()` ends the process with os._exit after main(): the output must be complete and the status main's."""
+    args = [str(SAMPLES / a) if (SAMPLES / a).exists() or a == "nope" else a for a in args]
+    r = subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True)
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr
+    if "--json" in args:
+        assert main(args) == code
+        assert json.loads(r.stdout) == json.loads(capsys.readouterr().out)
+
+
+def test_process_entry_point_closed_pipe() -> None:
+    """`vmkit diagnose ... | head -1`: the reader has left; no traceback, status 141 as after SIGPIPE."""
+    p = subprocess.Popen([sys.executable, "-m", "kit.cli", "diagnose", str(SAMPLES / "keyvault-legacy-msi")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # long before the first write: importing pandas alone takes longer
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and "Traceback" not in err, err
+
+
+def test_report_from_the_process_entry_point_is_complete(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    r = subprocess.run([sys.executable, "-m", "kit.cli", "report", str(SAMPLES / "healthy"), "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text(encoding="utf-8").rstrip().endswith("</html>")
 
 
 def test_inspect_and_parse(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
