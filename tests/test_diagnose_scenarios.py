@@ -395,3 +395,28 @@ def test_missing_data_says_not_checked(tmp_path: Path) -> None:
     notes = f[f["code"] == "CHECK_NOT_POSSIBLE"]["summary"].tolist()
     assert any("route" in n for n in notes) and any("firewall" in n for n in notes) and any("proxy" in n for n in notes)
     assert f[f["severity"] >= "warning"].empty
+
+
+@pytest.mark.parametrize("row_by_row_max", [0, 10_000])
+def test_contains_is_the_same_row_by_row_and_vectorised(monkeypatch: pytest.MonkeyPatch, row_by_row_max: int) -> None:
+    """Rules filter with kit.diagnose._util.contains: Python's re row by row on small frames, pandas' vectorised
+    search on large ones; both give re.search semantics, NA never matches, a compiled pattern keeps its flags."""
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    from kit.diagnose import _util
+
+    monkeypatch.setattr(_util, "ROW_BY_ROW_MAX", row_by_row_max)
+    s = pd.Series(["Connecting to 168.63.129.16:32526", None, "managedidentityextensionforwindows 1.0",
+                   "Ärger: café \u00a0 naïve", "x"], dtype="str")
+    assert _util.contains(s, r"168\.63\.129\.16:(80|32526)\b").tolist() == [True, False, False, False, False]
+    legacy = re.compile(r"ManagedIdentityExtensionFor(?:Windows|Linux)", re.IGNORECASE)
+    assert _util.contains(s, legacy).tolist() == [False, False, True, False, False]
+    assert _util.contains(s, r"\bcaf\w\s+naïve").tolist() == [False, False, False, True, False]
+    assert _util.contains(s.astype("category"), r"^x$").tolist() == [False, False, False, False, True]
+    assert _util.contains(s.iloc[:0], "x").dtype == np.dtype(bool)
+    df = pd.DataFrame({"text": s, "n": range(5)})
+    assert _util.match(df, "^x$")["n"].tolist() == [4]
+    assert _util.match(df, "nothing").empty and list(_util.match(df, "nothing").columns) == ["text", "n"]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ._util import fmt_duration, fmt_ts, frame_evidence, log_evidence, match
+from ._util import contains, fmt_duration, fmt_ts, frame_evidence, log_evidence, match
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -88,8 +88,7 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     # The patterns are matched once over the whole log and the runs grouped in Python: a pandas groupby with a sort
     # and two filters per run cost milliseconds per run.
     msg = log["message"]
-    is_async, is_fin, is_done = (msg.str.contains(p, regex=True, na=False).to_numpy(dtype=bool)
-                                 for p in (ASYNC_START, FINISHED, SCRIPT_DONE))
+    is_async, is_fin, is_done = (contains(msg, p) for p in (ASYNC_START, FINISHED, SCRIPT_DONE))
     lines = log["line"].to_numpy(dtype="int64", na_value=0)
     ts = log["ts"].array
     messages = msg.tolist()
@@ -278,7 +277,7 @@ def extension_os_unsupported(ctx: Context) -> Iterable[Finding]:
     err = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     code51 = ((err["code"] == OS_UNSUPPORTED_CODE).fillna(False)
               | (err["exit_code"] == OS_UNSUPPORTED_CODE).fillna(False)).to_numpy(dtype=bool)
-    text = err["message"].fillna("").str.contains(OS_UNSUPPORTED_TEXT, regex=True).to_numpy(dtype=bool)
+    text = contains(err["message"], OS_UNSUPPORTED_TEXT)
     out = []
     for (_, r), by_code in zip(err[code51 | text].iterrows(), code51[code51 | text], strict=True):
         how = f"error code {OS_UNSUPPORTED_CODE}" if by_code else "its status message"

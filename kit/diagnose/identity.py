@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import attestation
 from ..net import IMDS_IP
-from ._util import fmt_ts, frame_evidence
+from ._util import contains, fmt_ts, frame_evidence, keep, match
 from .engine import Context
 from .model import Evidence, Finding
 from .network import PROXY_ANSWER
@@ -92,27 +92,23 @@ def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
         df = ctx.frame(name)
         if df.empty:
             continue
-        hit = df[df[col].fillna("").str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)]
+        hit = keep(df, contains(df[col], LEGACY_MSI))
         for r in hit.drop_duplicates(["source"]).head(2).itertuples(index=False):
             installed.add(f"{r.extension} {r.ext_version}")
             ev.append(Evidence(artifact=name, text=f"{r.extension} {r.ext_version}", source=r.source))
     hist = ctx.derived("extension_history")
-    seen = hist[hist["extension"].str.contains(LEGACY_MSI, regex=True).to_numpy(dtype=bool)] if not hist.empty \
-        else hist
+    seen = keep(hist, contains(hist["extension"], LEGACY_MSI)) if not hist.empty else hist
     if not seen.empty:
         installed |= {f"{r.extension} {r.to_version}" for r in seen.itertuples(index=False)}
         ev += [Evidence(artifact="agent_log", text=str(r.text).split("\n", 1)[0], source=r.source, line=r.line,
                         ts=r.ts) for r in seen.tail(2).itertuples(index=False)]
     texts = _texts(ctx)
-    calls = texts[texts["text"].str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(dtype=bool)] if not \
-        texts.empty else texts
+    calls = match(texts, LEGACY_ENDPOINT) if not texts.empty else texts
     certs = ctx.derived("keyvault_certificates")
-    kv_legacy = certs[certs["msi_endpoint"].fillna("").str.contains(LEGACY_ENDPOINT, regex=True).to_numpy(
-        dtype=bool)].drop_duplicates(["source"]) if not certs.empty else certs
+    kv_legacy = match(certs, LEGACY_ENDPOINT, "msi_endpoint").drop_duplicates(["source"]) if not certs.empty else certs
     if not (installed or not calls.empty or not kv_legacy.empty):
         return []
-    proxied = calls[calls["text"].str.contains(PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))",
-                                               regex=True).to_numpy(dtype=bool)] if not calls.empty else calls
+    proxied = match(calls, PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))")
     parts = []
     if installed:
         parts.append("the deprecated Managed Identity VM extension is installed (" + ", ".join(sorted(installed)) + ")")
@@ -136,11 +132,11 @@ def imds_requests(ctx: Context) -> Iterable[Finding]:
     texts = _texts(ctx)
     if texts.empty:
         return []
-    ctx_mask = texts["text"].str.contains(IMDS_CONTEXT, regex=True).to_numpy(dtype=bool)
+    ctx_mask = contains(texts["text"], IMDS_CONTEXT)
     seen: dict[str, pd.DataFrame] = {}
     taken = pd.Series(False, index=texts.index)
     for key, pattern, needs_context, _ in IMDS_RULES:
-        hit = texts["text"].str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        hit = contains(texts["text"], pattern)
         if needs_context:
             hit = hit & ctx_mask
         hit = hit & ~taken.to_numpy()

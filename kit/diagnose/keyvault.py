@@ -63,9 +63,9 @@ def _build_kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         newest = certs.groupby(["extension", "ext_version"], dropna=False)["seq"].transform("max")
         certs = certs[(certs["seq"] == newest).fillna(True).to_numpy(dtype=bool) | newest.isna().to_numpy()]
     st = _latest_status(ctx)
-    st = st[st["extension"].fillna("").str.match(KEYVAULT_EXTENSION).to_numpy(dtype=bool)] if not st.empty else st
+    st = match(st, KEYVAULT_EXTENSION, "extension") if not st.empty else st
     log = ctx.frame("handler_log")
-    log = log[log["extension"].fillna("").str.match(KEYVAULT_EXTENSION).to_numpy(dtype=bool)] if not log.empty else log
+    log = match(log, KEYVAULT_EXTENSION, "extension")
     return certs, st, log
 
 
