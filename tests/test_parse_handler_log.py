@@ -207,3 +207,15 @@ def test_key_vault_service_log_layout() -> None:
     assert df["n_lines"].tolist() == [1, 1, 1, 1, 1, 2]
     bad = handler_log.parse("2020-13-45 22:54:15: <info> [Global]\tx\r\n", source=KV)
     assert bad.issues[0].kind == "bad-timestamp" and bool(bad.frames["handler_log"]["damaged"].iloc[0])
+
+
+def test_a_process_id_too_long_for_int64_is_flagged_not_fatal() -> None:
+    """A corrupted head whose pid has more digits than int64 holds used to make the whole file fail to parse."""
+    text = ("[99999999999999999999999+00000001] [03/04/2021 20:49:58.30] [WARN] big pid\r\n"
+            "[4892+00000001] [03/04/2021 20:49:59.30] [INFO] next\r\n")
+    r = handler_log.parse(text, source="C/WindowsAzure/Logs/Plugins/A.B/1.0/x.log")
+    df = r.df
+    assert df["pid"].isna().tolist() == [True, False] and df["pid"].iloc[1] == 4892
+    assert df["damaged"].tolist() == [True, False] and "process id" in df["damage"].iloc[0]
+    assert df["level"].astype(str).tolist() == ["WARN", "INFO"]
+    assert [(i.line, i.kind) for i in r.issues] == [(1, "bad-pid")]

@@ -102,13 +102,24 @@ def parse_iso(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True).astype("datetime64[ns, UTC]")
 
 
-def col(struct: pa.Array, name: str, *, empty_is_na: bool = True) -> pd.Series:
-    """One named group of an extract_regex result as a pandas string Series. NA where the line did not match,
-    and (by default) where the group did not take part: RE2 reports those as empty strings."""
+#: NaT as int64 nanoseconds.
+NAT = np.iinfo(np.int64).min
+
+
+def group(struct: pa.Array, name: str, *, empty_is_na: bool = True) -> pa.Array:
+    """One named group of an extract_regex result, as Arrow strings: null where the line did not match and (by
+    default) where the group did not take part - RE2 reports those as empty strings."""
     arr = pc.struct_field(struct, name)
-    if empty_is_na:
-        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
-    return pd.Series(arr.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr) if empty_is_na else arr
+
+
+def ns_of(parse, raw: pa.Array) -> np.ndarray:
+    """``parse`` (a function of a pandas string Series returning UTC times) applied to the Arrow strings ``raw``,
+    as int64 nanoseconds (:data:`NAT` where missing or unreadable); nothing is parsed when every value is null."""
+    if raw.null_count == len(raw):
+        return np.full(len(raw), NAT, dtype=np.int64)
+    out = parse(pd.Series(pd.array(raw, dtype="str"))).astype("datetime64[ns, UTC]")
+    return out.array.asi8.copy()
 
 
 # -- byte-level machinery (agent_log's fast path) --------------------------------------------------------------

@@ -20,10 +20,11 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._logcore import MDY, col, fold, parse_iso, parse_mdy, split_lines
+from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
+from ._logcore import MDY, NAT, fold, group, ns_of, parse_iso, parse_mdy, split_lines
 from .agent_log import HEAD as AGENT_HEAD
 from .base import ParseIssue, ParseResult
 
@@ -102,58 +103,75 @@ def parse(text: str, *, source: str) -> ParseResult:
     hk = is_kv[idx] & ~(hb | hd | ha)
 
     layout = np.where(hb, "bracketed", np.where(hd, "dsc", np.where(ha, "agent", np.where(hk, "akvvm", "plain"))))
-    pid = pd.to_numeric(col(b, "pid"), errors="coerce").astype("Int64")
-    thread = col(b, "tid").where(hb, col(a, "tid"))
-    mdy_raw = col(b, "mdy").where(hb, col(a, "mdy"))
-    iso_raw = col(a, "iso")
-    dsc_raw = col(d, "dts")
-    level = col(b, "level").where(hb, col(d, "level").map(_DSC_LEVEL).astype("str").where(hd, col(a, "level")))
-    msg = col(b, "msg", empty_is_na=False).where(hb, col(d, "msg", empty_is_na=False).where(
-        hd, col(a, "msg", empty_is_na=False)))
+    # Columns are assembled as Arrow arrays (one vectorised choice per layout) and become pandas columns once, at
+    # the end: pandas' per-call overhead, not the data, was most of the time on the usual small handler logs.
+    mb, md, mk = pa.array(hb), pa.array(hd), pa.array(hk)
+    pid_text = group(b, "pid")
+    pid_ok = pc.fill_null(pc.less_equal(pc.utf8_length(pid_text), 18), True)  # longer digit runs overflow int64
+    pid = pc.cast(pc.if_else(pid_ok, pid_text, pa.scalar(None, pid_text.type)), pa.int64())
+    thread = pc.if_else(mb, group(b, "tid"), group(a, "tid"))
+    mdy_raw = pc.if_else(mb, group(b, "mdy"), group(a, "mdy"))
+    iso_raw = group(a, "iso")
+    dsc_raw = group(d, "dts")
+    dsc_level = pc.replace_substring_regex(group(d, "level"), "^WARNING$", "WARN")  # the only DSC word renamed
+    level = pc.if_else(mb, group(b, "level"), pc.if_else(md, dsc_level, group(a, "level")))
+    msg = pc.if_else(mb, group(b, "msg", empty_is_na=False), pc.if_else(
+        md, group(d, "msg", empty_is_na=False), group(a, "msg", empty_is_na=False)))
     if hk.any():
-        kv_level = col(k, "klevel").str.lower().map(_KV_LEVEL).fillna(col(k, "klevel").str.upper()).astype("str")
-        level = level.where(~hk, kv_level)
-        msg = msg.where(~hk, col(k, "msg", empty_is_na=False))
+        # lower-case level words: warning/warn -> WARN, critical/fatal -> FATAL, any other word upper-cased
+        kv_level = pc.replace_substring_regex(pc.replace_substring_regex(
+            pc.utf8_upper(group(k, "klevel")), "^WARNING$", "WARN"), "^CRITICAL$", "FATAL")
+        level = pc.if_else(mk, kv_level, level)
+        msg = pc.if_else(mk, group(k, "msg", empty_is_na=False), msg)
 
-    ts = parse_mdy(mdy_raw).where(mdy_raw.notna().to_numpy(), parse_iso(iso_raw))
-    dsc_ts = pd.to_datetime(dsc_raw.str.replace(" ", "T", n=1).str.rstrip("Z"), format="%Y-%m-%dT%H:%M:%S",
-                            errors="coerce", utc=True).astype("datetime64[ns, UTC]")
-    ts = ts.where(~hd, dsc_ts)
-    raw = mdy_raw.where(mdy_raw.notna().to_numpy(), iso_raw).where(~hd, dsc_raw)
-    assumed = (mdy_raw.notna().to_numpy() | (hd & ~dsc_raw.str.endswith("Z").fillna(False).to_numpy()))
+    has_mdy = np.asarray(mdy_raw.is_valid())
+    ts = np.where(has_mdy, ns_of(parse_mdy, mdy_raw), ns_of(parse_iso, iso_raw))
+    raw = pc.coalesce(mdy_raw, iso_raw)
+    if hd.any():
+        dsc_ts = ns_of(lambda v: pd.to_datetime(v.str.replace(" ", "T", n=1).str.rstrip("Z"),
+                                                format="%Y-%m-%dT%H:%M:%S", errors="coerce", utc=True), dsc_raw)
+        ts = np.where(hd, dsc_ts, ts)
+        raw = pc.if_else(md, dsc_raw, raw)
+    assumed = has_mdy | (hd & ~np.asarray(pc.fill_null(pc.ends_with(dsc_raw, "Z"), False)))
     if hk.any():
-        kv_raw = col(k, "kts")
-        kv_ts = pd.to_datetime(kv_raw, format="%Y-%m-%d %H:%M:%S", errors="coerce",
-                               utc=True).astype("datetime64[ns, UTC]")
-        ts = ts.where(~hk, kv_ts)
-        raw = raw.where(~hk, kv_raw)
+        kv_raw = group(k, "kts")
+        ts = np.where(hk, ns_of(lambda v: pd.to_datetime(v, format="%Y-%m-%d %H:%M:%S", errors="coerce", utc=True),
+                                kv_raw), ts)
+        raw = pc.if_else(mk, kv_raw, raw)
         assumed = assumed | hk
 
-    texts = pd.Series(rec.text.to_pandas(types_mapper=pd.ArrowDtype)).astype("str")
-    first_lines = texts.str.split("\n", n=1).str[0]
+    first_lines = lines.take(pa.array(idx))
     if plain_file:
-        pm = pc.extract_regex(lines.take(idx), PLAIN_TS)
-        p_iso, p_mdy = col(pm, "iso"), col(pm, "mdy")
-        pts = parse_iso(p_iso.str.replace(" ", "T", n=1)).where(p_iso.notna().to_numpy(), parse_mdy(p_mdy))
-        ts = pts
-        raw = p_iso.where(p_iso.notna().to_numpy(), p_mdy)
-        assumed = (p_mdy.notna() | (p_iso.notna() & ~p_iso.str.endswith("Z").fillna(False))).to_numpy()
+        pm = pc.extract_regex(first_lines, PLAIN_TS)
+        p_iso, p_mdy = group(pm, "iso"), group(pm, "mdy")
+        has_iso = np.asarray(p_iso.is_valid())
+        ts = np.where(has_iso, ns_of(parse_iso, pc.replace_substring(p_iso, " ", "T", max_replacements=1)),
+                      ns_of(parse_mdy, p_mdy))
+        raw = pc.coalesce(p_iso, p_mdy)
+        assumed = np.asarray(p_mdy.is_valid()) | (has_iso & ~np.asarray(pc.fill_null(pc.ends_with(p_iso, "Z"),
+                                                                                      False)))
 
     damage = pd.Series(pd.NA, index=range(nrec), dtype="object")
     issues: list[ParseIssue] = []
-    bad_ts = (raw.notna() & ts.isna()).to_numpy()
+    bad_ts = np.asarray(raw.is_valid()) & (ts == NAT)
     for i in np.flatnonzero(bad_ts):
         _add(damage, i, "unreadable time stamp")
         issues.append(ParseIssue(source, int(idx[i]) + 1, "bad-timestamp",
-                                 f"time stamp {raw[i]!r} is not a valid date and time (expected MM/DD/YYYY "
-                                 "HH:MM:SS.ff or YYYY-MM-DD[T ]HH:MM:SS[Z])", text=first_lines[i][:300], parser=NAME))
+                                 f"time stamp {raw[i].as_py()!r} is not a valid date and time (expected MM/DD/YYYY "
+                                 "HH:MM:SS.ff or YYYY-MM-DD[T ]HH:MM:SS[Z])", text=_line(first_lines, i)[:300],
+                                 parser=NAME))
+    for i in np.flatnonzero(~np.asarray(pid_ok)):
+        _add(damage, i, "unreadable process id")
+        issues.append(ParseIssue(source, int(idx[i]) + 1, "bad-pid", f"process id {pid_text[i].as_py()[:40]!r} is "
+                                 "not a number a process can have (expected up to 10 digits, as in '[4892+00000001]')",
+                                 text=_line(first_lines, i)[:300], parser=NAME))
     if not plain_file and not rec.head_of[0]:
         _add(damage, 0, "continuation lines before the first record head (file starts mid-record or is a pasted "
              "fragment)")
         issues.append(ParseIssue(source, 1, "orphan-lines", f"{int(rec.end[0]) + 1} line(s) before the first record "
                                  "head; expected a head like '[4892+00000001] [03/04/2021 20:49:58.30] [INFO] ...', "
                                  "'VERBOSE: [2015-10-21T08:03:08] ...' or '2020-11-24 22:54:15: <info> [Global] ...'",
-                                 text=first_lines[0][:300], parser=NAME))
+                                 text=_line(first_lines, 0)[:300], parser=NAME))
     if not text.endswith(("\n", "\r")):
         last = lines[n - 1].as_py()
         if plain_file:
@@ -168,27 +186,38 @@ def parse(text: str, *, source: str) -> ParseResult:
                                      parser=NAME))
 
     m = _PATH.search(source.replace("\\", "/"))
+    ext, ver = (m.group(1), m.group(2)) if m else (None, None)
     df = pd.DataFrame({
-        "source": pd.Series([source] * nrec, dtype="str"),
-        "line": idx + 1,
-        "end_line": rec.end + 1,
-        "extension": m.group(1) if m else None,
-        "ext_version": m.group(2) if m else None,
-        "file": source.replace("\\", "/").rsplit("/", 1)[-1],
-        "layout": layout,
-        "pid": pid,
-        "thread": thread,
-        "ts": ts,
-        "ts_raw": raw,
+        "source": pd.array([source] * nrec, dtype="str"),
+        "line": pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),
+        "end_line": pd.arrays.IntegerArray(rec.end + 1, np.zeros(nrec, dtype=bool)),
+        "extension": pd.array([ext] * nrec, dtype="str"),
+        "ext_version": pd.array([ver] * nrec, dtype="str"),
+        "file": pd.array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec, dtype="str"),
+        "layout": pd.Categorical(layout),
+        "pid": pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),
+        "thread": pd.array(thread, dtype="str"),
+        "ts": pd.array(ts.view("M8[ns]")).tz_localize("UTC"),
+        "ts_raw": pd.array(raw, dtype="str"),
         "ts_assumed_utc": assumed,
-        "level": level.fillna("UNKNOWN"),
-        "message": msg.str.strip().fillna(first_lines),
-        "text": texts,
+        "level": _levels(level),
+        "message": pd.array(pc.coalesce(pc.utf8_trim_whitespace(msg), first_lines), dtype="str"),
+        "text": pd.array(rec.text, dtype="str"),
         "n_lines": rec.end - rec.start + 1,
         "damaged": damage.notna().to_numpy(),
-        "damage": damage,
-    })
+        "damage": pd.array(damage.to_numpy(), dtype="str"),
+    }, copy=False)
     return ParseResult({NAME: HANDLER_LOG.coerce(df)}, issues)
+
+
+def _levels(level: pa.Array) -> pd.Categorical:
+    """The level column: the tags as written, UNKNOWN where a record has none, in the ordered level dtype."""
+    values = pc.fill_null(level, "UNKNOWN")
+    return pd.Categorical(pd.array(values, dtype="str"), dtype=level_dtype(pc.unique(values).to_pylist()))
+
+
+def _line(lines: pa.Array, i: int) -> str:
+    return str(lines[i].as_py())
 
 
 def _add(damage: pd.Series, i: int, why: str) -> None:
