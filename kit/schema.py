@@ -23,11 +23,13 @@ Dtype words used in schemas:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .errors import SchemaError
 
@@ -71,8 +73,30 @@ LINE = Col("line", "Int64", "1-based line number in `source` where the row start
 
 def level_dtype(extra: Iterable[str] = ()) -> pd.CategoricalDtype:
     """The ordered level categorical, with any unexpected tags appended after ``UNKNOWN``."""
-    cats = list(LEVELS) + sorted({e for e in extra if e not in LEVELS})
-    return pd.CategoricalDtype(cats, ordered=True)
+    return _cat_dtype((*LEVELS, *sorted({e for e in extra if e not in LEVELS})), True)[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _cat_dtype(categories: tuple[str, ...], ordered: bool) -> tuple[pd.CategoricalDtype, dict[str, int]]:
+    """A categorical dtype and its code for each category, built once per distinct set (building a dtype checks
+    its categories through an Index: ~0.15 ms, more than the rest of a small column's work). Dtypes are
+    immutable, so sharing one between frames is safe."""
+    return pd.CategoricalDtype(list(categories), ordered=ordered), {c: i for i, c in enumerate(categories)}
+
+
+def categorical(values: Sequence[str | None], dtype: pd.CategoricalDtype | None = None) -> pd.Categorical:
+    """``pd.Categorical(values)`` (categories: the distinct values, sorted) or ``pd.Categorical(values, dtype)``
+    (a value outside its categories becomes NA) for strings and None, without pandas' inference: on the few
+    dozen rows of most frames here that is ~50x cheaper."""
+    if dtype is None:
+        cats = tuple(sorted({v for v in values if v is not None}))
+        if not cats:
+            return pd.Categorical(values)  # pandas' own choice of an empty categories' dtype
+        dt, code = _cat_dtype(cats, False)
+    else:
+        dt, code = _cat_dtype(tuple(dtype.categories), bool(dtype.ordered))
+    codes = np.fromiter((-1 if v is None else code.get(v, -1) for v in values), np.int32, len(values))
+    return pd.Categorical.from_codes(codes, dtype=dt, validate=False)
 
 
 @dataclass(frozen=True)
@@ -208,11 +232,11 @@ def _fast_column(values: list, c: Col):
     """
     kind = c.dtype
     if kind == "str" and all(v is None or type(v) is str for v in values):
-        return pd.array(values, dtype="str")
+        return str_array(values)
     if kind == "category" and values and all(v is None or type(v) is str for v in values):
-        return pd.Categorical(values)
+        return categorical(values)
     if kind == "level" and all(v is None or type(v) is str for v in values):
-        return pd.Categorical(values, dtype=level_dtype(v for v in values if v is not None))
+        return categorical(values, level_dtype(v for v in values if v is not None))
     if kind == "int64" and all(type(v) is int for v in values):
         return pd.array(values, dtype="int64")
     if kind == "Int64" and all(v is None or type(v) is int for v in values):
@@ -240,6 +264,14 @@ def _fast_column(values: list, c: Col):
 
 
 _NAT = np.iinfo(np.int64).min
+_STR = pd.array([], dtype="str").dtype
+
+
+def str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
+    """``pd.array(values, dtype="str")`` for strings and None, straight through Arrow (7x cheaper)."""
+    if _STR.storage == "pyarrow":
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()), dtype=_STR)
+    return pd.array(values, dtype="str")  # pragma: no cover - pandas without pyarrow
 
 
 def _cast(s: pd.Series, c: Col) -> pd.Series:
@@ -256,7 +288,12 @@ def _cast(s: pd.Series, c: Col) -> pd.Series:
         vals = s.astype("str")
         return vals.astype(level_dtype(vals.dropna().unique()))
     if c.dtype == "category":
-        return s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("str").astype("category")
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return s
+        values = s.astype("str")
+        return pd.Series(categorical(values.tolist() if not values.hasnans else
+                                     [v if isinstance(v, str) else None for v in values.tolist()]),
+                         index=s.index, name=s.name)
     if c.dtype == "str":
         return s.astype("str") if s.dtype != "str" else s
     if c.dtype == "bool" and s.dtype != bool:

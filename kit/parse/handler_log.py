@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
+from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype
 from ._logcore import MDY, NAT, fold, group, ns_of, parse_iso, parse_mdy, split_lines
 from .agent_log import HEAD as AGENT_HEAD
 from .base import ParseIssue, ParseResult
@@ -194,7 +194,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         "extension": pd.array([ext] * nrec, dtype="str"),
         "ext_version": pd.array([ver] * nrec, dtype="str"),
         "file": pd.array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec, dtype="str"),
-        "layout": pd.Categorical(layout),
+        "layout": categorical(layout.tolist()),
         "pid": pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),
         "thread": pd.array(thread, dtype="str"),
         "ts": pd.array(ts.view("M8[ns]")).tz_localize("UTC"),
@@ -213,7 +213,7 @@ def parse(text: str, *, source: str) -> ParseResult:
 def _levels(level: pa.Array) -> pd.Categorical:
     """The level column: the tags as written, UNKNOWN where a record has none, in the ordered level dtype."""
     values = pc.fill_null(level, "UNKNOWN")
-    return pd.Categorical(pd.array(values, dtype="str"), dtype=level_dtype(pc.unique(values).to_pylist()))
+    return categorical(values.to_pylist(), level_dtype(pc.unique(values).to_pylist()))
 
 
 def _line(lines: pa.Array, i: int) -> str:
