@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 
 import pandas as pd
 import pytest
@@ -128,3 +129,22 @@ def test_datetime_column_mixes_iso_texts_with_and_without_fractions() -> None:
                                 {"code": "X", "artifact": "a", "text": "t", "ts": "2025-01-22T02:05:07.330000+00:00"}])
     assert df["ts"].tolist() == [pd.Timestamp("2025-01-22 02:06:32", tz="UTC"),
                                  pd.Timestamp("2025-01-22 02:05:07.33", tz="UTC")]
+
+
+def test_catalog_reads_its_compiled_json_only_while_it_matches_the_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kit/catalog/compiled.json spares importing PyYAML; an edited YAML file must still win."""
+    import yaml
+
+    from kit import catalog as cat
+
+    for name in cat.SOURCES:
+        assert cat._read(name) == yaml.safe_load(cat._text(name))
+    real = cat._text
+
+    def edited(name: str) -> str:
+        text = real(name)
+        return text.replace("WireServer", "WIRESERVER-EDITED") if name == "findings.yaml" else text
+
+    monkeypatch.setattr(cat, "_text", edited)
+    assert "WIRESERVER-EDITED" in json.dumps(cat._read("findings.yaml"))
+    assert "WIRESERVER-EDITED" not in cat._text(cat.COMPILED)
