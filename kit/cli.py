@@ -220,7 +220,10 @@ def run() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be written
             stream.flush()
-    atexit._run_exitfuncs()
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)  # CPython's; elsewhere exit the ordinary way
+    if run_exitfuncs is None:  # pragma: no cover
+        sys.exit(code)
+    run_exitfuncs()
     os._exit(code)
 
 
