@@ -2,11 +2,12 @@
 
     python benchmarks/bench_diagnose.py [--runs 7]
 
-For every sample bundle: best and median wall time of ``python -m kit.cli diagnose <bundle>`` over ``--runs``
-fresh interpreters, beside the floor no kit code can go under: ``python -c "import pandas"`` (pandas 3 imports
-pyarrow too) and ``python -c pass``. Byte-code caching is on, as on an engineer's machine (the variable
-PYTHONDONTWRITEBYTECODE, set in some sandboxes, is removed for the child processes). Not a unit test: the figures
-depend on the machine; put them in README.md and benchmarks/README.md with the date.
+For every sample bundle: best, median and worst wall time of ``python -m kit.cli diagnose <bundle>`` over
+``--runs`` fresh interpreters (the commands take turns, run by run), beside the floor no kit code can go under:
+``python -c "import pandas"`` (pandas 3 imports pyarrow too) and ``python -c pass``. Byte-code caching is on, as on
+an engineer's machine (the variable PYTHONDONTWRITEBYTECODE, set in some sandboxes, is removed for the child
+processes). Not a unit test: the figures depend on the machine; put them in README.md and benchmarks/README.md with
+the date.
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ def main() -> None:
     py = sys.executable
     samples = sorted(p for p in (ROOT / "sample_logs").iterdir() if (p / "manifest.json").is_file())
     wall([py, "-m", "kit.cli", "diagnose", str(samples[0])], 1, env)  # write the byte-code caches once
-    rows = [("python -c pass", wall([py, "-c", "pass"], a.runs, env)),
-            ("python -c 'import pandas'", wall([py, "-c", "import pandas"], a.runs, env))]
-    for s in samples:
-        rows.append((f"vmkit diagnose {s.name}", wall([py, "-m", "kit.cli", "diagnose", str(s)], a.runs, env)))
-    print(f"{'command':60s} {'best s':>7s} {'median s':>9s}")
-    for name, ts in rows:
-        print(f"{name:60s} {min(ts):7.2f} {statistics.median(ts):9.2f}")
+    commands = {"python -c pass": [py, "-c", "pass"], "python -c 'import pandas'": [py, "-c", "import pandas"]}
+    commands.update({f"vmkit diagnose {s.name}": [py, "-m", "kit.cli", "diagnose", str(s)] for s in samples})
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(a.runs):  # round-robin, so that a slow spell of a shared machine hits every command alike
+        for name, cmd in commands.items():
+            times[name] += wall(cmd, 1, env)
+    print(f"{'command':60s} {'best s':>7s} {'median s':>9s} {'worst s':>8s}")
+    for name, ts in times.items():
+        print(f"{name:60s} {min(ts):7.2f} {statistics.median(ts):9.2f} {max(ts):8.2f}")
 
 
 if __name__ == "__main__":
