@@ -176,6 +176,11 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
 
 
 def _latest_status(ctx: Context) -> pd.DataFrame:
+    """The newest status row of each extension (by sequence number, then time); built once per run."""
+    return ctx.memo("latest_status", lambda: _build_latest_status(ctx))  # type: ignore[return-value]
+
+
+def _build_latest_status(ctx: Context) -> pd.DataFrame:
     st = ctx.frame("ext_status")
     if st.empty:
         return st
