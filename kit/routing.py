@@ -8,16 +8,24 @@ Windows made of them, so rows from the persistent store are not candidates.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import pandas as pd
 
 
-def _contains(destination: str, target: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _network(destination: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The destination prefix, parsed once per run and value (every rule asks about the same route table)."""
     try:
-        return target in ipaddress.ip_network(destination, strict=False)
+        return ipaddress.ip_network(destination, strict=False)
     except ValueError:
-        return False
+        return None
+
+
+def _contains(destination: str, target: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    net = _network(destination) if isinstance(destination, str) else None
+    return net is not None and net.version == target.version and target in net
 
 
 def candidate_routes(routes: pd.DataFrame, target: str) -> pd.DataFrame:
