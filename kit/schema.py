@@ -283,17 +283,15 @@ def _cast(s: pd.Series, c: Col) -> pd.Series:
         except ValueError:  # ISO 8601 texts with and without fractions: pandas infers one format from the first
             return pd.to_datetime(s, utc=True, errors="raise", format="ISO8601").astype("datetime64[ns, UTC]")
     if c.dtype == "level":
-        if isinstance(s.dtype, pd.CategoricalDtype) and list(s.dtype.categories[: len(LEVELS)]) == list(LEVELS):
+        if isinstance(s.dtype, pd.CategoricalDtype) and _starts_with_levels(s.dtype):
             return s
         vals = s.astype("str")
         return vals.astype(level_dtype(vals.dropna().unique()))
     if c.dtype == "category":
         if isinstance(s.dtype, pd.CategoricalDtype):
             return s
-        values = s.astype("str")
-        return pd.Series(categorical(values.tolist() if not values.hasnans else
-                                     [v if isinstance(v, str) else None for v in values.tolist()]),
-                         index=s.index, name=s.name)
+        values = [v if isinstance(v, str) else None for v in s.astype("str").tolist()]
+        return pd.Series(categorical(values), index=s.index, name=s.name)
     if c.dtype == "str":
         return s.astype("str") if s.dtype != "str" else s
     if c.dtype == "bool" and s.dtype != bool:
@@ -308,7 +306,7 @@ def _starts_with_levels(dtype: pd.CategoricalDtype) -> bool:
 
 def _has_na(arr) -> bool:
     """Whether a column's array holds a missing value (the array's own test: a Series' isna costs 10x more)."""
-    return bool(np.asarray(arr.isna()).any()) if hasattr(arr, "isna") else bool(pd.isna(arr).any())
+    return bool(np.asarray(arr.isna()).any())
 
 
 def _dtype_matches(got, c: Col) -> bool:
