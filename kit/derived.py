@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from .filters import match
 from .schema import LINE, SOURCE, Col, FrameSchema
 
 # -------------------------------------------------------------------------------------------------- history
@@ -70,10 +71,8 @@ def extension_history(agent_log: pd.DataFrame) -> pd.DataFrame:
     """The ``extension_history`` frame from an ``agent_log`` frame (see :data:`EXTENSION_HISTORY`)."""
     if agent_log.empty:
         return EXTENSION_HISTORY.empty()
-    msgs = agent_log["message"].astype(str)
-    hit = msgs.str.contains("Getting plugin locations for plugin|Auto-Upgrade mode. Highest public version",
-                            regex=True).to_numpy(dtype=bool)
-    recs = agent_log[hit].sort_values(["source", "line"], kind="stable")
+    recs = match(agent_log, "Getting plugin locations for plugin|Auto-Upgrade mode. Highest public version",
+                 "message").sort_values(["source", "line"], kind="stable")
     rows: list[dict[str, Any]] = []
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}  # (source, extension) -> last lookup without its auto line
     for r in recs.itertuples(index=False):
@@ -209,7 +208,7 @@ def keyvault_certificates(ext_settings: pd.DataFrame) -> pd.DataFrame:
     """The ``keyvault_certificates`` frame from an ``ext_settings`` frame (see :data:`KEYVAULT_CERTIFICATES`)."""
     if ext_settings.empty:
         return KEYVAULT_CERTIFICATES.empty()
-    kv = ext_settings[ext_settings["extension"].fillna("").str.match(KEYVAULT_EXTENSION).to_numpy(dtype=bool)]
+    kv = match(ext_settings, KEYVAULT_EXTENSION, "extension")  # anchored at both ends
     rows: list[dict[str, Any]] = []
     for r in kv.itertuples(index=False):
         raw = r.public_settings if isinstance(r.public_settings, str) else None
