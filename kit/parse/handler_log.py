@@ -39,11 +39,8 @@ BRACKETED = (rf"^\[(?P<pid>\d+)\+(?P<tid>[0-9A-Fa-f]{{8}})\][ \t]+\[(?P<mdy>{MDY
 DSC = r"^(?P<level>VERBOSE|WARNING|ERROR|DEBUG): \[(?P<dts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}Z?)\](?P<msg>.*)$"
 AKVVM = (r"^(?P<kts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}): <(?P<klevel>[A-Za-z]{3,8})> "
          r"(?P<msg>\[[^\]\t]*\].*)$")
-_KV_LEVEL = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "warn": "WARN", "error": "ERROR",
-             "fatal": "FATAL", "critical": "FATAL", "trace": "TRACE", "verbose": "VERBOSE"}
 PLAIN_TS = rf"^(?P<iso>\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?Z?)|^\[?(?P<mdy>{MDY})\]?"
 _PATH = re.compile(r"c/windowsazure/logs/plugins/([^/]+)/([^/]+)/[^/]+$", re.IGNORECASE)
-_DSC_LEVEL = {"VERBOSE": "VERBOSE", "WARNING": "WARN", "ERROR": "ERROR", "DEBUG": "DEBUG"}
 
 HANDLER_LOG = FrameSchema(
     "handler_log",
