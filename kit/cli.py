@@ -209,8 +209,8 @@ def run() -> None:
         code = main(_process=True)
         sys.stdout.flush()
     except SystemExit as exc:  # argparse: --help, --version, usage errors
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        if exc.code is not None and not isinstance(exc.code, int):
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):  # as the interpreter does: print it, status 1
             print(exc.code, file=sys.stderr)
     except KeyboardInterrupt:
         print("vmkit: interrupted", file=sys.stderr)
