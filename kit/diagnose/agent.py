@@ -183,5 +183,17 @@ def agent_bad_image(ctx: Context) -> Iterable[Finding]:
                         f"the last at {fmt_ts(hits['ts'].max())}.", log_evidence(hits, "agent_log"), explains=hits)]
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "agent_not_running": {"services": ("name", "status", "start_type"), "agent_log": ("log", "ts")},
+    "agent_version": {"agent_log": ("log", "message", "ts"), "services": ("name", "file_version")},
+    "agent_crash_loop": {"agent_log": ("log", "message", "ts")},
+    "agent_stopping_stuck": {"agent_log": ("log", "message"), "services": ("name", "status")},
+    "agent_certificate": {"agent_log": ("text",), "handler_log": ("text",),
+                          "ext_settings": ("extension", "has_protected_settings")},
+    "agent_bad_image": {"agent_log": ("text",)},
+}
+
 RULES = [agent_not_running, agent_version, agent_crash_loop, agent_stopping_stuck, agent_certificate,
          agent_bad_image]

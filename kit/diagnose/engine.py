@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,9 +38,13 @@ class Context:
 
     bundle: Bundle
     findings: list[Finding] = field(default_factory=list)
+    #: Frames that replace the bundle's for this run (see :func:`diagnose`'s ``frames``).
+    frames: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     _memo: dict[str, object] = field(default_factory=dict, repr=False)
 
     def frame(self, name: str) -> pd.DataFrame:
+        if name in self.frames:
+            return self.frames[name]
         return self.bundle.frame(name)
 
     def derived(self, name: str) -> pd.DataFrame:
@@ -64,7 +68,10 @@ class Context:
     @property
     def time_reference(self) -> pd.Timestamp | None:
         """Collection time (manifest), else the newest agent-log timestamp; None when neither is known."""
-        return self.bundle.time_reference
+        if "agent_log" not in self.frames or self.bundle.collected_at is not None:
+            return self.bundle.time_reference
+        ts = self.frames["agent_log"]["ts"].dropna()
+        return None if ts.empty else ts.max()
 
     def finding(self, code: str, summary: str, evidence: Iterable[Evidence] = (),
                 severity: str | None = None, explains: pd.DataFrame | None = None) -> Finding:
@@ -74,7 +81,8 @@ class Context:
         return Finding(code=code, summary=summary, evidence=list(evidence), severity=severity, explains=ex)
 
     def not_checked(self, check: str, missing: str) -> Finding:
-        """The info finding a rule returns when the data it needs is absent."""
+        """The info finding a rule returns when the data it needs is absent or unknown: ``missing`` names the file
+        (or frame) and what it lacks, e.g. ``"probes/tcp.json: ok is missing in 2 row(s)"``."""
         return Finding(code="CHECK_NOT_POSSIBLE", summary=f"Not checked: {check} - {missing}.")
 
     def cited(self) -> set[tuple[str, int]]:
@@ -113,8 +121,13 @@ def _rules() -> list[tuple[str, Rule]]:
     return out
 
 
-def diagnose(bundle: Bundle | str | Path, *, min_severity: str | None = None) -> pd.DataFrame:
+def diagnose(bundle: Bundle | str | Path, *, min_severity: str | None = None,
+             frames: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Run every rule over ``bundle`` (a Bundle or a path) and return the findings frame.
+
+    ``frames``: frames (typed per their schema) that replace the bundle's of the same name for this run, e.g. to
+    ask what the rules conclude when some values are unknown (tests/test_unknown_never_bad.py). The time reference
+    follows a replaced ``agent_log`` when the bundle has no collection time.
 
     A rule that raises does not stop the others: it becomes a ``RULE_FAILED`` finding.
     """
@@ -122,7 +135,7 @@ def diagnose(bundle: Bundle | str | Path, *, min_severity: str | None = None) ->
         from ..bundle import open_bundle
 
         bundle = open_bundle(bundle)
-    ctx = Context(bundle=bundle)  # type: ignore[arg-type]
+    ctx = Context(bundle=bundle, frames=dict(frames or {}))  # type: ignore[arg-type]
     for name, rule in _rules():
         try:
             ctx.findings.extend(rule(ctx))

@@ -343,5 +343,20 @@ def extension_blocked(ctx: Context) -> Iterable[Finding]:
         f"started: {', '.join(sorted(blocked))}. While one extension is failed, new ones fail to install.", ev)]
 
 
+_STATUS_JUDGED = ("extension", "seq", "timestamp", "status")
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "extension_os_unsupported": {"ext_status": (*_STATUS_JUDGED, "code", "exit_code", "message")},
+    "extension_blocked": {"ext_status": _STATUS_JUDGED, "ext_settings": ("extension",),
+                          "handler_log": ("extension",), "agent_log": ("message", "ts")},
+    "extension_timeout": {"handler_log": ("extension", "layout", "pid", "ts", "message", "text"),
+                          "agent_log": ("text",)},
+    "extension_failed": {"ext_status": (*_STATUS_JUDGED, "code", "exit_code", "message"),
+                         "ext_substatus": ("name", "message")},
+    "extension_stuck": {"ext_status": _STATUS_JUDGED},
+    "extension_download": {"agent_log": ("message",), "handler_log": ("layout", "message")},
+}
+
 RULES = [extension_os_unsupported, extension_blocked, extension_timeout, extension_failed, extension_stuck,
          extension_download]

@@ -99,4 +99,13 @@ def hci_imds_nic(ctx: Context) -> Iterable[Finding]:
                         f"no answer): " + "; ".join(reasons) + ".", ev)]
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "hci_imds_nic": {"http_probes": ("path", "url", "outcome"), "adapters": ("adapter", "description", "media_state"),
+                     "ip_addresses": ("adapter", "family", "address"), "interfaces": ("description",),
+                     "routes": ("origin", "family", "destination", "prefix_len", "on_link", "interface", "metric",
+                                "persistent")},
+}
+
 RULES = [hci_imds_nic]

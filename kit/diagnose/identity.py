@@ -195,4 +195,18 @@ def imds_attestation(ctx: Context) -> Iterable[Finding]:
     return out
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "legacy_msi_extension": {"ext_settings": ("extension", "public_settings", "public_settings_keys"),
+                             "ext_status": ("extension", "message"), "handler_log": ("extension", "text"),
+                             "agent_log": ("message", "text"), "ext_substatus": ("name", "message")},
+    "imds_requests": {"agent_log": ("text",), "handler_log": ("text",), "ext_status": ("message",),
+                      "ext_substatus": ("name", "message")},
+    "imds_attestation": {"imds_attestation": ("fetched_at", "nonce_sent", "nonce_signed", "vm_id", "created_on",
+                                              "expires_on", "signer_not_before", "signer_not_after", "problems",
+                                              "document"),
+                         "imds_compute": ("vm_id",)},
+}
+
 RULES = [legacy_msi_extension, imds_requests, imds_attestation]

@@ -288,5 +288,20 @@ def keyvault_downloads(ctx: Context) -> Iterable[Finding]:
                         log_evidence(fails, "handler_log", limit=8, first_line_only=True), explains=fails)]
 
 
+_SETTINGS_JUDGED = ("extension", "ext_version", "seq", "public_settings", "public_settings_keys")
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "keyvault_settings_malformed": {"ext_settings": _SETTINGS_JUDGED, "ext_status": ("extension", "seq", "timestamp",
+                                                                                      "message"),
+                                    "handler_log": ("extension", "text")},
+    "keyvault_cert_urls": {"ext_settings": _SETTINGS_JUDGED},
+    "keyvault_msi_settings": {"ext_settings": _SETTINGS_JUDGED, "handler_log": ("extension", "text")},
+    "keyvault_initial_sync": {"ext_settings": _SETTINGS_JUDGED,
+                              "ext_status": ("extension", "seq", "timestamp", "status"),
+                              "handler_log": ("extension", "level", "message", "text")},
+    "keyvault_downloads": {"handler_log": ("extension", "level", "message", "text")},
+}
+
 RULES = [keyvault_settings_malformed, keyvault_cert_urls, keyvault_msi_settings, keyvault_initial_sync,
          keyvault_downloads]

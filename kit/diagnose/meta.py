@@ -58,4 +58,12 @@ def damaged_input(ctx: Context) -> Iterable[Finding]:
                         + ", ".join(f"{v} {k}" for k, v in by_kind.items()) + ".", ev)]
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "known_noise": {"agent_log": ("message",)},
+    "unexplained_errors": {"agent_log": ("level", "message")},
+    "damaged_input": {},  # the bundle's parse issues, not a frame
+}
+
 RULES = [known_noise, unexplained_errors, damaged_input]

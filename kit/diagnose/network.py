@@ -286,5 +286,22 @@ def fabric_address(ctx: Context) -> Iterable[Finding]:
                         log_evidence(fails, "agent_log"), explains=fails)]
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "guest_firewall": {"firewall_rules": ("enabled", "direction", "action", "protocol", "remote_address", "remote_port",
+                                          "program"),
+                       "agent_log": ("text",), "tcp_probes": ("target", "port", "outcome")},
+    "proxy_intercepts": {"proxy": ("direct", "bypasses_wireserver", "bypasses_imds"), "agent_log": ("text",),
+                         "http_probes": ("outcome",)},
+    "wireserver_unreachable": {"tcp_probes": ("endpoint", "ok"), "agent_log": ("text",)},
+    "hostgaplugin_unreachable": {"tcp_probes": ("endpoint", "ok"), "agent_log": ("text",)},
+    "imds": {"http_probes": ("endpoint", "outcome", "status", "path", "body", "headers"),
+             "tcp_probes": ("endpoint", "ok")},
+    "wireserver_service_error": {"http_probes": ("endpoint", "outcome", "status"), "agent_log": ("text",),
+                                 "proxy": ("direct",)},
+    "fabric_address": {"agent_log": ("message", "ts")},
+}
+
 RULES = [guest_firewall, proxy_intercepts, wireserver_unreachable, hostgaplugin_unreachable, imds,
          wireserver_service_error, fabric_address]

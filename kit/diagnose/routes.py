@@ -157,4 +157,18 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
                                                               "skip_as_source", "order"]))]
 
 
+_ROUTE_JUDGED = ("origin", "family", "destination", "prefix_len", "gateway", "on_link", "interface", "if_index",
+                 "metric", "route_metric", "persistent")
+_PRIMARY_JUDGED: dict[str, tuple[str, ...]] = {
+    "imds_network": ("nic_index", "ip_index", "private_ip"), "adapters": ("adapter", "default_gateways"),
+    "ip_addresses": ("adapter", "family", "address", "if_index", "order")}
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "effective_routes": {"routes": _ROUTE_JUDGED, **_PRIMARY_JUDGED},
+    "persistent_override": {"routes": _ROUTE_JUDGED},
+    "multi_ip_primary": {**_PRIMARY_JUDGED, "ip_addresses": ("adapter", "family", "address", "if_index", "order",
+                                                             "origin", "skip_as_source")},
+}
+
 RULES = [effective_routes, persistent_override, multi_ip_primary]
