@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
-from ..net import HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
-from ._util import fmt_ts, frame_evidence, log_evidence, match
+from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
+from ._util import fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -60,19 +61,40 @@ def _probe_evidence(rows: pd.DataFrame) -> list[Evidence]:
                           ts="time")
 
 
+def _unattributed(ctx: Context) -> pd.DataFrame:
+    """TCP probes whose endpoint was not read: any of them may be a probe of any endpoint."""
+    tcp = ctx.frame("tcp_probes")
+    return keep(tcp, is_unknown(tcp["endpoint"], ENDPOINT_NAMES)) if not tcp.empty else tcp
+
+
+def _split_ok(probes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(probes whose result was read, their ``ok`` as bool, probes whose result was not read)."""
+    if probes.empty:
+        return probes, pd.Series(dtype=bool), probes
+    unread = is_unknown(probes["ok"])
+    known = probes[~unread]
+    return known, known["ok"].astype(bool), probes[unread]
+
+
 def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
-    probes = _probe_rows(ctx, endpoint)
+    all_probes = _probe_rows(ctx, endpoint)
+    unattributed = _unattributed(ctx)
     log_hits = match(_agent_logs(ctx), LOG_FAILURES[endpoint])
     label = ENDPOINT_LABEL[endpoint]
-    if not probes.empty:
-        ok = probes["ok"].fillna(False).astype(bool)
+    if not all_probes.empty or not unattributed.empty:
+        # Probes decide; a probe whose result or endpoint was not read decides nothing (and keeps the log out of it).
+        probes, ok, unread = _split_ok(all_probes)
+        unknown = missing_in(unread, "ok") + missing_in(unattributed, "endpoint")
         if ok.any():
             if not ok.all():
                 return [ctx.finding(CODE[endpoint],
                                     f"{label} is intermittent: {int((~ok).sum())} of {len(probes)} TCP probes from "
                                     "the VM failed (decided by the collector's probes).",
                                     _probe_evidence(probes[~ok.to_numpy()]), severity="warning")]
-            return []
+            return [ctx.not_checked(f"whether every probe of {label} succeeded", "; ".join(unknown))] if unknown \
+                else []
+        if probes.empty or unknown:
+            return [ctx.not_checked(f"reachability of {label}", "; ".join(unknown))]
         errors = "; ".join(sorted({str(e) for e in probes["error"].dropna()}))[:300]
         log_part = (f" The agent log agrees: {len(log_hits)} connection failures, the last at "
                     f"{fmt_ts(log_hits['ts'].max())}." if not log_hits.empty else "")
@@ -105,11 +127,16 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     ports: set[int] = set()
     rules = ctx.frame("firewall_rules")
     rule_names: list[str] = []
+    unknown_rules: list[str] = []
     if not rules.empty:
         from ..parse.firewall_rules import blocking_rules
 
         for port in (WIRESERVER_PORT, HOSTGAPLUGIN_PORT):
             hit = blocking_rules(rules, WIRESERVER_IP, port)
+            unread = {c: hit[is_unknown(hit[c])] for c in ("enabled", "direction", "action")} if not hit.empty else {}
+            if any(not u.empty for u in unread.values()):  # blocking_rules reads a missing value as "any"
+                unknown_rules += [m for c, u in unread.items() for m in missing_in(u, c)]
+                hit = hit[~np.logical_or.reduce([is_unknown(hit[c]) for c in unread])]
             if not hit.empty:
                 ports.add(port)
                 rule_names += [str(n) for n in hit["display_name"].fillna(hit["name"])]
@@ -124,6 +151,9 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     forbidden = forbidden[forbidden["target"] == WIRESERVER_IP] if not forbidden.empty else forbidden
     ports |= {int(p) for p in forbidden["port"].dropna()}
     if not (evidence or not log_hits.empty or not forbidden.empty):
+        if unknown_rules:
+            return [ctx.not_checked("whether a firewall rule blocks 168.63.129.16",
+                                    "; ".join(dict.fromkeys(unknown_rules)))]
         if rules.empty and not ctx.has("firewall_rules") and log_hits.empty:
             return [ctx.not_checked("guest firewall rules for 168.63.129.16",
                                     "no commands/firewall_rules.json in the bundle")]
@@ -146,13 +176,16 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
 def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
     evidence: list[Evidence] = []
     reasons: list[str] = []
+    unknown_bypass: list[str] = []
     proxy = ctx.frame("proxy")
     if not proxy.empty:
+        unknown_bypass += missing_in(proxy[is_unknown(proxy["direct"])], "direct")
         p = proxy[~proxy["direct"].fillna(True).astype(bool).to_numpy()]
         for r in p.itertuples(index=False):
-            gaps = [name for name, ok in (("168.63.129.16", r.bypasses_wireserver), ("169.254.169.254",
-                                                                                    r.bypasses_imds))
-                    if pd.isna(ok) or not bool(ok)]
+            pairs = (("168.63.129.16", r.bypasses_wireserver, "bypasses_wireserver"),
+                     ("169.254.169.254", r.bypasses_imds, "bypasses_imds"))
+            unknown_bypass += [f"{r.source}: {col} unknown" for _, ok, col in pairs if pd.isna(ok)]
+            gaps = [name for name, ok, _ in pairs if not pd.isna(ok) and not bool(ok)]
             if gaps:
                 reasons.append(f"WinHTTP proxy {r.proxy_server} with no bypass for {' and '.join(gaps)} "
                                f"(bypass list: {r.bypass if isinstance(r.bypass, str) else 'none'})")
@@ -167,6 +200,9 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
         reasons.append(f"{len(answered)} HTTP probes were answered by a proxy")
         evidence += frame_evidence(answered, "http_probes", ["url", "status", "detail", "error"], ts="time")
     if not reasons:
+        if unknown_bypass:
+            return [ctx.not_checked("whether the WinHTTP proxy bypasses the platform addresses",
+                                    "; ".join(unknown_bypass))]
         if proxy.empty and not ctx.has("winhttp_proxy"):
             return [ctx.not_checked("WinHTTP proxy settings", "no commands/netsh_winhttp_proxy.txt in the bundle")]
         return []
@@ -181,14 +217,15 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
 def imds(ctx: Context) -> Iterable[Finding]:
     http = ctx.frame("http_probes")
     rows = http[(http["endpoint"] == "imds").to_numpy(dtype=bool)] if not http.empty else http
-    tcp = _probe_rows(ctx, "imds")
+    tcp, tcp_ok, tcp_unread = _split_ok(_probe_rows(ctx, "imds"))
     out: list[Finding] = []
+    if rows.empty and tcp.empty and not tcp_unread.empty:
+        return [ctx.not_checked("IMDS reachability", "; ".join(missing_in(tcp_unread, "ok")))]
     if rows.empty and tcp.empty:
         return [ctx.not_checked("IMDS reachability", "no probes/imds_*.json or IMDS TCP probe in the bundle")]
     cols = ["url", "status", "outcome", "detail", "error", "elapsed_ms"]
     no_answer = rows[(rows["outcome"] == "connection-error").to_numpy(dtype=bool)] if not rows.empty else rows
-    tcp_ok = tcp["ok"].fillna(False).astype(bool) if not tcp.empty else pd.Series(dtype=bool)
-    tcp_failed_all = not tcp.empty and not tcp_ok.any()
+    tcp_failed_all = not tcp.empty and not tcp_ok.any() and tcp_unread.empty
     if (not rows.empty and len(no_answer) == len(rows)) or (rows.empty and tcp_failed_all):
         errs = "; ".join(sorted({str(e) for e in pd.concat([no_answer["error"], tcp["error"]]).dropna()}))[:300]
         out.append(ctx.finding("IMDS_UNREACHABLE",
@@ -198,7 +235,8 @@ def imds(ctx: Context) -> Iterable[Finding]:
                                frame_evidence(no_answer, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
     errors = rows[rows["outcome"].isin(["http-error", "throttled"]).to_numpy(dtype=bool)] if not rows.empty else rows
     if not errors.empty:
-        desc = "; ".join(f"{int(s)} on {p}" + (f" ({d})" if isinstance(d, str) else "")
+        desc = "; ".join(("an unknown status" if pd.isna(s) else f"{int(s)}") + f" on {p}"
+                         + (f" ({d})" if isinstance(d, str) else "")
                          for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
         why = list(dict.fromkeys(imds_explain(s, b, h) for s, b, h in zip(errors["status"], errors["body"],
                                                                           errors["headers"], strict=True)))
@@ -255,6 +293,10 @@ def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
         return []  # a proxy (e.g. Squid) answers 503 too: PROXY_INTERCEPTS_AGENT_TRAFFIC covers it
     if rows.empty and log_hits.empty:
         return []
+    unknown = missing_in(proxy[is_unknown(proxy["direct"])], "direct") if not proxy.empty else []
+    if unknown:  # the summary says no proxy is configured: only when that was read
+        return [ctx.not_checked("whether WireServer's server errors are the platform's or a proxy's",
+                                "; ".join(unknown))]
     parts = []
     if not rows.empty:
         parts.append(f"the collector's request got HTTP {', '.join(str(int(s)) for s in rows['status'])}")
@@ -274,6 +316,9 @@ def fabric_address(ctx: Context) -> Iterable[Finding]:
     if fails.empty:
         return []
     oks = match(log, FABRIC_OK, "message")
+    if oks["ts"].isna().any():  # a successful discovery at an unknown time may be the latest word
+        return [ctx.not_checked("whether the agent discovered the WireServer address in the end",
+                                "; ".join(missing_in(oks[oks["ts"].isna().to_numpy()], "ts")))]
     last_fail = fails["ts"].max()
     if not oks.empty and (pd.isna(last_fail) or oks["ts"].max() > last_fail):
         return []  # discovery failed on one adapter but succeeded afterwards

@@ -8,6 +8,7 @@ else from ``ipconfig /all`` (see :func:`kit.routing.primary_interface`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from .. import routing
 from ..net import IMDS_IP, WIRESERVER_IP
-from ._util import frame_evidence
+from ._util import frame_evidence, is_unknown, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -23,6 +24,48 @@ ROUTE_COLS = ["destination", "gateway", "on_link", "interface", "if_index", "met
 TARGETS = {"imds": IMDS_IP, "wireserver": WIRESERVER_IP}
 WRONG_IF = {"imds": "IMDS_ROUTE_WRONG_INTERFACE", "wireserver": "WIRESERVER_ROUTE_WRONG_INTERFACE"}
 LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
+#: The words the route parsers write in ``origin`` and ``family``.
+ORIGINS = ("route_print", "get_netroute_json", "get_netroute_table")
+FAMILIES = ("IPv4", "IPv6")
+
+
+def _ip(value: object) -> str | None:
+    """``value`` when it is an IP address, else None (not read, or a word in its place)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(destination: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(destination.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _unread_routes(routes: pd.DataFrame, target: str) -> list[str]:
+    """What the choice of route to ``target`` cannot be made without: active rows whose destination, family or
+    origin was not read (any of them may be the route), or, among the routes containing ``target``, whose prefix
+    length or metric was not read. One note per file and column."""
+    active = routes[~routes["persistent"].to_numpy(dtype=bool)]
+    if active.empty:
+        return []
+    addr = ipaddress.ip_address(target)
+    nets = [_network(d) if isinstance(d, str) else None for d in active["destination"]]
+    notes = missing_in(active[[n is None for n in nets]], "destination")
+    notes += missing_in(active[is_unknown(active["family"], FAMILIES)], "family")
+    notes += missing_in(active[is_unknown(active["origin"], ORIGINS)], "origin")
+    contains = active[[n is not None and n.version == addr.version and addr in n for n in nets]]
+    if not contains.empty:
+        notes += missing_in(contains[contains["prefix_len"].isna().to_numpy()], "prefix_len")
+        notes += missing_in(contains[(contains["metric"].isna() & contains["route_metric"].isna()).to_numpy()],
+                            "metric")
+    return notes
 
 
 def _routes(ctx: Context) -> pd.DataFrame:
@@ -34,8 +77,13 @@ def _primary(ctx: Context) -> dict:
     ip = None
     if not imds.empty:
         first = imds.sort_values(["nic_index", "ip_index"]).head(1)
-        ip = first["private_ip"].iloc[0] if not pd.isna(first["private_ip"].iloc[0]) else None
-    return routing.primary_interface(ctx.frame("adapters"), ctx.frame("ip_addresses"), imds_private_ip=ip)
+        ip = _ip(first["private_ip"].iloc[0])
+        if len(imds) > 1 and first[["nic_index", "ip_index"]].isna().any(axis=None):
+            ip = None  # which NIC and IP come first is not known
+    primary = routing.primary_interface(ctx.frame("adapters"), ctx.frame("ip_addresses"), imds_private_ip=ip)
+    if primary.get("ip") is not None and _ip(primary["ip"]) is None:
+        primary["ip"] = None  # an address that was not read is no primary IP to compare with
+    return primary
 
 
 def _describe(route: pd.Series) -> str:
@@ -59,8 +107,8 @@ def _route_ev(route: pd.Series, why: str = "") -> Evidence:
 
 def _leaves_primary(route: pd.Series, primary: dict) -> bool | None:
     """True/False when decidable, None when the route row does not say which interface it uses."""
-    if isinstance(route.get("interface"), str) and primary.get("ip"):
-        return route["interface"] == primary["ip"]
+    if _ip(route.get("interface")) and primary.get("ip"):
+        return ipaddress.ip_address(route["interface"].strip()) == ipaddress.ip_address(primary["ip"].strip())
     if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
         return int(route["if_index"]) == int(primary["if_index"])
     return None
@@ -75,6 +123,10 @@ def effective_routes(ctx: Context) -> Iterable[Finding]:
     out: list[Finding] = []
     missing = []
     for name, target in TARGETS.items():
+        unread = _unread_routes(routes, target)
+        if unread:  # an unread row may be the route Windows picks
+            out.append(ctx.not_checked(f"the route to {target}", "; ".join(unread)))
+            continue
         eff = routing.effective_route(routes, target)
         if eff is None:
             missing.append(target)
@@ -118,7 +170,7 @@ def persistent_override(ctx: Context) -> Iterable[Finding]:
         return []
     reasons, ev = [], []
     for _name, target in TARGETS.items():
-        eff = routing.effective_route(routes, target)
+        eff = routing.effective_route(routes, target) if not _unread_routes(routes, target) else None
         if eff is None:
             continue
         same = persistent[(persistent["destination"] == eff["destination"]) &
