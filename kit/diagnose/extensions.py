@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
-from ._util import contains, fmt_duration, fmt_ts, frame_evidence, log_evidence, match
+from ._util import contains, fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -52,6 +53,20 @@ OS_UNSUPPORTED_TEXT = (r"(?i)\b(?:OS|operating system|OS version)\b[^.\n]{0,40}\
 GENERIC_FINISHED = re.compile(r"^\s*(?:Finished executing command|Command execution finished)\.?\s*$", re.IGNORECASE)
 
 
+#: The layouts handler_log writes (its schema); a row of another or no layout is not known to be an operation's.
+LAYOUTS = ("bracketed", "dsc", "agent", "akvvm", "plain")
+
+
+def known_extension(name: object) -> bool:
+    """Whether ``name`` reads as an extension's Publisher.Type (a value not read, or a word in its place, does not)."""
+    return isinstance(name, str) and re.fullmatch(r"[\w-]+(?:\.[\w-]+)+", name.strip(), re.ASCII) is not None
+
+
+def _is_operation(log: pd.DataFrame) -> np.ndarray:
+    """Mask of handler_log rows of extension operations: not a service's log, and of a layout that was read."""
+    return ~(log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool) | is_unknown(log["layout"], LAYOUTS))
+
+
 def budget_for(extension: str | None) -> pd.Timedelta:
     """The time budget of an extension's operations."""
     return LONG_BUDGET if extension and LONG_BUDGET_EXTENSIONS.search(extension) else DEFAULT_BUDGET
@@ -78,12 +93,14 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     """One row per handler invocation (a PID in ``[PID+TID]`` logs, else a file) from a ``handler_log`` frame.
 
     Columns: source, pid, extension, ext_version, start, last (last sign of life), finished,
-    finished_at, operation, first_line, rows (the run's records).
+    finished_at, operation, first_line, rows (the run's records), unread (notes on the run's records whose time or
+    message was not read: a record that was not read may be the one that says the run finished).
+    Rows of a service layout, or whose layout was not read, are left out (see :func:`_unread_layout`).
     """
     if log.empty:
         return pd.DataFrame()
-    log = log[~log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)].dropna(subset=["ts"])
-    if log.empty:
+    log = log[_is_operation(log)]
+    if log.empty or log["ts"].isna().all():
         return pd.DataFrame()
     # The patterns are matched once over the whole log and the runs grouped in Python: a pandas groupby with a sort
     # and two filters per run cost milliseconds per run.
@@ -91,6 +108,11 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     is_async, is_fin, is_done = (contains(msg, p) for p in (ASYNC_START, FINISHED, SCRIPT_DONE))
     lines = log["line"].to_numpy(dtype="int64", na_value=0)
     ts = log["ts"].array
+    no_ts = log["ts"].isna().to_numpy()
+    no_msg = is_unknown(msg)
+    # In a file whose records carry a PID, a record without one belongs to a run that is not known.
+    has_pid = log["pid"].notna()
+    pids = has_pid.groupby(log["source"].to_numpy()).transform("any").to_numpy() & ~has_pid.to_numpy()
     messages = msg.tolist()
     groups: dict[tuple[str, int], list[int]] = {}  # in order of first appearance, like groupby(sort=False)
     for i, key in enumerate(zip(log["source"].tolist(), log["pid"].fillna(-1).tolist(), strict=True)):
@@ -99,18 +121,30 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     runs = []
     for (source, pid), pos in groups.items():
         pos.sort(key=lines.__getitem__)
+        unread = [f"{source}: {what} unknown in {n} row(s)" for what, mask in (("ts", no_ts), ("message", no_msg),
+                                                                               ("pid", pids))
+                  if (n := sum(bool(mask[p]) for p in pos))]
+        timed = [p for p in pos if not no_ts[p]]
+        if not timed:
+            continue
         started = [p for p in pos if is_async[p]]
         if not started:
             fin = [p for p in pos if is_fin[p]]
         else:
             after = max(lines[p] for p in started)
             fin = [p for p in pos if lines[p] > after and is_done[p]]
+        fin_timed = [p for p in fin if not no_ts[p]]
         runs.append({"source": source, "pid": None if pid == -1 else int(pid), "extension": exts[pos[0]],
-                     "ext_version": vers[pos[0]], "start": ts[pos[0]], "last": ts[pos[-1]],
-                     "finished": bool(fin), "finished_at": ts[fin[0]] if fin else pd.NaT,
+                     "ext_version": vers[pos[0]], "start": ts[timed[0]], "last": ts[timed[-1]],
+                     "finished": bool(fin), "finished_at": ts[fin_timed[0]] if fin_timed else pd.NaT,
                      "operation": _op_name(messages[p] for p in pos), "first_line": int(lines[pos[0]]),
-                     "rows": log.iloc[pos]})
+                     "rows": log.iloc[pos], "unread": unread})
     return pd.DataFrame(runs)
+
+
+def _unread_layout(log: pd.DataFrame) -> list[str]:
+    """Notes on handler_log rows whose layout was not read: they may be a service's log or an operation's."""
+    return missing_in(log[is_unknown(log["layout"], LAYOUTS)], "layout") if not log.empty else []
 
 
 def _op_name(messages: Iterable[object]) -> str:
@@ -129,12 +163,20 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
     ref = ctx.time_reference
     runs = handler_runs(ctx.frame("handler_log"))
     flagged: set[str] = set()
+    unknown = _unread_layout(ctx.frame("handler_log"))
+    if not runs.empty:
+        known = [known_extension(e) for e in runs["extension"]]
+        unknown += missing_in(runs[[not k for k in known]], "extension")  # its budget is not known
+        runs = runs[known]
     if not runs.empty:
         for ext, g in runs.groupby(runs["extension"].fillna("unknown extension"), sort=False):
             budget = budget_for(str(ext))
             g = g.sort_values("start")
             for i, r in enumerate(g.itertuples(index=False)):
                 is_last = i == len(g) - 1
+                if r.unread and not (r.finished and not pd.isna(r.finished_at)):
+                    unknown += r.unread  # whether (or when) it finished is in a record that was not read
+                    continue
                 if r.finished:
                     took = r.finished_at - r.start
                     if took <= budget:
@@ -170,8 +212,10 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
                                    f"{ext}: the logs say it ran out of time ({len(g)} record(s), the last at "
                                    f"{fmt_ts(g['ts'].max())}); the budget is {fmt_duration(budget_for(str(ext)))}.",
                                    ev))
-    if runs.empty and said.empty and ctx.frame("ext_status").empty:
+    if runs.empty and said.empty and ctx.frame("ext_status").empty and not unknown:
         return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
+    if unknown:
+        out.append(ctx.not_checked("extension run times", "; ".join(dict.fromkeys(unknown))))
     return out
 
 
@@ -185,7 +229,15 @@ def _build_latest_status(ctx: Context) -> pd.DataFrame:
     if st.empty:
         return st
     st = st.sort_values(["seq", "timestamp"], na_position="first", kind="stable")
-    return st.groupby(st["extension"].fillna(st["source"]), sort=False).tail(1)
+    # An extension whose name was not read is the one of its plugin folder (C/Packages/Plugins/<ext>/<version>/...).
+    folder = st["source"].astype(str).str.extract(r"Plugins/([^/]+)/", expand=False)
+    key = st["extension"].where([known_extension(e) for e in st["extension"]], folder).fillna(st["source"])
+    # Of several status files of one extension, the newest is not known when one's sequence number was not read.
+    no_seq = st["seq"].isna().groupby(key.to_numpy()).transform("any").to_numpy() & \
+        (key.groupby(key.to_numpy()).transform("size").to_numpy() > 1)
+    ctx.memo("latest_status_unread", lambda: missing_in(st[no_seq & st["seq"].isna().to_numpy()], "seq"))
+    st, key = st[~no_seq], key[~no_seq]
+    return st.groupby(key.to_numpy(), sort=False).tail(1)
 
 
 def explained_status_sources(ctx: Context) -> set[str]:
@@ -204,9 +256,10 @@ def _stderr(ctx: Context, row: pd.Series) -> str | None:
 
 def extension_failed(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
+    unread: list[str] = ctx.memo("latest_status_unread", list)  # type: ignore[assignment]
+    out = [ctx.not_checked("the newest status of each extension", "; ".join(unread))] if unread else []
     if latest.empty:
-        return []
-    out = []
+        return out
     explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "error"].iterrows():
         if str(r["source"]) in explained:
@@ -237,12 +290,16 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     if latest.empty:
         return []
     out = []
+    unknown: list[str] = []
     explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "transitioning"].iterrows():
         if ref is None or pd.isna(r["timestamp"]) or str(r["source"]) in explained:
             continue
         age = ref - r["timestamp"]
-        budget = budget_for(r["extension"] if isinstance(r["extension"], str) else None)
+        if not known_extension(r["extension"]) and age > DEFAULT_BUDGET:
+            unknown += missing_in(pd.DataFrame([r]), "extension")  # its budget is not known
+            continue
+        budget = budget_for(r["extension"])
         if age <= budget:
             continue
         ev = frame_evidence(pd.DataFrame([r]), "ext_status",
@@ -251,13 +308,17 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
                                f"{r['extension']} {r['ext_version']} (sequence {r['seq']}) has reported "
                                f"'transitioning' since {fmt_ts(r['timestamp'])}, {fmt_duration(age)} before "
                                f"collection (budget {fmt_duration(budget)}).", ev))
+    if unknown:
+        out.append(ctx.not_checked("whether an extension is stuck transitioning", "; ".join(unknown)))
     return out
 
 
 def _operation_logs(ctx: Context) -> pd.DataFrame:
     """handler_log rows of extension operations (service logs such as akvvm_service left out)."""
     log = ctx.frame("handler_log")
-    return log if log.empty else log[~log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)]
+    if log.empty:
+        return log
+    return log[_is_operation(log)]
 
 
 def extension_download(ctx: Context) -> Iterable[Finding]:
