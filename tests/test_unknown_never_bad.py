@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import kit
@@ -45,8 +45,23 @@ SCHEMAS = frame_schemas()
 TOKENS = ("Unbekannt", "Inconnu", "不明", "Неизвестно", "???", "n/a")
 #: Columns of free text: only ever made missing or empty (see the module doc).
 FREE_TEXT = {"message", "text", "body", "headers", "public_settings", "error", "detail", "problems", "document"}
+#: Columns where NA is a value the parser writes, not a value it could not read.
+NA_IS_A_VALUE = {
+    ("adapters", "default_gateways"),  # "NA when empty" (ipconfig schema)
+    ("ext_settings", "public_settings_keys"),  # NA: publicSettings is a string, not an object (kit.derived)
+}
 #: New findings that may appear when values are unknown (all info level in the catalog).
 MAY_APPEAR = {"CHECK_NOT_POSSIBLE", "AGENT_LOG_ERRORS"}
+#: A finding a more specific one keeps from being reported (it cites or explains the same records): when unknown
+#: data takes the specific one away, the general one may appear, decided from records that were all read.
+SUPERSEDES = {
+    "KEYVAULT_INITIAL_SYNC_BLOCKING": {"KEYVAULT_CERT_DOWNLOAD_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
+    "KEYVAULT_SETTINGS_MALFORMED": {"EXTENSION_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
+    "EXTENSION_OS_UNSUPPORTED": {"EXTENSION_FAILED"},
+    "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": {"EXTENSION_FAILED"},
+}
+#: A frame that is dropped leaves the decision to the rule's other evidence (the agent log when there are no probes;
+#: the log's silence when there is no services.json): a verdict from that evidence, all of it read, may appear.
 #: Rules that read the ``services`` frame: fixed on another branch (svc); their cases may fail until it is merged.
 SERVICES_BRANCH = "services rules: branch svc"
 FILE_NAME = re.compile(r"[\w*.-]+\.(?:json|txt|log|status|settings|xml)\b", re.IGNORECASE)
@@ -70,7 +85,7 @@ JUDGES = _judges()
 def _perturbable(frame: str, column: str) -> tuple[object, ...]:
     """The unknown values a parser could leave in ``frame.column`` (empty: the schema rules every one out)."""
     col = SCHEMAS[frame].col(column)
-    na: tuple[object, ...] = (None,) if col.nullable else ()
+    na: tuple[object, ...] = (None,) if col.nullable and (frame, column) not in NA_IS_A_VALUE else ()
     if col.dtype in ("str", "category", "level"):
         words = ("",) if column in FREE_TEXT else ("", *TOKENS, *(("UNKNOWN",) if col.dtype == "level" else ()))
         return na + words
@@ -166,11 +181,17 @@ def check(plan: dict) -> None:
     n_before = Counter(before["code"])
     n_after = Counter(after["code"])
     old = set(zip(before["code"], before["summary"], strict=True))
+    touched = places - set(SCHEMAS)  # the files whose rows were changed or dropped
+    lost = {c for c, n in n_before.items() if n_after[c] < n}
     for r in after.itertuples(index=False):
         sev = RANK[str(r.severity)]
         if sev >= WARNING:
-            assert r.code in sev_before and sev <= sev_before[r.code] and n_after[r.code] <= n_before[r.code], (
-                f"unknown data gave a verdict: {r.severity} {r.code}: {r.summary}\n  after {what}")
+            had = r.code in sev_before and sev <= sev_before[r.code] and n_after[r.code] <= n_before[r.code]
+            # Decided from records that were all read because a frame is gone (the rule's other evidence decides), or
+            # a general finding the lost specific one kept quiet (its own rule's cases test it on unknown data).
+            read = bool(r.evidence) and not {e["source"] for e in r.evidence} & touched
+            other = (read and plan["drops"]) or any(r.code in SUPERSEDES.get(c, ()) for c in lost)
+            assert had or other, f"unknown data gave a verdict: {r.severity} {r.code}: {r.summary}\n  after {what}"
         elif (r.code, r.summary) not in old and r.code not in n_before:
             assert r.code in MAY_APPEAR, f"new finding {r.code}: {r.summary}\n  after {what}"
             if r.code == "CHECK_NOT_POSSIBLE":
@@ -179,8 +200,10 @@ def check(plan: dict) -> None:
                 assert names_place and names_what, f"'cannot tell' without file and what: {r.summary}\n  after {what}"
 
 
-EXAMPLES = int(os.environ.get("UNKNOWN_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("UNKNOWN_EXAMPLES", "6"))
+#: Deterministic (derandomize), bounded, and without shrinking: a failure's message says what was made unknown.
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=False,
+                    phases=[Phase.explicit, Phase.generate],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ._util import fmt_duration, fmt_ts, frame_evidence, log_evidence, match
+from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .model import Finding
 
@@ -127,6 +127,11 @@ def agent_crash_loop(ctx: Context) -> Iterable[Finding]:
         window = times.iloc[i:i + CRASH_STARTS - 1]
         if window.iloc[-1] - window.iloc[0] <= CRASH_WINDOW:
             rows = starts[starts["ts"].between(window.iloc[0] - CRASH_WINDOW, window.iloc[-1])]
+            near = (log["ts"].isna() | log["ts"].between(rows["ts"].min(), rows["ts"].max())).to_numpy(dtype=bool)
+            unread = missing_in(log[near & is_unknown(log["message"])], "message") + missing_in(
+                log[log["ts"].isna().to_numpy()], "ts")
+            if unread:  # a record that was not read may be the clean stop between two starts
+                return [ctx.not_checked("whether the agent is in a crash loop", "; ".join(unread))]
             return [ctx.finding("AGENT_CRASH_LOOP",
                                 f"The agent started {len(rows)} times between {fmt_ts(rows['ts'].min())} and "
                                 f"{fmt_ts(rows['ts'].max())} without logging a clean stop in between.",

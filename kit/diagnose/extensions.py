@@ -94,12 +94,14 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
 
     Columns: source, pid, extension, ext_version, start, last (last sign of life), finished,
     finished_at, operation, first_line, rows (the run's records), unread (notes on the run's records whose time or
-    message was not read: a record that was not read may be the one that says the run finished).
-    Rows of a service layout, or whose layout was not read, are left out (see :func:`_unread_layout`).
+    message, PID or layout was not read: a record that was not read may be the one that says the run finished).
+    Files of a service layout are left out.
     """
     if log.empty:
         return pd.DataFrame()
-    log = log[_is_operation(log)]
+    # The layout is the file's: a file with a record of a service layout is a service's log.
+    service = log["source"][log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)].unique()
+    log = log[~log["source"].isin(service).to_numpy(dtype=bool)]
     if log.empty or log["ts"].isna().all():
         return pd.DataFrame()
     # The patterns are matched once over the whole log and the runs grouped in Python: a pandas groupby with a sort
@@ -113,6 +115,10 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     # In a file whose records carry a PID, a record without one belongs to a run that is not known.
     has_pid = log["pid"].notna()
     pids = has_pid.groupby(log["source"].to_numpy()).transform("any").to_numpy() & ~has_pid.to_numpy()
+    no_pid: dict[str, list[str]] = {}  # any run of such a file may be missing its records
+    for what, mask in (("pid", pids), ("layout", is_unknown(log["layout"], LAYOUTS))):
+        for src, n in log["source"][mask].value_counts(sort=False).items():
+            no_pid.setdefault(str(src), []).append(f"{src}: {what} unknown in {n} row(s)")
     messages = msg.tolist()
     groups: dict[tuple[str, int], list[int]] = {}  # in order of first appearance, like groupby(sort=False)
     for i, key in enumerate(zip(log["source"].tolist(), log["pid"].fillna(-1).tolist(), strict=True)):
@@ -121,9 +127,8 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     runs = []
     for (source, pid), pos in groups.items():
         pos.sort(key=lines.__getitem__)
-        unread = [f"{source}: {what} unknown in {n} row(s)" for what, mask in (("ts", no_ts), ("message", no_msg),
-                                                                               ("pid", pids))
-                  if (n := sum(bool(mask[p]) for p in pos))]
+        unread = [f"{source}: {what} unknown in {n} row(s)" for what, mask in (("ts", no_ts), ("message", no_msg))
+                  if (n := sum(bool(mask[p]) for p in pos))] + no_pid.get(source, [])
         timed = [p for p in pos if not no_ts[p]]
         if not timed:
             continue
@@ -142,11 +147,6 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(runs)
 
 
-def _unread_layout(log: pd.DataFrame) -> list[str]:
-    """Notes on handler_log rows whose layout was not read: they may be a service's log or an operation's."""
-    return missing_in(log[is_unknown(log["layout"], LAYOUTS)], "layout") if not log.empty else []
-
-
 def _op_name(messages: Iterable[object]) -> str:
     for t in messages:
         m = OPERATION.search(str(t))
@@ -163,7 +163,7 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
     ref = ctx.time_reference
     runs = handler_runs(ctx.frame("handler_log"))
     flagged: set[str] = set()
-    unknown = _unread_layout(ctx.frame("handler_log"))
+    unknown: list[str] = []
     if not runs.empty:
         known = [known_extension(e) for e in runs["extension"]]
         unknown += missing_in(runs[[not k for k in known]], "extension")  # its budget is not known

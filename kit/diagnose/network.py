@@ -316,10 +316,13 @@ def fabric_address(ctx: Context) -> Iterable[Finding]:
     if fails.empty:
         return []
     oks = match(log, FABRIC_OK, "message")
-    if oks["ts"].isna().any():  # a successful discovery at an unknown time may be the latest word
-        return [ctx.not_checked("whether the agent discovered the WireServer address in the end",
-                                "; ".join(missing_in(oks[oks["ts"].isna().to_numpy()], "ts")))]
     last_fail = fails["ts"].max()
+    # A successful discovery at an unknown time, or a record not read since the last failure, may be the latest word.
+    unread = missing_in(oks[oks["ts"].isna().to_numpy()], "ts")
+    later = log[(log["ts"].isna() | (log["ts"] >= last_fail)).to_numpy(dtype=bool)] if not pd.isna(last_fail) else log
+    unread += missing_in(later[is_unknown(later["message"])], "message")
+    if unread:
+        return [ctx.not_checked("whether the agent discovered the WireServer address in the end", "; ".join(unread))]
     if not oks.empty and (pd.isna(last_fail) or oks["ts"].max() > last_fail):
         return []  # discovery failed on one adapter but succeeded afterwards
     adapters = sorted({m.group(1).strip().rstrip(".") for t in fails["message"]
