@@ -238,3 +238,171 @@ def test_the_samples_have_verdicts_to_lose() -> None:
     """The property compares against the samples' own findings: they must include warning-or-above ones."""
     bad = {s for s in SAMPLES if (_original(s)["severity"] >= "warning").any()}
     assert "healthy" not in bad and len(bad) >= 5
+
+
+# ---------------------------------------------------------------------------------------------- regression cases
+def _edit(sample: str, frame: str, column: str, value: object, where=None) -> pd.DataFrame:
+    """``sample``'s ``frame`` with ``column`` set to ``value`` in the rows ``where(df)`` selects (all by default)."""
+    df = _bundle(sample).frame(frame)
+    mask = [True] * len(df) if where is None else pd.Series(where(df), index=df.index).fillna(False).astype(bool)
+    return _set(df, frame, column, [i for i, m in enumerate(mask) if m], value)
+
+
+def _run(sample: str, **frames: pd.DataFrame) -> pd.DataFrame:
+    return diagnose(_bundle(sample), frames=frames)
+
+
+def _verdicts(findings: pd.DataFrame) -> set[str]:
+    return set(findings.loc[findings["severity"] >= "warning", "code"])
+
+
+def _cannot_tell(findings: pd.DataFrame, *words: str) -> list[str]:
+    """Summaries of the CHECK_NOT_POSSIBLE findings that name every one of ``words``."""
+    rows = findings[findings["code"] == "CHECK_NOT_POSSIBLE"]
+    return [s for s in rows["summary"] if all(w in s for w in words)]
+
+
+def test_probe_result_not_read_is_no_unreachable_wireserver() -> None:
+    """tcp_probes.ok NA was read as a failure: "All 3 TCP probes ... failed (no error text)"."""
+    tcp = _edit("healthy", "tcp_probes", "ok", None, lambda d: d["endpoint"] == "wireserver")
+    out = _run("healthy", tcp_probes=tcp)
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "WireServer", "probes/tcp.json", "ok unknown in 3 row(s)")
+
+
+def test_one_probe_result_not_read_is_not_intermittent() -> None:
+    tcp = _edit("healthy", "tcp_probes", "ok", None, lambda d: (d["endpoint"] == "hostgaplugin") & (d.index == 4))
+    out = _run("healthy", tcp_probes=tcp)
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "HostGAPlugin", "probes/tcp.json", "ok unknown in 1 row(s)")
+
+
+def test_probe_endpoint_not_read_does_not_hand_the_decision_to_the_log() -> None:
+    """With every probe's endpoint unknown the rule read the agent log's proxy errors as WireServer unreachable."""
+    tcp = _edit("proxy-intercepts-agent", "tcp_probes", "endpoint", "Unbekannt")
+    out = _run("proxy-intercepts-agent", tcp_probes=tcp)
+    assert "WIRESERVER_UNREACHABLE" not in _verdicts(out)
+    assert _cannot_tell(out, "WireServer", "probes/tcp.json", "endpoint unknown")
+
+
+def test_imds_tcp_result_not_read_is_no_unreachable_imds() -> None:
+    http = SCHEMAS["http_probes"].empty()
+    tcp = _edit("healthy", "tcp_probes", "ok", None, lambda d: d["endpoint"] == "imds")
+    out = _run("healthy", tcp_probes=tcp, http_probes=http)
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "IMDS", "probes/tcp.json", "ok unknown")
+
+
+def test_firewall_rule_action_not_read_is_no_block() -> None:
+    """blocking_rules reads a missing action as any action: an Allow rule whose action was lost counted as a block."""
+    rules = SCHEMAS["firewall_rules"].from_records([{
+        "source": "commands/firewall_rules.json", "name": "{6A1F2C1E-0000-4000-8000-000000000001}",
+        "display_name": "Platform agent", "enabled": True, "direction": "Outbound", "action": None, "profile": "Any",
+        "protocol": "TCP", "remote_address": "168.63.129.16", "remote_port": "32526", "program": "Any",
+        "policy_store_source": "PersistentStore"}])
+    out = _run("healthy", firewall_rules=rules)
+    assert "GUEST_FIREWALL_BLOCKS_WIRESERVER" not in _verdicts(out)
+    assert _cannot_tell(out, "firewall", "commands/firewall_rules.json", "action unknown")
+    known = _run("healthy", firewall_rules=_set(rules, "firewall_rules", "action", [0], "Block"))
+    assert "GUEST_FIREWALL_BLOCKS_WIRESERVER" in _verdicts(known)  # the same rule, read, still decides
+
+
+def test_proxy_bypass_not_read_is_no_missing_bypass() -> None:
+    """A proxy whose bypass flags were not read was reported as having no bypass for 168.63.129.16."""
+    proxy = _set(_bundle("healthy").proxy, "proxy", "direct", [0], False)
+    proxy = _set(proxy, "proxy", "proxy_server", [0], "10.0.0.5:3128")
+    out = _run("healthy", proxy=proxy)
+    assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" not in _verdicts(out)
+    assert _cannot_tell(out, "proxy", "commands/netsh_winhttp_proxy.txt", "bypasses_wireserver unknown")
+
+
+def test_fabric_success_not_read_is_no_failed_discovery() -> None:
+    """The record saying the address was discovered, with its message not read: "never logged a successful
+    discovery" followed."""
+    log = _edit("failover-cluster-imds-captured", "agent_log", "message", "",
+                lambda d: d["message"].str.contains("Discovered fabric address|Using fabric address"))
+    out = _run("failover-cluster-imds-captured", agent_log=log)
+    assert "FABRIC_ADDRESS_NOT_DISCOVERED" not in _verdicts(out)
+    assert _cannot_tell(out, "WireServer address", "WaAppAgent.log", "message unknown")
+
+
+@pytest.mark.parametrize("column, value", [("destination", ""), ("destination", "Unbekannt"), ("family", "???"),
+                                           ("origin", "Inconnu")])
+def test_route_rows_not_read_are_no_missing_route(column: str, value: str) -> None:
+    """A route table whose destinations (or family, origin) were not read gave the critical NO_ROUTE_TO_PLATFORM."""
+    out = _run("healthy", routes=_edit("healthy", "routes", column, value))
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "route to 168.63.129.16", f"{column} unknown")
+
+
+def test_route_prefix_not_read_does_not_fail_the_rule() -> None:
+    """prefix_len NA raised TypeError in the route choice (RULE_FAILED)."""
+    out = _run("healthy", routes=_edit("healthy", "routes", "prefix_len", None))
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "route to 169.254.169.254", "prefix_len unknown")
+
+
+def test_route_interface_not_read_is_no_wrong_interface() -> None:
+    """An interface column holding a word, not an address, was compared with the primary IP: WRONG_INTERFACE."""
+    out = _run("healthy", routes=_edit("healthy", "routes", "interface", "不明"))
+    assert not _verdicts(out)
+
+
+def test_primary_ip_not_read_is_no_wrong_interface() -> None:
+    out = _run("healthy", imds_network=_edit("healthy", "imds_network", "private_ip", "Неизвестно"))
+    assert not _verdicts(out)
+
+
+def test_handler_record_time_not_read_is_no_timeout() -> None:
+    """The record saying the run finished, with its time not read, was dropped: the run "had not finished"."""
+    sample = "healthy"
+    log = _edit(sample, "handler_log", "ts", None, lambda d: d["message"].str.contains("execution finished|Exiting",
+                                                                                       case=False))
+    out = _run(sample, handler_log=log)
+    assert "EXTENSION_TIMEOUT" not in _verdicts(out)
+    assert _cannot_tell(out, "extension run times", "ts unknown")
+
+
+def test_handler_layout_not_read_is_no_timeout() -> None:
+    """The Key Vault service log (layout akvvm, days long) with its layout not read was judged as an operation."""
+    sample = "keyvault-initial-sync-deadlock"
+    out = _run(sample, handler_log=_edit(sample, "handler_log", "layout", ""))
+    assert "EXTENSION_TIMEOUT" not in _verdicts(out)
+    assert _cannot_tell(out, "extension run times", "akvvm_service", "layout unknown")
+
+
+def test_handler_pid_not_read_is_no_timeout() -> None:
+    """Records of a [PID+TID] log whose PID was not read fell out of their run, which then "never finished"."""
+    sample = "healthy"
+    log = _edit(sample, "handler_log", "pid", None, lambda d: d.index % 2 == 0)
+    out = _run(sample, handler_log=log)
+    assert "EXTENSION_TIMEOUT" not in _verdicts(out)
+    assert _cannot_tell(out, "extension run times", "pid unknown")
+
+
+def test_handler_extension_not_read_gets_no_budget() -> None:
+    """A CSE run (90-minute budget) whose extension name was not read was held to the 20-minute default."""
+    sample = "cse-timeout-90min"
+    out = _run(sample, handler_log=_edit(sample, "handler_log", "extension", None))
+    assert not any("unknown extension" in s for s in out["summary"])
+    assert _cannot_tell(out, "extension run times", "extension unknown")
+
+
+def test_status_extension_not_read_gets_no_budget() -> None:
+    sample = "cse-timeout-90min"
+    out = _run(sample, ext_status=_edit(sample, "ext_status", "extension", None,
+                                        lambda d: d["status"] == "transitioning"))
+    assert "EXTENSION_STUCK_TRANSITIONING" not in _verdicts(out)
+    assert _cannot_tell(out, "stuck transitioning", "Status/0.status", "extension unknown")
+
+
+def test_keyvault_refresh_not_read_is_no_failed_download() -> None:
+    """A record after a failure whose message was not read may be the refresh that cleared it; a failure whose
+    refresh start was not read made current_failures raise (zip of unequal lengths: RULE_FAILED)."""
+    sample = "keyvault-legacy-msi"
+    before = _run(sample)
+    assert "KEYVAULT_CERT_DOWNLOAD_FAILED" in _verdicts(before)
+    log = _edit(sample, "handler_log", "message", "", lambda d: d["message"].str.contains("Beginning refresh for"))
+    out = _run(sample, handler_log=log)
+    assert "RULE_FAILED" not in set(out["code"]) and "KEYVAULT_CERT_DOWNLOAD_FAILED" not in _verdicts(out)
+    assert _cannot_tell(out, "Key Vault", "akvvm_service", "message unknown")
