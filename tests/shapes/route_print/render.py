@@ -1,4 +1,6 @@
-"""Render the healthy sample's `route print` in the languages of SOURCES.md (run: python tests/shapes/route_print/render.py).
+"""Render the healthy sample's `route print` in the languages of SOURCES.md.
+
+Run: python tests/shapes/route_print/render.py.
 
 Every localized string below is quoted from the real output named in SOURCES.md; ``None`` means no source showed that
 line for the language and the line is left out (never guessed). The numbers are the healthy sample's, unchanged.
