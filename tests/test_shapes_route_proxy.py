@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kit
 from kit import routing
@@ -315,3 +317,30 @@ def test_oem_code_page_files_through_open_bundle(tmp_path: Path) -> None:
         english = kit.open_bundle(SAMPLES / sample).frame("proxy")
         pd.testing.assert_frame_equal(b.frame("proxy")[PROXY_COLS], english[PROXY_COLS])
         assert b.issues.empty, (path.name, b.issues)
+
+
+# --- damaged input costs a record, never the file, and never raises ---------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "  300.0.0.0  255.255.255.0   Auf Verbindung   10.0.0.1   5\n",   # not an address
+    "  10.0.0.0  255.0.255.0   10.0.0.1   10.0.0.4   5\n",             # not a contiguous netmask
+    "  10.0.0.0  255.0.255.0   10.0.0.1   5\n",
+])
+def test_invalid_address_or_netmask_is_an_issue(text: str) -> None:
+    routes, _, issues = _routes(text)
+    assert routes.empty and [i.kind for i in issues] == ["unexpected-line"]
+
+
+@pytest.mark.parametrize("cut", range(0, 3000, 97))
+def test_localized_route_print_cut_anywhere_never_raises(cut: int) -> None:
+    for lang in ("de", "ja", "zh-CN"):
+        text = _text(ROUTE_DIR / f"route_print.{lang}.utf8.txt")[:cut]
+        routes, _, _ = _routes(text)
+        assert route_print.ROUTES.check_dtypes(routes) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("0123456789.:/ =\n\r-abcfАуф在链リンク上On-link")), max_size=300))
+def test_route_print_never_raises(text: str) -> None:
+    routes, _, _ = _routes(text)
+    assert route_print.ROUTES.check_dtypes(routes) == []

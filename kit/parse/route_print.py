@@ -106,8 +106,12 @@ def sniff(head: str) -> bool:
     return rows >= 2
 
 
-def _prefix(dest: str, mask: str) -> tuple[str, int]:
-    net = ipaddress.ip_network(f"{dest}/{mask}", strict=False)
+def _prefix(dest: str, mask: str) -> tuple[str, int] | None:
+    """``(cidr, prefix_len)``, or None when the address or the netmask is not valid (300.1.2.3, 255.0.255.0)."""
+    try:
+        net = ipaddress.ip_network(f"{dest}/{mask}", strict=False)
+    except ValueError:
+        return None
     return f"{net.network_address}/{net.prefixlen}", net.prefixlen
 
 
@@ -125,6 +129,11 @@ def _is_v6(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _bad_address(source: str, n: int, text: str) -> ParseIssue:
+    return ParseIssue(source, n, "unexpected-line", "route row whose destination or netmask is not a valid IPv4 "
+                      "address / contiguous netmask; row skipped", text=text, parser=NAME)
 
 
 def _label(kind: str, text: str) -> bool:
@@ -212,7 +221,11 @@ def parse(text: str, *, source: str) -> ParseResult:
                 issues.append(ParseIssue(source, n, "unexpected-line", "IPv4 route row whose gateway column is "
                                          "neither an address nor the on-link word(s)", text=s, parser=NAME))
                 continue
-            cidr, plen = _prefix(dest, mask)
+            pfx = _prefix(dest, mask)
+            if pfx is None:
+                issues.append(_bad_address(source, n, s))
+                continue
+            cidr, plen = pfx
             routes.append({"source": source, "line": n, "origin": "route_print", "family": "IPv4",
                            "destination": cidr, "prefix_len": plen, "netmask": mask,
                            "gateway": None if on_link else gw, "on_link": on_link, "interface": iface,
@@ -222,7 +235,11 @@ def parse(text: str, *, source: str) -> ParseResult:
         mp = _PERSIST4.match(line)
         if mp:
             dest, mask, gw, metric = mp.groups()
-            cidr, plen = _prefix(dest, mask)
+            pfx = _prefix(dest, mask)
+            if pfx is None:
+                issues.append(_bad_address(source, n, s))
+                continue
+            cidr, plen = pfx
             is_default = not metric.isdigit()
             routes.append({"source": source, "line": n, "origin": "route_print", "family": "IPv4",
                            "destination": cidr, "prefix_len": plen, "netmask": mask, "gateway": gw,
