@@ -344,3 +344,12 @@ def test_localized_route_print_cut_anywhere_never_raises(cut: int) -> None:
 def test_route_print_never_raises(text: str) -> None:
     routes, _, _ = _routes(text)
     assert route_print.ROUTES.check_dtypes(routes) == []
+
+
+def test_unknown_language_is_never_a_warning(tmp_path: Path) -> None:
+    """Unknown is never bad: a route print and a proxy sentence in a language no table knows give only info."""
+    unknown_proxy = b"\r\nQqq WinHTTP:\r\n\r\n    Qqq diretto (qqq).\r\n\r\n"
+    for rel, data in ((SRC_ROUTE, _ninth_language().encode()), (SRC_PROXY, unknown_proxy)):
+        findings = kit.diagnose(kit.open_bundle(_bundle_with(tmp_path, "healthy", rel, data)))
+        assert findings[findings["severity"] >= "warning"].empty, findings[["code", "severity", "title"]]
+        assert "INPUT_DAMAGED" in set(findings["code"])  # the unfamiliar text is reported, at info level
