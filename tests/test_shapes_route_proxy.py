@@ -353,3 +353,21 @@ def test_unknown_language_is_never_a_warning(tmp_path: Path) -> None:
         findings = kit.diagnose(kit.open_bundle(_bundle_with(tmp_path, "healthy", rel, data)))
         assert findings[findings["severity"] >= "warning"].empty, findings[["code", "severity", "title"]]
         assert "INPUT_DAMAGED" in set(findings["code"])  # the unfamiliar text is reported, at info level
+
+
+# Russian `route print` after an OpenVPN connect, no default route (a public Russian VPN lab note; SOURCES.md)
+RU_NO_DEFAULT = """PS C:\\Users\\Sof> route print
+IPv4 таблица маршрута
+===========================================================================
+Активные маршруты:
+Сетевой адрес           Маска сети      Адрес шлюза       Интерфейс  Метрика
+       10.10.10.0    255.255.255.0         On-link        10.10.10.2    281
+       10.10.10.2  255.255.255.255         On-link        10.10.10.2    281
+     10.10.10.255  255.255.255.255         On-link        10.10.10.2    281
+"""
+
+
+def test_sniff_recognises_localized_route_print_without_a_default_route() -> None:
+    assert sniff(RU_NO_DEFAULT) == "route_print"
+    routes, _, issues = _routes(RU_NO_DEFAULT)
+    assert issues == [] and routes["on_link"].tolist() == [True] * 3
