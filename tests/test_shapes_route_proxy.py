@@ -371,3 +371,18 @@ def test_sniff_recognises_localized_route_print_without_a_default_route() -> Non
     assert sniff(RU_NO_DEFAULT) == "route_print"
     routes, _, issues = _routes(RU_NO_DEFAULT)
     assert issues == [] and routes["on_link"].tolist() == [True] * 3
+
+
+# pt-BR persistent routes, one with the metric word "Padrão" (a public pt-BR route how-to; SOURCES.md)
+PT_PERSISTENT = """Rotas persistentes:
+  Endereço de rede         Máscara  Ender. gateway    Custo
+          0.0.0.0          0.0.0.0     192.168.0.99  Padrão
+       172.19.0.0      255.255.0.0    192.168.1.201       1
+"""
+
+
+def test_real_portuguese_persistent_routes_and_default_metric_word() -> None:
+    routes, _, issues = _routes(PT_PERSISTENT)
+    assert issues == []
+    assert routes["persistent"].tolist() == [True, True] and routes["metric_default"].tolist() == [True, False]
+    assert routes["route_metric"].iloc[1] == 1 and routes["destination"].tolist() == ["0.0.0.0/0", "172.19.0.0/16"]
