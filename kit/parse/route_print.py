@@ -72,7 +72,6 @@ FRAMES = {"routes": ROUTES, "interfaces": INTERFACES}
 
 _IF = re.compile(r"^\s*(\d+)\s*\.\.\.((?:[0-9a-fA-F]{2} ){6,8})?\s*\.*\s*(.*?)\s*$")
 _V4 = r"\d{1,3}(?:\.\d{1,3}){3}"
-_V4_RE = re.compile(rf"{_V4}")
 #: destination, netmask, gateway-or-words, interface, metric
 _ACTIVE4 = re.compile(rf"^\s*({_V4})\s+({_V4})\s+(\S.*?)\s+({_V4})\s+(\d+)\s*$")
 #: destination, netmask, gateway, metric-or-word (persistent routes have no interface column)
@@ -158,22 +157,21 @@ def parse(text: str, *, source: str) -> ParseResult:
     st = _State()
     pending_v6: dict | None = None
 
-    def v6_gateway(row: dict, gw: str, n: int, raw: str) -> bool:
+    def note_word(word: str, n: int) -> None:
+        if not _label("on_link", word):
+            st.unknown_words.setdefault(word, n)
+
+    def v6_gateway(row: dict, gw: str, n: int, raw: str) -> None:
         if _is_v6(gw):
             row["on_link"], row["gateway"] = False, gw
         elif _WORDS.match(gw):
             row["on_link"], row["gateway"] = True, None
-            _note_word(gw, n)
+            note_word(gw, n)
         else:
             issues.append(ParseIssue(source, n, "unexpected-line", "IPv6 route whose gateway is neither an address "
                                      "nor the on-link word(s); row kept with the gateway unknown",
                                      text=raw.strip(), parser=NAME))
             row["on_link"], row["gateway"] = False, None
-        return True
-
-    def _note_word(word: str, n: int) -> None:
-        if not _label("on_link", word):
-            st.unknown_words.setdefault(word, n)
 
     def v6_block(row: dict) -> None:
         if st.block == "persistent":
@@ -216,7 +214,7 @@ def parse(text: str, *, source: str) -> ParseResult:
                 on_link = False
             elif _WORDS.match(gw):
                 on_link = True
-                _note_word(gw, n)
+                note_word(gw, n)
             else:
                 issues.append(ParseIssue(source, n, "unexpected-line", "IPv4 route row whose gateway column is "
                                          "neither an address nor the on-link word(s)", text=s, parser=NAME))
