@@ -80,7 +80,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         for col in ("name", "display_name"):
             v = row[col]
             if isinstance(v, str) and v.endswith(_TRUNCATED):
-                issues.append(ParseIssue(source, line, "truncated", f"line {line}: expected a whole {col}, found "
+                issues.append(ParseIssue(source, line, "truncated", f"expected a whole {col}, found "
                                          f"{v!r} cut short by the table view (use Format-Table -AutoSize or "
                                          "Format-List); kept as written, never matched to a longer name",
                                          text=v, parser=NAME))
