@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kit.bundle import open_bundle
-from kit.diagnose import diagnose
+from kit.diagnose import agent, diagnose
+from kit.diagnose.engine import Context
+from kit.diagnose.model import findings_frame
 from kit.parse import get_parser, match_path, sniff
-from kit.parse.services import SERVICES
+from kit.parse.services import SERVICES, STATUSES
 from kit.textio import decode
 
 from .conftest import SAMPLES
@@ -304,3 +308,43 @@ def test_cut_or_damaged_fixtures_never_raise(fixture: str) -> None:
         for variant in (text[:cut], text[:cut] + "\x00\ufffd:" + text[cut:][::-1][:50]):
             r = mod.parse(variant, source="commands/x")
             assert SERVICES.check_dtypes(r.frames["services"]) == []
+
+
+# ------------------------------------------------------------------------------- unknown is never bad
+class _Bundle:
+    """Just enough of a Bundle for the services rules: a services frame, everything else empty."""
+
+    collected_at = None
+    time_reference = None
+
+    def __init__(self, services: pd.DataFrame) -> None:
+        self._services = services
+
+    def frame(self, name: str) -> pd.DataFrame:
+        from kit.parse import frame_schemas
+
+        return self._services if name == "services" else frame_schemas()[name].empty()
+
+    def has(self, artifact: str) -> bool:
+        return artifact == "services"
+
+
+_UNKNOWN = st.one_of(st.none(), st.sampled_from(["OK", "Degraded", "Unknown", "nan", "", "9", "RUNNING?",
+                                                 "Läuft", "Wird ausgeführt", "4  HIBERNATING"]),
+                     st.text(max_size=12)).filter(lambda s: s not in STATUSES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(st.sampled_from([AGENT, AGENT.lower(), "RdAgent"]), _UNKNOWN,
+                               st.one_of(st.none(), st.text(max_size=10))), max_size=4))
+def test_services_rules_never_warn_from_unknown_states(rows: list) -> None:
+    recs = [{"source": "commands/services.json", "line": None, "name": n, "display_name": None, "status": s,
+             "start_type": t, "process_id": None, "path_name": None, "file_version": None, "exists": True,
+             "shape": "kit-json"} for n, s, t in rows]
+    ctx = Context(bundle=_Bundle(SERVICES.from_records(recs)))  # type: ignore[arg-type]
+    found = [f for rule in (agent.agent_not_running, agent.agent_version, agent.agent_stopping_stuck)
+             for f in rule(ctx)]
+    df = findings_frame(found)
+    assert not (df["severity"] >= "warning").any(), df[["code", "summary"]]
+    if any(n.lower() == AGENT.lower() for n, _, _ in rows):
+        assert "commands/services.json" in " ".join(df[df["code"] == "CHECK_NOT_POSSIBLE"]["summary"])

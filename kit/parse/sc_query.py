@@ -124,7 +124,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         if not line.strip():
             continue
         cm = _COMMAND.search(line)
-        if cm and not line.startswith((" ", "\t")):
+        if cm and not line.startswith((" ", "\t")) and not cm.group("name").endswith("="):
             pending_name, pending_cmd = cm.group("name"), cm.group("cmd").lower()
             cur = None
             continue

@@ -68,7 +68,8 @@ def parse(text: str, *, source: str) -> ParseResult:
             return other
     issues: list[ParseIssue] = []
     lines = body.splitlines()
-    records = _table_records(lines, source, issues) if not _is_list(body[:65536]) else _list_records(lines)
+    is_table = not _is_list(body[:65536]) and _table_header(lines) is not None
+    records = _table_records(lines, source, issues) if is_table else _list_records(lines)
     rows = []
     for line, rec in records:
         view = "table" if rec.pop("_table", None) else "list"
