@@ -348,3 +348,17 @@ def test_services_rules_never_warn_from_unknown_states(rows: list) -> None:
     assert not (df["severity"] >= "warning").any(), df[["code", "summary"]]
     if any(n.lower() == AGENT.lower() for n, _, _ in rows):
         assert "commands/services.json" in " ".join(df[df["code"] == "CHECK_NOT_POSSIBLE"]["summary"])
+
+
+@pytest.mark.parametrize("error", [
+    "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:",  # en
+    "[SC] EnumQueryServicesStatus:OpenService FEHLER 1060:",  # de (sc_query_de_notfound.txt)
+    "[SC] EnumQueryServicesStatus:OpenService échec(s) 1060 :",  # fr (SOURCES.md)
+    "[SC] EnumQueryServicesStatus:OpenService: ошибка: 1060:",  # ru (SOURCES.md)
+    "[SC] EnumQueryServicesStatus:OpenService ERROR 1060:",  # es (SOURCES.md: message only)
+])
+def test_sc_error_1060_is_read_by_its_number_in_every_language(error: str) -> None:
+    text = f"C:\\>sc query {AGENT}\r\n{error}\r\n\r\n(message in the display language)\r\n"
+    r = get_parser("sc_query").parse(text, source="commands/sc_query.txt")
+    assert r.issues == [] and r.frames["services"][["name", "status", "exists"]].values.tolist() == \
+        [[AGENT, "NotFound", False]]
