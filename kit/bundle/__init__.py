@@ -105,7 +105,7 @@ MISSING = FrameSchema(
 
 #: Artifacts that stand in for an expected one (a pasted Test-NetConnection for the kit's TCP probes).
 _ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconnection",),
-                 "ipconfig": ("get_netipaddress",)}
+                 "ipconfig": ("get_netipaddress",), "services": ("sc_query", "services_text")}
 #: Statuses of a file whose artifact can be used.
 _USABLE = ("pending", "parsed", "parsed-with-issues")
 #: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues).

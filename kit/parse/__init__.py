@@ -36,6 +36,8 @@ PARSERS: dict[str, str] = {
     "http_probe": "kit.parse.http_probe",
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
+    "services_text": "kit.parse.services_text",
+    "sc_query": "kit.parse.sc_query",
     "firewall_rules": "kit.parse.firewall_rules",
     # Windows event logs
     "evtx": "kit.parse.evtx",
@@ -48,8 +50,8 @@ PARSERS: dict[str, str] = {
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
-    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "event_xml", "event_text", "agent_log", "handler_log",
+    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
+    "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
 )
 
 
