@@ -201,7 +201,7 @@ _KINDS: dict[str, dict[str, str]] = {
 _TITLES = ("windows ip configuration", "windows-ip-konfiguration", "configuration ip de windows",
            "configuración ip de windows", "configurazione ip di windows", "configuração de ip do windows",
            "windows ip 構成", "windows ip 配置", "настройка протокола ip для windows")
-_YES = {"yes", "ja", "oui", "sí", "si", "sim", "はい", "是", "да"}
+_YES = {"yes", "ja", "oui", "sí", "sì", "si", "sim", "はい", "是", "да"}
 _NO = {"no", "nein", "non", "não", "nao", "いいえ", "否", "нет"}
 #: Address state suffixes -> English (Windows writes the state in the display language).
 _STATES = {"preferred": "Preferred", "bevorzugt": "Preferred", "préféré": "Preferred", "preferido": "Preferred",
