@@ -37,6 +37,7 @@ PARSERS: dict[str, str] = {
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
     "firewall_rules": "kit.parse.firewall_rules",
+    "netsh_firewall": "kit.parse.netsh_firewall",
 }
 
 #: Order in which content sniffers are tried (most specific first); the generic handler-log/plain-text
@@ -44,8 +45,8 @@ PARSERS: dict[str, str] = {
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
-    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "agent_log", "handler_log",
+    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "netsh_firewall",
+    "firewall_rules", "agent_log", "handler_log",
 )
 
 
