@@ -228,7 +228,7 @@ TNC_LANGS = ["en", "de", "fr", "es", "pt-BR", "ja", "zh-CN", "ru"]
 
 
 def _tnc(lang: str, codec: str) -> str:
-    return (TNC / f"test_netconnection.{lang}.{codec}.txt").read_bytes().decode(codec)
+    return (TNC / f"netconnection.{lang}.{codec}.txt").read_bytes().decode(codec)
 
 
 @pytest.mark.parametrize("lang", TNC_LANGS[1:])
@@ -254,20 +254,20 @@ def _tnc_bundle(tmp_path: Path, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def tnc_en_codes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return sorted(kit.diagnose(_tnc_bundle(tmp_path_factory.mktemp("en"), "test_netconnection.en.utf-16.txt"))["code"])
+    return sorted(kit.diagnose(_tnc_bundle(tmp_path_factory.mktemp("en"), "netconnection.en.utf-16.txt"))["code"])
 
 
 @pytest.mark.parametrize("lang", TNC_LANGS[1:])
 def test_diagnose_with_localized_test_netconnection(lang: str, tmp_path: Path, tnc_en_codes: list[str]) -> None:
     """Read through kit.open_bundle as PowerShell wrote it (UTF-16 LE with BOM)."""
-    probes = kit.open_bundle(_tnc_bundle(tmp_path / "x", f"test_netconnection.{lang}.utf-16.txt")).frame("tcp_probes")
+    probes = kit.open_bundle(_tnc_bundle(tmp_path / "x", f"netconnection.{lang}.utf-16.txt")).frame("tcp_probes")
     assert probes["ok"].tolist() == [True, False, True] and probes["port"].tolist() == [80, 32526, 80]
-    assert sorted(kit.diagnose(_tnc_bundle(tmp_path, f"test_netconnection.{lang}.utf-16.txt"))["code"]) == tnc_en_codes
+    assert sorted(kit.diagnose(_tnc_bundle(tmp_path, f"netconnection.{lang}.utf-16.txt"))["code"]) == tnc_en_codes
 
 
 def test_diagnose_healthy_with_test_netconnection_instead_of_tcp_json(tmp_path: Path,
                                                                       healthy_codes: list[str]) -> None:
-    bundle = _tnc_bundle(tmp_path, "test_netconnection.healthy.en.utf-16.txt")
+    bundle = _tnc_bundle(tmp_path, "netconnection.healthy.en.utf-16.txt")
     assert kit.open_bundle(bundle).frame("tcp_probes")["ok"].tolist() == [True, True, True]
     assert sorted(kit.diagnose(bundle)["code"]) == healthy_codes
 

@@ -1,9 +1,9 @@
 """Render the healthy sample's three TCP probes (probes/tcp.json) as pasted Test-NetConnection output (run once;
 the output files are committed).
 
-``test_netconnection.healthy.en.*``: all three succeed, as in the sample. Nothing in that output is localized
+``netconnection.healthy.en.*``: all three succeed, as in the sample. Nothing in that output is localized
 (property names and True/False are not), so it is the same text in every language.
-``test_netconnection.{lang}.*``: the same probes with the HostGAPlugin port (168.63.129.16:32526) failing, which is
+``netconnection.{lang}.*``: the same probes with the HostGAPlugin port (168.63.129.16:32526) failing, which is
 where localized Windows differs: the WARNING prefix of Write-Warning is in the display language, the message after
 it is not (SOURCES.md). Saved as UTF-16 LE with BOM (what Windows PowerShell 5.1 `*>`/Out-File write) and UTF-8.
 
@@ -41,10 +41,10 @@ def write(name: str, lines: list[str]) -> None:
 
 
 def main() -> None:
-    write("test_netconnection.healthy.en", ok_block("168.63.129.16", 80) + ok_block("168.63.129.16", 32526)
+    write("netconnection.healthy.en", ok_block("168.63.129.16", 80) + ok_block("168.63.129.16", 32526)
           + ok_block("169.254.169.254", 80))
     for lang in PREFIX:
-        write(f"test_netconnection.{lang}", ok_block("168.63.129.16", 80) + failed_block(lang, "168.63.129.16", 32526)
+        write(f"netconnection.{lang}", ok_block("168.63.129.16", 80) + failed_block(lang, "168.63.129.16", 32526)
               + ok_block("169.254.169.254", 80))
 
 
