@@ -39,6 +39,7 @@ PARSERS: dict[str, str] = {
     "services_text": "kit.parse.services_text",
     "sc_query": "kit.parse.sc_query",
     "firewall_rules": "kit.parse.firewall_rules",
+    "netsh_firewall": "kit.parse.netsh_firewall",
     # Windows event logs
     "evtx": "kit.parse.evtx",
     "event_xml": "kit.parse.event_xml",
@@ -51,7 +52,7 @@ SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
     "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
-    "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
+    "netsh_firewall", "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
 )
 
 
