@@ -165,4 +165,13 @@ def app_control_blocks_agent(ctx: Context) -> Iterable[Finding]:
                         f"{shown}.", _evidence(rows))]
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "agent_service_terminated": {"events": ("provider", "event_id", "service", "service_key", "ts")},
+    "agent_service_start_failed": {"events": ("provider", "event_id", "service", "service_key")},
+    "agent_process_crashed": {"events": ("provider", "event_id", "service")},
+    "app_control_blocks_agent": {"events": ("provider", "event_id", "service")},
+}
+
 RULES = [agent_service_terminated, agent_service_start_failed, agent_process_crashed, app_control_blocks_agent]
