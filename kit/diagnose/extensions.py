@@ -371,6 +371,10 @@ def extension_blocked(ctx: Context) -> Iterable[Finding]:
     logs = ctx.frame("handler_log")
     started = {str(x).lower() for x in pd.concat([latest["extension"], logs["extension"] if not logs.empty else
                                                   pd.Series(dtype="str")]).dropna()}
+    # An extension whose name was not read in its status or log is the one of its plugin folder.
+    started |= {str(x).lower() for x in pd.concat([latest["source"], logs["source"] if not logs.empty else
+                                                  pd.Series(dtype="str")]).astype(str)
+                .str.extract(r"Plugins/([^/]+)/", expand=False).dropna()}
     hist = ctx.derived("extension_history")
     first_seen: dict[str, pd.Timestamp] = {}
     for r in hist.dropna(subset=["ts"]).itertuples(index=False):

@@ -55,6 +55,10 @@ def hci_imds_nic(ctx: Context) -> Iterable[Finding]:
     failed = attested[(attested["outcome"] == "connection-error").to_numpy(dtype=bool)]
     if failed.empty:
         return []
+    if all(ctx.frame(f).empty for f in ("adapters", "ip_addresses", "interfaces")):
+        return [ctx.not_checked("whether the VM has its Azure Stack HCI IMDS NIC",
+                                "no adapter list in the bundle (commands/ipconfig_all.txt, "
+                                "commands/get_netipaddress.json or commands/route_print.txt)")]
     reasons: list[str] = []
     ev: list[Evidence] = frame_evidence(failed, "http_probes", ["url", "outcome", "detail", "error"], ts="time")
     nic_ips = sorted({str(a) for a in addrs[(addrs["family"] == "IPv4").to_numpy(dtype=bool)]["address"]}) \

@@ -24,6 +24,7 @@ from .engine import Context
 from .model import Evidence, Finding
 from .network import PROXY_ANSWER
 
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 LEGACY_MSI = re.compile(r"ManagedIdentityExtensionFor(?:Windows|Linux)", re.IGNORECASE)
 LEGACY_ENDPOINT = r"(?i)\b(?:localhost|127\.0\.0\.1):50342\b"
 #: A record is about IMDS when it names its address or its paths.
@@ -161,20 +162,24 @@ def imds_attestation(ctx: Context) -> Iterable[Finding]:
     if att.empty:
         return []
     comp = ctx.frame("imds_compute")
-    vm_id = next((str(v) for v in comp["vm_id"].dropna()), None) if not comp.empty else None
+    vm_id = next((str(v) for v in comp["vm_id"].dropna() if GUID.fullmatch(str(v).strip())), None) \
+        if not comp.empty else None
     out = []
     for _, r in att.iterrows():
         at = r["fetched_at"] if not pd.isna(r["fetched_at"]) else ctx.time_reference
         basis = "the probe's time" if not pd.isna(r["fetched_at"]) else "the bundle's collection time"
-        doc = attestation.Attestation(
-            document={"nonce": r["nonce_signed"], "vmId": r["vm_id"]} if isinstance(r["document"], str) else None,
+        signed_nonce = r["nonce_signed"] if isinstance(r["nonce_signed"], str) and r["nonce_signed"].strip() else None
+        sent_nonce = r["nonce_sent"] if isinstance(r["nonce_sent"], str) and r["nonce_sent"].strip() else None
+        signed_vm = r["vm_id"] if isinstance(r["vm_id"], str) and GUID.fullmatch(r["vm_id"].strip()) else None
+        doc = attestation.Attestation(  # a value not read is not compared: no nonce or vmId check on it
+            document={"nonce": signed_nonce, "vmId": signed_vm} if isinstance(r["document"], str) else None,
             problems=[] if pd.isna(r["problems"]) else str(r["problems"]).split("; "),
             signer_not_before=None if pd.isna(r["signer_not_before"]) else r["signer_not_before"],
             signer_not_after=None if pd.isna(r["signer_not_after"]) else r["signer_not_after"])
         probs = attestation.judge(doc, created_on=None if pd.isna(r["created_on"]) else r["created_on"],
                                   expires_on=None if pd.isna(r["expires_on"]) else r["expires_on"],
                                   at=None if at is None or pd.isna(at) else at,
-                                  nonce_sent=None if pd.isna(r["nonce_sent"]) else str(r["nonce_sent"]),
+                                  nonce_sent=sent_nonce if signed_nonce is not None else None,
                                   vm_id=vm_id)
         if not probs:
             continue
