@@ -431,3 +431,56 @@ def test_keyvault_refresh_not_read_is_no_failed_download() -> None:
     out = _run(sample, handler_log=log)
     assert "RULE_FAILED" not in set(out["code"]) and "KEYVAULT_CERT_DOWNLOAD_FAILED" not in _verdicts(out)
     assert _cannot_tell(out, "Key Vault", "akvvm_service", "message unknown")
+
+
+def test_services_status_not_read_is_no_agent_not_running() -> None:
+    """The issue's example: a healthy VM whose services status is NaN got CRITICAL AGENT_NOT_RUNNING ("is nan")."""
+    out = _run("healthy", services=_edit("healthy", "services", "status", None))
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "guest agent running", "commands/services.json")
+
+
+def test_wireserver_server_error_with_proxy_not_read_is_not_the_platforms() -> None:
+    """A 503 from WireServer is the platform's only when no proxy sits between: with the proxy's direct flag not
+    read, "no proxy is configured" was said anyway."""
+    http = _edit("healthy", "http_probes", "status", 503, lambda d: d["endpoint"] == "wireserver")
+    http = _set(http, "http_probes", "outcome", [2], "http-error")
+    assert "WIRESERVER_SERVICE_ERROR" in _verdicts(_run("healthy", http_probes=http))  # read: the platform's
+    out = _run("healthy", http_probes=http, proxy=_edit("healthy", "proxy", "direct", None))
+    assert "WIRESERVER_SERVICE_ERROR" not in _verdicts(out)
+    assert _cannot_tell(out, "WireServer's server errors", "commands/netsh_winhttp_proxy.txt", "direct unknown")
+
+
+def _hci_probe() -> pd.DataFrame:
+    """A failed attested-data request to the HCI host's endpoint (as tests/scenario_helpers.attested_failed)."""
+    url = "http://169.254.169.253/metadata/attested/document?api-version=2020-09-01&nonce=7319450281"
+    return SCHEMAS["http_probes"].from_records([{
+        "source": "probes/imds_attested.json", "endpoint": "other", "url": url,
+        "path": "/metadata/attested/document?api-version=2020-09-01&nonce=7319450281", "ok": False,
+        "outcome": "connection-error", "error": "Unable to connect to the remote server", "elapsed_ms": 21004.7}])
+
+
+def test_hci_nic_without_any_adapter_list_is_not_missing() -> None:
+    """No adapter list at all (no ipconfig, no Get-NetIPAddress, no route print) said "the VM has no ... NIC"."""
+    empty = {f: SCHEMAS[f].empty() for f in ("adapters", "ip_addresses", "interfaces")}
+    out = _run("healthy", http_probes=_hci_probe(), **empty)
+    assert "HCI_IMDS_NIC_MISSING_OR_MODIFIED" not in _verdicts(out)
+    assert _cannot_tell(out, "HCI IMDS NIC", "commands/ipconfig_all.txt")
+
+
+def test_attested_nonce_not_read_is_no_replay() -> None:
+    """A signed nonce that was not read was compared with the nonce sent: "a replayed or cached document"."""
+    att = SCHEMAS["imds_attestation"].from_records([{
+        "source": "probes/imds_attested.json", "url": "http://169.254.169.254/metadata/attested/document",
+        "nonce_sent": "7319450281", "nonce_signed": None, "vm_id": None, "chain": "", "document": "{}"}])
+    assert "IMDS_ATTESTATION_INVALID" not in _verdicts(_run("healthy", imds_attestation=att))
+    signed = _set(att, "imds_attestation", "nonce_signed", [0], "1111111111")
+    assert "IMDS_ATTESTATION_INVALID" in _verdicts(_run("healthy", imds_attestation=signed))  # read: it decides
+
+
+def test_status_extension_not_read_is_not_a_blocked_extension() -> None:
+    """With the CSE failed, BGInfo's status with its extension name not read made BGInfo look never started."""
+    st = _edit("healthy", "ext_status", "status", "error", lambda d: d["extension"].str.contains("CustomScript"))
+    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
+    st = _set(st, "ext_status", "extension", [0], None)  # BGInfo's
+    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
