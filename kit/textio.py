@@ -5,7 +5,9 @@ UTF-8 case, in :attr:`Decoded.notes`):
 
 1. **Byte order mark first.** ``EF BB BF`` is UTF-8, ``FF FE`` UTF-16 LE (PowerShell 5.1 ``Out-File`` and ``>``),
    ``FE FF`` UTF-16 BE.
-2. **UTF-16 without BOM by its NUL pattern**: mostly-ASCII text in UTF-16 has a NUL in every other byte.
+2. **UTF-16 without BOM by its NUL pattern**: the ASCII characters of UTF-16 text (spaces, digits, line breaks)
+   have a NUL in every other byte: more than 60% of the byte pairs (Latin text), or, from 64 bytes on, at least
+   20% while the other half of the pairs never holds a NUL (Cyrillic or CJK text).
 3. **Valid UTF-8 stays UTF-8** (pure ASCII is valid UTF-8, so it is never touched). A file cut in the middle of
    its last character is still UTF-8 (the cut character becomes U+FFFD). Bytes that are mostly valid multi-byte
    UTF-8 with a few invalid bytes are damaged UTF-8, not a legacy code page: decoded as UTF-8, the invalid bytes
@@ -136,22 +138,25 @@ class Decoded:
         return kinds[0] if len(kinds) == 1 else "mixed"
 
 
-def _looks_utf16le(data: bytes) -> bool:
+def _looks_utf16(data: bytes, zero: int) -> bool:
+    """UTF-16 without BOM: the byte at parity ``zero`` (1 for LE, 0 for BE) of ASCII characters is NUL. Either most
+    of them are (Latin text), or, in 64 bytes or more, at least a fifth while the other parity never is (Cyrillic,
+    CJK text)."""
     sample = data[:4096]
     if len(sample) < 4:
         return False
-    odd_nuls = sample[1::2].count(0)
-    even_nuls = sample[0::2].count(0)
-    return odd_nuls > len(sample) // 2 * 0.6 and even_nuls < len(sample) // 2 * 0.1
+    pairs = len(sample) // 2
+    high = sample[zero::2].count(0)
+    low = sample[1 - zero::2].count(0)
+    return (high > pairs * 0.6 and low < pairs * 0.1) or (pairs >= 32 and high >= pairs * 0.2 and low == 0)
+
+
+def _looks_utf16le(data: bytes) -> bool:
+    return _looks_utf16(data, 1)
 
 
 def _looks_utf16be(data: bytes) -> bool:
-    sample = data[:4096]
-    if len(sample) < 4:
-        return False
-    even_nuls = sample[0::2].count(0)
-    odd_nuls = sample[1::2].count(0)
-    return even_nuls > len(sample) // 2 * 0.6 and odd_nuls < len(sample) // 2 * 0.1
+    return _looks_utf16(data, 0)
 
 
 def _sample(body: bytes) -> bytes:
@@ -267,6 +272,21 @@ def _detector(sample: bytes) -> list[tuple[str, float]]:
     return [(cp, chaos) for cp, chaos in ranked if cp in CANDIDATES]
 
 
+def _whole_characters(sample: bytes) -> bytes:
+    """``sample`` without the file's last line (or, when it is the only one, without its cut last character):
+    the detector drops a double-byte page that cannot decode the very end."""
+    head = sample.rpartition(b"\n")[0]
+    if any(b >= 0x80 for b in head):
+        return head
+    for cp in _DOUBLE_BYTE:
+        try:
+            sample.decode(cp)
+        except UnicodeDecodeError as exc:
+            if exc.end == len(sample) and exc.start >= len(sample) - 3:
+                return sample[: exc.start]
+    return sample
+
+
 def _describe(cp: str) -> str:
     return CANDIDATES[cp][2]
 
@@ -297,7 +317,8 @@ def _choose_legacy(body: bytes, hint: str | None, bad_at: int) -> tuple[str, boo
     """(code page, confident, note) for bytes that are not UTF-8 (``bad_at``: offset of the first invalid byte)."""
     sample = _sample(body)
     why = f"not valid UTF-8 at byte {bad_at}"
-    ranked = _detector(sample)
+    cut = any(b >= 0x80 for b in body[body.rfind(b"\n") + 1:])  # the last line may end in a cut character
+    ranked = _detector(_whole_characters(sample) if cut else sample)
     cjk = next(((cp, chaos) for cp, chaos in ranked if cp in _DOUBLE_BYTE and chaos <= _DETECTOR_MAX_CHAOS
                 and (text := _decode_tolerant(sample, cp)) is not None and _cjk_consistent(cp, text)), None)
     sb, score, sb_confident, detail = _single_byte(sample, hint)
