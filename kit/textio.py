@@ -20,10 +20,11 @@ UTF-8 case, in :attr:`Decoded.notes`):
    64 KiB of them, so a large file costs one scan and one decode:
 
    a. **Double-byte (CJK) pages: the detector decides.** charset-normalizer (kept, on PyPI and conda-forge),
-      restricted to the candidates, ranks them by how much "mess" each decoding produces. Its choice is taken
-      when it is a double-byte page, its mess ratio is at most 0.2, and the decoding holds at least two
-      double-byte characters (a lone byte in 0xA1-0xDF is a half-width katakana in cp932, also a letter in
-      every single-byte page: that is no evidence).
+      restricted to the candidates, ranks them by how much "mess" each decoding produces. Its best-ranked
+      double-byte page is taken when its mess ratio is at most 0.2 and the decoding holds at least two
+      double-byte letters that are what the page's language writes (:func:`_cjk_consistent`: Hangul for cp949,
+      Han for cp936/cp950, Han and kana for cp932, at most a tenth of anything else). A lone byte in 0xA1-0xDF
+      is a half-width katakana in cp932 and a letter in every single-byte page: that is no evidence.
    b. **Single-byte pages: a hand rule decides**, because the detector is wrong on them for short command
       output (it reads cp850 German as cp1251 or cp1250: its language model knows nothing of OEM pages). Each
       single-byte candidate that can decode the bytes is scored by what its decoding makes of every non-ASCII
@@ -241,20 +242,21 @@ def _double_byte_chars(text: str) -> list[str]:
 
 
 def _cjk_consistent(cp: str, text: str) -> bool:
-    """The double-byte characters of ``text`` are what ``cp``'s language writes: at least two of them, and in
-    cp949 mostly Hangul, in cp936/cp950 mostly Han, in cp932 Han or kana (a wrong page yields symbols, or Hanja
-    where Korean has Hangul)."""
-    chars = _double_byte_chars(text)
-    if len(chars) < 2:
+    """The double-byte letters of ``text`` are what ``cp``'s language writes: Hangul (at least 80%, the rest Han)
+    for cp949; at least half Han, or Han and kana for cp932; and at most a tenth of other letters (kana in
+    Chinese, Greek or Cyrillic from the symbol rows, private-use characters), which is what a wrong CJK page
+    makes of another one's bytes (GBK read as cp949: ``殮쌈련狂``)."""
+    letters = [c for c in _double_byte_chars(text) if c.isalpha() or unicodedata.category(c) in ("Co", "Cn")]
+    if len(letters) < 2:
         return False
-    names = [unicodedata.name(c, "") for c in chars]
+    names = [unicodedata.name(c, "") for c in letters]
+    han = sum(n.startswith("CJK UNIFIED") for n in names)
     if cp == "cp949":
         native = sum(n.startswith("HANGUL") for n in names)
-    elif cp == "cp932":
-        native = sum(n.startswith(("CJK UNIFIED", "HIRAGANA", "KATAKANA")) for n in names)
-    else:
-        native = sum(n.startswith("CJK UNIFIED") for n in names)
-    return native >= 0.5 * len(chars)
+        foreign = len(letters) - native - han
+        return native >= 0.8 * len(letters) and foreign <= 0.1 * len(letters)
+    native = han + (sum(n.startswith(("HIRAGANA", "KATAKANA")) for n in names) if cp == "cp932" else 0)
+    return native >= 0.5 * len(letters) and len(letters) - native <= 0.1 * len(letters)
 
 
 def _detector(sample: bytes) -> list[tuple[str, float]]:
