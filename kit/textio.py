@@ -102,7 +102,7 @@ _ALPHABETS: dict[str, dict[str, frozenset[str]]] = {
 _PAGE_ALPHABETS = {"cp437": "Western", "cp850": "Western", "cp1252": "Western", "cp852": "Central",
                    "cp1250": "Central", "cp866": "Cyrillic", "cp1251": "Cyrillic"}
 _SAMPLE_LIMIT = 64 * 1024
-_HIGH_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*")
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
@@ -160,16 +160,42 @@ def _looks_utf16be(data: bytes) -> bool:
     return _looks_utf16(data, 0)
 
 
-def _sample(body: bytes) -> bytes:
-    """The lines holding a byte >= 0x80, joined by LF, at most about 64 KiB: all a code page can be told by."""
+def _next_high(body: bytes, pos: int) -> int:
+    """Offset of the first byte >= 0x80 at or after ``pos``, or -1; ASCII stretches are skipped 64 KiB at a time."""
+    while pos < len(body):
+        end = min(len(body), pos + 65536)
+        if not body[pos:end].isascii():
+            m = _HIGH_BYTE.search(body, pos, end)
+            if m:
+                return m.start()
+        pos = end
+    return -1
+
+
+def _sample(body: bytes, pos: int = 0) -> bytes:
+    """The lines holding a byte >= 0x80 (from offset ``pos`` on), joined by LF, at most about 64 KiB: all a code
+    page can be told by."""
     parts: list[bytes] = []
     size = 0
-    for m in _HIGH_LINE.finditer(body):
-        parts.append(m.group())
-        size += len(m.group()) + 1
-        if size >= _SAMPLE_LIMIT:
-            break
+    while size < _SAMPLE_LIMIT and (at := _next_high(body, pos)) >= 0:
+        start = body.rfind(b"\n", 0, at) + 1
+        end = body.find(b"\n", at)
+        end = len(body) if end < 0 else end
+        if end - start > 8192:  # a long line (one-line JSON): a window around the byte, cut at spaces
+            lo = body.rfind(b" ", start, max(start, at - 1024))
+            start = lo + 1 if lo >= 0 else start
+            hi = body.find(b" ", min(end, at + 4096), end)
+            end = hi if hi >= 0 else end
+        parts.append(body[start:end])
+        size += end - start + 1
+        pos = end + 1
     return b"\n".join(parts)[:_SAMPLE_LIMIT]
+
+
+def _first_high_line(body: bytes, first_invalid: int) -> int:
+    """Where to look for bytes >= 0x80: the line of the first invalid UTF-8 byte when all before it is ASCII (a
+    quick test: no need to scan a large ASCII head again), else the start."""
+    return body.rfind(b"\n", 0, first_invalid) + 1 if body[:first_invalid].isascii() else 0
 
 
 def _decode_tolerant(data: bytes, enc: str) -> str | None:
@@ -315,9 +341,9 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
     return cp, score, confident, detail
 
 
-def _choose_legacy(body: bytes, hint: str | None, bad_at: int) -> tuple[str, bool, str]:
-    """(code page, confident, note) for bytes that are not UTF-8 (``bad_at``: offset of the first invalid byte)."""
-    sample = _sample(body)
+def _choose_legacy(body: bytes, sample: bytes, hint: str | None, bad_at: int) -> tuple[str, bool, str]:
+    """(code page, confident, note) for ``body``, not UTF-8 from offset ``bad_at`` on; ``sample``: its lines that
+    hold a byte >= 0x80."""
     why = f"not valid UTF-8 at byte {bad_at}"
     cut = any(b >= 0x80 for b in body[body.rfind(b"\n") + 1:])  # the last line may end in a cut character
     ranked = _detector(_whole_characters(sample) if cut else sample)
@@ -342,9 +368,8 @@ def _choose_legacy(body: bytes, hint: str | None, bad_at: int) -> tuple[str, boo
     return sb, False, f"guessed {sb} ({_describe(sb)}; low confidence: {why}; {detail})"
 
 
-def _damaged_utf8(body: bytes) -> bool:
-    """True when the non-ASCII bytes are mostly well-formed multi-byte UTF-8 (a damaged UTF-8 file)."""
-    sample = _sample(body)
+def _damaged_utf8(sample: bytes) -> bool:
+    """True when the non-ASCII bytes of ``sample`` are mostly well-formed multi-byte UTF-8 (a damaged UTF-8 file)."""
     high = sum(1 for b in sample if b >= 0x80)
     valid = sum(len(m.group()) for m in _UTF8_SEQUENCE.finditer(sample))
     return high > 0 and valid >= 0.8 * high
@@ -395,14 +420,14 @@ def _decode(data: bytes, hint: str | None) -> Decoded:
                 # A file cut in the middle of a multi-byte character is still UTF-8.
                 text = body[: exc.start].decode("utf-8") + "\ufffd"
                 notes.append("file ends in the middle of a UTF-8 character")
-            elif _damaged_utf8(body):
+            elif _damaged_utf8(sample := _sample(body, _first_high_line(body, exc.start))):
                 text = body.decode("utf-8", errors="replace")
                 bad = text.count("\ufffd") - body.decode("utf-8", errors="ignore").count("\ufffd")
                 how = "damaged UTF-8"
                 notes.append(f"not valid UTF-8 at byte {exc.start}: {bad} invalid sequence(s) replaced by U+FFFD; "
                              "the other non-ASCII bytes are well-formed UTF-8")
             else:
-                enc, confident, how = _choose_legacy(body, hint, exc.start)
+                enc, confident, how = _choose_legacy(body, sample, hint, exc.start)
                 notes.append(how)
                 text, more = _decode_legacy(body, enc)
                 notes += more
