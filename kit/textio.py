@@ -9,7 +9,8 @@ UTF-8 case, in :attr:`Decoded.notes`):
    have a NUL in every other byte: more than 60% of the byte pairs (Latin text), or, from 64 bytes on, at least
    20% while the other half of the pairs never holds a NUL (Cyrillic or CJK text).
 3. **Valid UTF-8 stays UTF-8** (pure ASCII is valid UTF-8, so it is never touched). A file cut in the middle of
-   its last character is still UTF-8 (the cut character becomes U+FFFD). Bytes that are mostly valid multi-byte
+   its last character is still UTF-8 (the cut character becomes U+FFFD) when two bytes of that character
+   remain or UTF-8 precedes it. Bytes that are mostly valid multi-byte
    UTF-8 with a few invalid bytes are damaged UTF-8, not a legacy code page: decoded as UTF-8, the invalid bytes
    replaced, and said so.
 4. **Otherwise a Windows legacy code page**, chosen among the pages Windows writes command output and text files
@@ -27,24 +28,29 @@ UTF-8 case, in :attr:`Decoded.notes`):
       is a half-width katakana in cp932 and a letter in every single-byte page: that is no evidence.
    b. **Single-byte pages: a hand rule decides**, because the detector is wrong on them for short command
       output (it reads cp850 German as cp1251 or cp1250: its language model knows nothing of OEM pages). Each
-      single-byte candidate that can decode the bytes is scored by what its decoding makes of every non-ASCII
-      byte: a letter of the page's script (Latin for cp437/cp850/cp852/cp1250/cp1252, Cyrillic for
-      cp866/cp1251) scores 1 if it is common in the languages that page serves (ä ö ü é è à ç ą ę ł ś č ř
-      а-я ...), 0.6 if it is a rarer letter (õ å ð þ ...), 0.4 for other letters of the script; an upper-case
-      letter right after a lower-case one (``rÚseau``) counts 0.3 of that; anything else (``Prim„res``:
-      punctuation, box drawing, Greek in a Latin page) scores 0. In cp1252 the bytes 0x80-0x9F are rare
-      typographic marks where cp850 has its letters (ä=0x84, ö=0x94, ü=0x81, é=0x82); in cp866 0x80-0xAF
-      are Cyrillic letters where cp1251 has them at 0xC0-0xFF: the score is what tells them apart.
-      The page with the highest mean score wins; pages whose decoding is the same text are equal (cp437 and
-      cp850 agree on ä ö ü é); within 0.02 the order of :data:`PREFERENCE` decides, which the optional
-      ``hint`` changes: ``hint="oem"`` (the caller knows the file is redirected console output) puts the
-      OEM pages first, ``hint="ansi"`` (a Set-Content or Notepad file) the ANSI pages. The hint only breaks
-      ties; it never overrides what the bytes show.
+      single-byte candidate that can decode the bytes is scored on its decoding: the share of the non-ASCII
+      characters that are letters of one language the page serves (:data:`_ALPHABETS`: German, French,
+      Spanish, Portuguese, Italian, Dutch, Nordic, Catalan for cp437/cp850/cp1252; Polish, Czech, Slovak,
+      Hungarian, Romanian, Croatian/Slovenian for cp852/cp1250; Russian, Ukrainian, Belarusian, Bulgarian,
+      Serbian for cp866/cp1251), for the language that gives the best share: a text is written in one
+      language. A misplaced letter weighs 0.3: upper case right after lower case (``rÚseau``), a Latin letter
+      in a run of three or more non-ASCII letters (``Ňĺęóůčĺ``, cp1251 read as cp1250), a Cyrillic letter next
+      to an ASCII letter (``Primдres``). Punctuation, box drawing and foreign letters weigh 0 (``Prim„res``).
+      In cp1252 the bytes 0x80-0x9F are rare typographic marks where cp850 has its letters (ä=0x84, ö=0x94,
+      ü=0x81, é=0x82); in cp866 0x80-0xAF are Cyrillic letters where cp1251 has them at 0xC0-0xFF: the score
+      is what tells them apart. The best score wins; pages whose decoding is the same text are equal (cp437
+      and cp850 agree on ä ö ü é); within 0.02 the order of :data:`PREFERENCE` decides. Without a hint the
+      ANSI pages come first: OEM text shows itself (its letters are punctuation in cp1252), while cp1252 text
+      can read as other letters in an OEM page (ä is õ in cp850). ``hint="oem"`` (the caller knows the file
+      is redirected console output) puts the OEM pages first, ``hint="ansi"`` the ANSI pages. The hint only
+      breaks ties; it never overrides what the bytes show.
 
-   The choice is **confident** when the winner's mean score is at least 0.8 and every page that decodes to a
-   different text scores at least 0.15 less (or, for a double-byte page, when the detector's conditions
-   hold). Otherwise it is a **guess**: still decoded with the best page, and the note says "guessed" and why.
-   Bytes the chosen page does not define become U+FFFD, counted in a note.
+   A single-byte choice is **confident** when its score is at least 0.8 and every page that decodes to a
+   different text scores at least 0.15 less; a double-byte choice when the detector's conditions hold and no
+   single-byte page reads the bytes confidently. When both a double-byte and a single-byte page read them well,
+   or no page reads them well, the choice is a **guess**: decoded with the best page (the single-byte one if its
+   score is at least 0.95), and the note says "guessed", "low confidence" and why. Bytes the chosen page does
+   not define become U+FFFD, counted in a note.
 
 Line endings are left untouched in the text: use :func:`split_lines` so that CRLF, LF and a lone CR each end
 exactly one line, as Notepad counts them. :func:`decode` never raises, whatever the bytes.
@@ -416,9 +422,12 @@ def _decode(data: bytes, hint: str | None) -> Decoded:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if exc.start >= len(body) - 3 and exc.reason == "unexpected end of data":
-                # A file cut in the middle of a multi-byte character is still UTF-8.
+            if exc.start >= len(body) - 3 and exc.reason == "unexpected end of data" and (
+                    len(body) - exc.start >= 2 or not body[: exc.start].isascii()):
+                # A file cut in the middle of a multi-byte character is still UTF-8 (when something says UTF-8:
+                # more of the cut character, or UTF-8 before it; a lone last é of cp1252 is no evidence).
                 text = body[: exc.start].decode("utf-8") + "\ufffd"
+                how = "UTF-8 cut in its last character"
                 notes.append("file ends in the middle of a UTF-8 character")
             elif _damaged_utf8(sample := _sample(body, _first_high_line(body, exc.start))):
                 text = body.decode("utf-8", errors="replace")

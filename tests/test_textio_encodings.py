@@ -171,6 +171,15 @@ def test_utf8_and_utf16_cut_at_the_end() -> None:
     assert any("odd byte count" in n for n in d.notes)
 
 
+def test_a_last_accented_letter_is_not_a_cut_utf8_character() -> None:
+    # 0xE9 (é in cp1252) also starts a 3-byte UTF-8 character; with nothing but ASCII before it, it is cp1252.
+    d = decode("Routes persistantes : aucune, café".encode("cp1252"))
+    assert (d.encoding, d.text) == ("cp1252", "Routes persistantes : aucune, café")
+    # Two bytes of a 3-byte character: a UTF-8 file cut inside its last character.
+    d = decode("Metric €".encode()[:-1])
+    assert (d.encoding, d.text, d.how) == ("utf-8", "Metric \ufffd", "UTF-8 cut in its last character")
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_garbage_never_raises(seed: int) -> None:
     rng = random.Random(seed)
