@@ -35,7 +35,8 @@ UTF-8 case, in :attr:`Decoded.notes`):
       Serbian for cp866/cp1251), for the language that gives the best share: a text is written in one
       language. A misplaced letter weighs 0.3: upper case right after lower case (``rÚseau``), a Latin letter
       in a run of three or more non-ASCII letters (``Ňĺęóůčĺ``, cp1251 read as cp1250), a Cyrillic letter next
-      to an ASCII letter (``Primдres``). Punctuation, box drawing and foreign letters weigh 0 (``Prim„res``).
+      to an ASCII letter (``Primдres``). A typographic mark counts 1 where writers put it (``it’s``, ``“x”``,
+      `` – ``: cp1252 text from an editor) and 0 elsewhere (``Prim„res``); box drawing and foreign letters 0.
       In cp1252 the bytes 0x80-0x9F are rare typographic marks where cp850 has its letters (ä=0x84, ö=0x94,
       ü=0x81, é=0x82); in cp866 0x80-0xAF are Cyrillic letters where cp1251 has them at 0xC0-0xFF: the score
       is what tells them apart. The best score wins; pages whose decoding is the same text are equal (cp437
@@ -224,21 +225,24 @@ def _plausibility(text: str, page: str) -> tuple[float, str]:
 
     Each non-ASCII character weighs 1, cut to 0.3 for an upper-case letter right after a lower-case one, for a
     Latin letter in a run of three or more non-ASCII letters, and for a Cyrillic letter next to an ASCII letter.
-    The score is the weight of the characters that are letters of the best language's alphabet over the number
-    of non-ASCII characters: 1.0 when every one is a well-placed letter of one language.
+    The score is the weight of the characters that are letters of the best language's alphabet, or typographic
+    marks in their place, over the number of non-ASCII characters: 1.0 when every one is a well-placed letter of
+    one language or a well-placed mark.
     """
     weights: dict[str, float] = {}
     count = 0
+    marks = 0
     latin = page != "cp866" and page != "cp1251"
     for m in _NON_ASCII.finditer(text):
         count += 1
         ch = m.group()
-        if not ch.isalpha():
-            continue
-        weight = 1.0
         i = m.start()
         before = text[i - 1] if i else ""
         after = text[i + 1] if i + 1 < len(text) else ""
+        if not ch.isalpha():
+            marks += _well_placed_mark(ch, before, after)
+            continue
+        weight = 1.0
         if ch.isupper() and before.isalpha() and before.islower():
             weight *= 0.3  # rÚseau
         if latin and _non_ascii_run(text, i) >= 3:
@@ -249,12 +253,32 @@ def _plausibility(text: str, page: str) -> tuple[float, str]:
         weights[low] = weights.get(low, 0.0) + weight
     if not count:
         return 0.0, ""
-    best, language = 0.0, ""
+    best, language = marks / count, ""
     for lang, alphabet in _ALPHABETS[_PAGE_ALPHABETS[page]].items():
-        score = sum(w for ch, w in weights.items() if ch in alphabet) / count
+        score = (marks + sum(w for ch, w in weights.items() if ch in alphabet)) / count
         if score > best:
             best, language = score, lang
     return best, language
+
+
+def _well_placed_mark(ch: str, before: str, after: str) -> bool:
+    """A typographic mark where writers put it: an opening quote before a word, a closing quote or apostrophe
+    after one (``it’s``, ``“Ethernet”``), a dash next to a space or between digits, an ellipsis after a word,
+    a symbol (° € ™ ...) not inside a word. ``Prim„res`` (cp850 ä read as cp1252) is none of these."""
+    word_before, word_after = before.isalnum(), after.isalnum()
+    if ch in "“‘„«‚¿¡":
+        return word_after and not word_before
+    if ch in "”’»":
+        return word_before and (not word_after or ch == "’")
+    if ch in "–—":
+        return " " in (before, after) or (before.isdigit() and after.isdigit())
+    if ch == "…":
+        return not word_after
+    if ch in "•·":
+        return not (word_before and word_after)
+    if ch in "°€£§©®™±×":
+        return not (before.isalpha() and after.isalpha())
+    return False
 
 
 def _non_ascii_run(text: str, i: int) -> int:
@@ -341,7 +365,8 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
     same = [c for _, _, c, t, _ in scored if c != cp and t == text]
     rivals = sorted(((sc, c) for sc, _, c, t, _ in scored if t != text), reverse=True)
     runner = f"next {rivals[0][1]} {rivals[0][0]:.0%}" if rivals else "no other page reads it differently"
-    detail = (f"{lang or 'no'} letters for {score:.0%} of {len(_NON_ASCII.findall(text))} non-ASCII characters, "
+    what = f"{lang} letters" if lang else "typographic marks"
+    detail = (f"{score:.0%} of {len(_NON_ASCII.findall(text))} non-ASCII characters read as {what} in place, "
               f"{runner}" + (f"; same text in {', '.join(same)}" if same else ""))
     confident = score >= _CONFIDENT_SCORE and (not rivals or score - rivals[0][0] >= _CONFIDENT_MARGIN)
     return cp, score, confident, detail

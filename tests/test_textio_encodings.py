@@ -117,7 +117,17 @@ def test_german_route_print_in_cp850_is_not_mojibake() -> None:
     d = decode(text.encode("cp850"))
     assert d.text == text and "St„ndige" not in d.text
     assert d.encoding == "cp850" and d.confident
-    assert "German letters" in d.notes[0] and "same text in cp437" in d.notes[0]
+    assert "read as German letters in place" in d.notes[0] and "same text in cp437" in d.notes[0]
+
+
+def test_ansi_typographic_marks_are_not_oem_letters() -> None:
+    # cp1252 text from an editor: the marks are cp850 letters (“ is ô, ” is ö, – is û, ’ is Æ, … is à) but only
+    # where a writer puts marks do they make sense. windows-agent-formats.md (lines 417, 1278) reports "it’s"
+    # (a cp1252 curly apostrophe) in pasted text.
+    text = "The adapter “Ethernet 2” – it’s connected…\r\n"
+    d = decode(text.encode("cp1252"))
+    assert (d.encoding, d.text, d.confident) == ("cp1252", text, True)
+    assert "typographic marks in place" in d.notes[0]
 
 
 def test_one_ambiguous_letter_is_a_guess_that_says_so() -> None:
