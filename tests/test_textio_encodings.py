@@ -274,15 +274,17 @@ def test_accuracy_of_the_rule_against_the_detector_alone() -> None:
 def test_confident_code_page_is_a_note_and_a_guess_an_issue(tmp_path: Path) -> None:
     files = {"commands/ipconfig_all.txt": windows_text("de_ipconfig_all.txt").encode("cp850"),
              "commands/route_print.txt": windows_text("fr_route_print.txt").encode("cp1252"),
-             "commands/netsh_winhttp_proxy.txt": "Current WinHTTP proxy settings:\r\n\r\n    Direct access "
-                                                 "(no proxy server).\r\n    Gerät\r\n".encode("cp1252")}
+             # the ANSI agent log line of tests/test_bundle.py: one ä, which cp850 reads as õ
+             "WindowsAzure/Logs/WaAppAgent.log": "[00000006] [06/20/2019 07:44:28.93] [INFO] Attempting to discover "
+                                                 "fabric address on interface Ethernet Gerät 2\r\n".encode("cp1252")}
     b = kit.open_bundle(make_bundle(tmp_path / "b", files))
     inv = b.inventory.set_index("path")
     assert inv.loc["commands/ipconfig_all.txt", "encoding"] == "cp850"
     assert ", detected: " in inv.loc["commands/ipconfig_all.txt", "note"]
+    assert "hint oem" in inv.loc["commands/ipconfig_all.txt", "note"]  # cmd.exe output: OEM breaks ties
     assert inv.loc["commands/route_print.txt", "encoding"] == "cp1252"
     enc = b.issues[b.issues["kind"] == "encoding"]
-    assert enc["source"].tolist() == ["commands/netsh_winhttp_proxy.txt"]
+    assert enc["source"].tolist() == ["C/WindowsAzure/Logs/WaAppAgent.log"]
     assert "guessed cp1252" in enc["message"].iloc[0] and "low confidence" in enc["message"].iloc[0]
 
 

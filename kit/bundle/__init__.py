@@ -112,6 +112,8 @@ _USABLE = ("pending", "parsed", "parsed-with-issues")
 #: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues); a
 #: confidently detected code page says ", detected: " (a guessed one says "guessed ...; low confidence: ").
 _BENIGN_DECODE = ("NUL characters removed", "without BOM", ", detected: ")
+#: Artifacts that are cmd.exe console output: legacy bytes in them are most likely the OEM code page (a decode hint).
+_CONSOLE_OUTPUT = ("route_print", "ipconfig", "winhttp_proxy")
 
 
 @dataclass
@@ -382,7 +384,7 @@ class Bundle:
         f.size = len(data)
         if f.sha256 is None:
             f.sha256 = hashlib.sha256(data).hexdigest()
-        dec = decode(data)
+        dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
         for note in dec.notes:
