@@ -36,7 +36,8 @@ for the parsers that fill it, and is cached; :attr:`Bundle.inventory`, :attr:`Bu
 **Decoding** goes through :func:`kit.textio.decode`. A decode note that means damage or guesswork (a legacy code
 page only guessed, damaged UTF-8, a file ending mid-character) becomes an ``encoding`` issue; notes about what
 Windows normally writes (NUL padding, UTF-16 LE without BOM, a confidently detected OEM/ANSI code page such as
-cp850 from cmd.exe redirection) go to the inventory's ``note`` only.
+cp850 from cmd.exe redirection) go to the inventory's ``note`` only. Console artifacts (route print, ipconfig,
+netsh) are decoded with ``hint="oem"``.
 """
 
 from __future__ import annotations
