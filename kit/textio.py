@@ -63,6 +63,10 @@ import codecs
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: What the caller knows about who wrote the bytes: cmd.exe console output ("oem") or an editor/Set-Content ("ansi").
+Hint = Literal["oem", "ansi"]
 
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 
@@ -109,6 +113,7 @@ _ALPHABETS: dict[str, dict[str, frozenset[str]]] = {
 _PAGE_ALPHABETS = {"cp437": "Western", "cp850": "Western", "cp1252": "Western", "cp852": "Central",
                    "cp1250": "Central", "cp866": "Cyrillic", "cp1251": "Cyrillic"}
 _SAMPLE_LIMIT = 64 * 1024
+_SCORE_CHARS = 16 * 1024  # rule 4b scores the first 16 Ki characters of the sample (a Python loop per character)
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _UTF8_SEQUENCE = re.compile(
@@ -356,7 +361,7 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
     for cp in _SINGLE_BYTE:
         text = _decode_tolerant(sample, cp)
         if text is not None:
-            score, lang = _plausibility(text, cp)
+            score, lang = _plausibility(text[:_SCORE_CHARS], cp)
             scored.append((score, order.index(cp), cp, text, lang))
     if not scored:  # pragma: no cover - cp437, cp850, cp852 and cp866 define all 256 bytes
         scored.append((0.0, 0, "cp850", sample.decode("cp850"), ""))
@@ -366,7 +371,8 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
     rivals = sorted(((sc, c) for sc, _, c, t, _ in scored if t != text), reverse=True)
     runner = f"next {rivals[0][1]} {rivals[0][0]:.0%}" if rivals else "no other page reads it differently"
     what = f"{lang} letters" if lang else "typographic marks"
-    detail = (f"{score:.0%} of {len(_NON_ASCII.findall(text))} non-ASCII characters read as {what} in place, "
+    detail = (f"{score:.0%} of {len(_NON_ASCII.findall(text[:_SCORE_CHARS]))} non-ASCII characters read as {what} "
+              "in place, "
               f"{runner}" + (f"; same text in {', '.join(same)}" if same else ""))
     confident = score >= _CONFIDENT_SCORE and (not rivals or score - rivals[0][0] >= _CONFIDENT_MARGIN)
     return cp, score, confident, detail
@@ -406,7 +412,7 @@ def _damaged_utf8(sample: bytes) -> bool:
     return high > 0 and valid >= 0.8 * high
 
 
-def decode(data: bytes, *, hint: str | None = None) -> Decoded:
+def decode(data: bytes, *, hint: Hint | None = None) -> Decoded:
     """Decode ``data`` by the module's rule; never raises for any input.
 
     ``hint`` is ``"oem"`` when the caller knows the bytes are console output redirected by cmd.exe, ``"ansi"``
