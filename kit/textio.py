@@ -355,8 +355,8 @@ def _describe(cp: str) -> str:
     return CANDIDATES[cp][2]
 
 
-def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str]:
-    """Rule 4b: (page, score, confident, detail) among the single-byte candidates."""
+def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str, list[str]]:
+    """Rule 4b: (page, score, confident, detail, pages giving the same text) among the single-byte candidates."""
     order = PREFERENCE.get(hint, PREFERENCE[None])
     scored: list[tuple[float, int, str, str, str]] = []
     for cp in _SINGLE_BYTE:
@@ -376,7 +376,7 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
               "in place, "
               f"{runner}" + (f"; same text in {', '.join(same)}" if same else ""))
     confident = score >= _CONFIDENT_SCORE and (not rivals or score - rivals[0][0] >= _CONFIDENT_MARGIN)
-    return cp, score, confident, detail
+    return cp, score, confident, detail, same
 
 
 def _choose_legacy(body: bytes, sample: bytes, hint: str | None, bad_at: int) -> tuple[str, bool, str]:
@@ -387,10 +387,10 @@ def _choose_legacy(body: bytes, sample: bytes, hint: str | None, bad_at: int) ->
     ranked = _detector(_whole_characters(sample) if cut else sample)
     cjk = next(((cp, chaos) for cp, chaos in ranked if cp in _DOUBLE_BYTE and chaos <= _DETECTOR_MAX_CHAOS
                 and (text := _decode_tolerant(sample, cp)) is not None and _cjk_consistent(cp, text)), None)
-    sb, score, sb_confident, detail = _single_byte(sample, hint)
+    sb, score, sb_confident, detail, same = _single_byte(sample, hint)
     if hint in ("oem", "ansi"):
         detail += f"; hint {hint}"
-    if ranked and ranked[0][0] not in (sb, cjk and cjk[0]):
+    if ranked and ranked[0][0] not in (sb, *same, cjk and cjk[0]):
         detail += f"; charset-normalizer ranked {ranked[0][0]} first"
     if cjk and not sb_confident:
         cp, chaos = cjk
