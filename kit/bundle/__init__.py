@@ -37,7 +37,7 @@ for the parsers that fill it, and is cached; :attr:`Bundle.inventory`, :attr:`Bu
 page only guessed, damaged UTF-8, a file ending mid-character) becomes an ``encoding`` issue; notes about what
 Windows normally writes (NUL padding, UTF-16 LE without BOM, a confidently detected OEM/ANSI code page such as
 cp850 from cmd.exe redirection) go to the inventory's ``note`` only. Console artifacts (route print, ipconfig,
-netsh) are decoded with ``hint="oem"``.
+netsh, sc) are decoded with ``hint="oem"``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import html
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -55,7 +56,7 @@ import pandas as pd
 from .. import parse as _parse
 from ..errors import BundleError, SchemaError, UnsafeArchiveError
 from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
-from ..schema import Col, FrameSchema
+from ..schema import LOST_VALUES, Col, FrameSchema
 from ..textio import decode
 from .layout import EXPECTED, META_FILES, canonical, detect_kind, find_root
 from .manifest import entry_kind, parse_collected_at, read_manifest
@@ -84,8 +85,7 @@ INVENTORY = FrameSchema(
         Col("rows", "Int64", "Rows the file contributed to its frames."),
         Col("issues", "Int64", "Issues reported for the file (parse issues and encoding notes)."),
         Col("encoding", "str", "How the bytes were decoded (utf-8, utf-8-sig, utf-16-le, utf-16-be, or a Windows "
-            "code page such as cp850, cp1252, cp866, cp932: see kit.textio); NA "
-            "when not parsed."),
+            "code page such as cp850, cp1252, cp866, cp932: see kit.textio; binary for .evtx); NA when not parsed."),
         Col("newline", "str", "Line endings seen: CRLF, LF, CR, mixed or none; NA when not parsed."),
         Col("note", "str", "Anything else worth knowing: the manifest's note, why it was skipped, decoding notes."),
     ),
@@ -107,14 +107,14 @@ MISSING = FrameSchema(
 
 #: Artifacts that stand in for an expected one (a pasted Test-NetConnection for the kit's TCP probes).
 _ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconnection",),
-                 "ipconfig": ("get_netipaddress",)}
+                 "ipconfig": ("get_netipaddress",), "services": ("sc_query", "services_text")}
 #: Statuses of a file whose artifact can be used.
 _USABLE = ("pending", "parsed", "parsed-with-issues")
 #: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues); a
 #: confidently detected code page says ", detected: " (a guessed one says "guessed ...; low confidence: ").
 _BENIGN_DECODE = ("NUL characters removed", "without BOM", ", detected: ")
 #: Artifacts that are cmd.exe console output: legacy bytes in them are most likely the OEM code page (a decode hint).
-_CONSOLE_OUTPUT = ("route_print", "ipconfig", "winhttp_proxy")
+_CONSOLE_OUTPUT = ("route_print", "ipconfig", "winhttp_proxy", "sc_query", "netsh_firewall")
 
 
 @dataclass
@@ -255,6 +255,20 @@ class Bundle:
                             parser=kind)
         return None
 
+    def _sniff_bytes(self, head: bytes, source: str) -> str | None:
+        """The binary format (a parser with ``BINARY``) whose magic ``head`` starts with, or None."""
+        for kind in _parse.PARSERS:
+            mod = self._module(kind)
+            if mod is None or not getattr(mod, "BINARY", False):
+                continue
+            try:
+                if mod.sniff_bytes(head):
+                    return kind
+            except Exception as exc:  # a sniffer bug: record it, try the others
+                self._issue(source, "parser-error", f"sniffer of {kind} failed: {type(exc).__name__}: {exc}",
+                            parser=kind)
+        return None
+
     # -- opening -----------------------------------------------------------------------------------
     def _load_manifest(self, name: str) -> dict[str, Any] | None:
         try:
@@ -294,6 +308,10 @@ class Bundle:
             f.status = "failed"
             f.notes.append(f"could not be read: {exc}")
             self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            return
+        kind = self._sniff_bytes(raw, f.source)
+        if kind is not None:
+            f.artifact, f.recognised_by = kind, "content"
             return
         head = decode(raw).text[:SNIFF_BYTES]
         kind = self._sniff(head, f.source)
@@ -385,6 +403,10 @@ class Bundle:
         f.size = len(data)
         if f.sha256 is None:
             f.sha256 = hashlib.sha256(data).hexdigest()
+        if getattr(module, "BINARY", False):  # .evtx: the parser takes the bytes as they are
+            f.encoding = "binary"
+            self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
+            return
         dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
@@ -393,8 +415,12 @@ class Bundle:
             if not any(b in note for b in _BENIGN_DECODE):
                 issues.append(ParseIssue(f.source, None, "encoding", f"expected UTF-8 or UTF-16 text, found: {note}",
                                          parser="bundle"))
+        self._run_parser(f, kind, module, issues, lambda: module.parse(dec.text, source=f.source))
+
+    def _run_parser(self, f: _File, kind: str, module: ModuleType, issues: list[ParseIssue],
+                    run: Callable[[], Any]) -> None:
         try:
-            result = module.parse(dec.text, source=f.source)
+            result = run()
         except Exception as exc:  # a parser bug must not stop the bundle
             f.status = "failed"
             f.issues = len(issues) + 1
@@ -403,6 +429,8 @@ class Bundle:
             return
         frames: dict[str, pd.DataFrame] = {}
         for fname, df in result.frames.items():
+            issues += [ParseIssue(f.source, None, "bad-value", note, parser=kind)
+                       for note in df.attrs.pop(LOST_VALUES, [])]
             schema = module.FRAMES.get(fname)
             if schema is None:
                 issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} filled frame {fname!r}, "
@@ -410,11 +438,12 @@ class Bundle:
                 continue
             if schema.check_dtypes(df):
                 try:
-                    df = schema.coerce(df)
+                    df, lost = schema.coerce_lenient(df)
                 except SchemaError as exc:
                     issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} returned a {fname} "
                                              f"frame that does not match its schema: {exc}", parser=kind))
                     continue
+                issues += [ParseIssue(f.source, None, "bad-value", note, parser=kind) for note in lost]
             frames[fname] = df
         issues += [i if i.parser else ParseIssue(i.source, i.line, i.kind, i.message, i.text, kind)
                    for i in result.issues]

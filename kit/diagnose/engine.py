@@ -26,6 +26,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.identity",
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
+    "kit.diagnose.events",
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
 

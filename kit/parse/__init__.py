@@ -36,7 +36,14 @@ PARSERS: dict[str, str] = {
     "http_probe": "kit.parse.http_probe",
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
+    "services_text": "kit.parse.services_text",
+    "sc_query": "kit.parse.sc_query",
     "firewall_rules": "kit.parse.firewall_rules",
+    "netsh_firewall": "kit.parse.netsh_firewall",
+    # Windows event logs
+    "evtx": "kit.parse.evtx",
+    "event_xml": "kit.parse.event_xml",
+    "event_text": "kit.parse.event_text",
 }
 
 #: Order in which content sniffers are tried (most specific first); the generic handler-log/plain-text
@@ -44,8 +51,8 @@ PARSERS: dict[str, str] = {
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
-    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "agent_log", "handler_log",
+    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
+    "netsh_firewall", "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
 )
 
 
@@ -88,6 +95,25 @@ def sniff(head: str) -> str | None:
     return None
 
 
+def sniff_bytes(head: bytes) -> str | None:
+    """The binary artifact kind (a parser with ``BINARY = True``) whose ``sniff_bytes`` accepts ``head``, or None."""
+    for name in PARSERS:
+        mod = get_parser(name)
+        if getattr(mod, "BINARY", False) and mod.sniff_bytes(head):
+            return name
+    return None
+
+
+def parse_bytes(data: bytes, *, source: str, format: str | None = None) -> ParseResult:
+    """Parse a file's bytes: a binary format (``.evtx``) as such, anything else decoded (:mod:`kit.textio`)."""
+    kind = format or sniff_bytes(data[:SNIFF_BYTES])
+    if kind is not None and getattr(get_parser(kind), "BINARY", False):
+        return get_parser(kind).parse_bytes(data, source=source)
+    from ..textio import decode
+
+    return parse_text(decode(data).text, source=source, format=kind)
+
+
 def parse_text(text: str, *, source: str, format: str | None = None) -> ParseResult:
     """Parse ``text`` as ``format``, or as whatever the content sniffers recognise."""
     kind = format or sniff(text[:SNIFF_BYTES])
@@ -97,4 +123,4 @@ def parse_text(text: str, *, source: str, format: str | None = None) -> ParseRes
 
 
 __all__ = ["PARSERS", "ParseIssue", "ParseResult", "frame_schemas", "get_parser", "match_path",
-           "parse_text", "sniff"]
+           "parse_bytes", "parse_text", "sniff", "sniff_bytes"]
