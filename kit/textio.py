@@ -48,7 +48,9 @@ UTF-8 case, in :attr:`Decoded.notes`):
       breaks ties; it never overrides what the bytes show.
 
    A single-byte choice is **confident** when its score is at least 0.8 and every page that decodes to a
-   different text scores at least 0.15 less; a double-byte choice when the detector's conditions hold and no
+   different text scores at least 0.15 less, or when it reads ten or more non-ASCII characters flawlessly and
+   every other reading has a flaw (French ipconfig in cp850: cp852 reads its one ``à`` as the Czech ``ů`` beside
+   an ``ô`` Czech does not have); a double-byte choice when the detector's conditions hold and no
    single-byte page reads the bytes confidently. When both a double-byte and a single-byte page read them well,
    or no page reads them well, the choice is a **guess**: decoded with the best page (the single-byte one if its
    score is at least 0.95), and the note says "guessed", "low confidence" and why. Bytes the chosen page does
@@ -122,6 +124,7 @@ _UTF8_SEQUENCE = re.compile(
     rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}")
 _CONFIDENT_SCORE = 0.8
 _CONFIDENT_MARGIN = 0.15
+_CONFIDENT_COUNT = 10  # a flawless reading of this many non-ASCII characters beats any flawed one
 _TIE = 0.02
 _DETECTOR_MAX_CHAOS = 0.2
 
@@ -375,7 +378,10 @@ def _single_byte(sample: bytes, hint: str | None) -> tuple[str, float, bool, str
     detail = (f"{score:.0%} of {len(_NON_ASCII.findall(text[:_SCORE_CHARS]))} non-ASCII characters read as {what} "
               "in place, "
               f"{runner}" + (f"; same text in {', '.join(same)}" if same else ""))
-    confident = score >= _CONFIDENT_SCORE and (not rivals or score - rivals[0][0] >= _CONFIDENT_MARGIN)
+    count = len(_NON_ASCII.findall(text[:_SCORE_CHARS]))
+    confident = score >= _CONFIDENT_SCORE and (
+        not rivals or score - rivals[0][0] >= _CONFIDENT_MARGIN
+        or (score >= 0.999 and count >= _CONFIDENT_COUNT and rivals[0][0] < score))
     return cp, score, confident, detail, same
 
 

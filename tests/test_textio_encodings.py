@@ -65,6 +65,21 @@ def test_legacy_code_page_round_trip(name: str, page: str) -> None:
     assert d.how == d.notes[0] and not d.bom
 
 
+#: The parsers' localized fixtures written in an OEM code page next to their UTF-8 twin (tests/shapes/<parser>/).
+OEM_TWINS = sorted(p for p in SHAPES.parent.glob("*/*.cp*.txt") if p.parent != SHAPES)
+
+
+@pytest.mark.parametrize("path", OEM_TWINS, ids=lambda p: p.name)
+def test_parser_fixtures_in_oem_pages_decode_to_their_utf8_twin(path: Path) -> None:
+    page = path.name.rsplit(".", 2)[1]
+    twin = next(t for t in (path.with_name(path.name.replace(f".{page}.", suffix)) for suffix in (".utf8.", ".utf-8."))
+                if t.exists())
+    text = twin.read_bytes().decode("utf-8")
+    d = decode(path.read_bytes(), hint="oem")
+    assert d.text == text
+    assert same_page(page, d.encoding, text) or text.isascii()
+
+
 UNICODE_FORMS = {
     "utf-8": lambda t: t.encode("utf-8"),
     "utf-8-sig": lambda t: codecs.BOM_UTF8 + t.encode("utf-8"),
