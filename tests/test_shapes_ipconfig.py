@@ -120,7 +120,6 @@ def test_diagnose_healthy_with_localized_ipconfig(lang: str, tmp_path: Path, hea
     assert sorted(kit.diagnose(bundle)["code"]) == healthy_codes
 
 
-@pytest.mark.xfail(strict=False, reason="needs OEM detection from branch enc")
 def test_open_bundle_reads_oem_ipconfig(tmp_path: Path) -> None:
     bundle = tmp_path / "b"
     shutil.copytree(HEALTHY, bundle)
