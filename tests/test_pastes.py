@@ -1,0 +1,183 @@
+"""Pastes are evidence (issue 14 item 4): a text file that is no known artifact - a console capture, az / Azure
+PowerShell / Terraform output, Portal error text - is scanned with the catalog's signatures, the ones the log rules
+use, and each hit is the catalog's finding with the file and line as evidence.
+
+Fixtures: tests/shapes/pastes/*.txt, each named with its real source in tests/shapes/pastes/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import kit
+from kit.catalog import catalog, signature_pattern, signatures
+from kit.parse import get_parser, sniff
+from tests.conftest import copy_sample
+
+PASTES = Path(__file__).parent / "shapes" / "pastes"
+
+#: fixture -> (the finding it must give, lines of the paste that must be cited as its evidence)
+EXPECTED: dict[str, tuple[str, set[int]]] = {
+    "imds_no_header_curl.txt": ("IMDS_REQUESTS_FAILED", {2}),
+    "imds_no_header_ps51.txt": ("IMDS_REQUESTS_FAILED", {2}),
+    "imds_unreachable_ps51_debug.txt": ("IMDS_UNREACHABLE", {2}),
+    "imds_proxy_page_ps.txt": ("PROXY_INTERCEPTS_AGENT_TRAFFIC", {2, 17}),
+    "legacy_msi_50342_ps51.txt": ("LEGACY_MSI_EXTENSION", {2}),
+    "legacy_msi_50342_ps7.txt": ("LEGACY_MSI_EXTENSION", {2}),
+    "legacy_msi_50342_curl.txt": ("LEGACY_MSI_EXTENSION", {2, 5}),
+    "arm_cse_failed_az.txt": ("EXTENSION_FAILED", {6, 7}),
+    "arm_agent_status_ps.txt": ("DEPLOYMENT_AGENT_STATUS_NOT_REPORTED", {4, 5}),
+    "arm_os_provisioning_terraform.txt": ("DEPLOYMENT_OS_PROVISIONING_TIMEOUT", {1}),
+    "arm_extension_timeout_portal.txt": ("EXTENSION_TIMEOUT", {1}),
+}
+HEALTHY = ["healthy_imds_curl.txt", "healthy_imds_ps7.txt"]
+
+
+def loose(tmp_path: Path, *names: str) -> Path:
+    """A customer's loose folder holding the pastes as they were given."""
+    root = tmp_path / "ticket"
+    root.mkdir()
+    for n in names:
+        shutil.copyfile(PASTES / n, root / n)
+    return root
+
+
+def test_every_fixture_is_sourced() -> None:
+    listed = set(re.findall(r"^- `([^`]+)`", (PASTES / "SOURCES.md").read_text(encoding="utf-8"), re.M))
+    assert listed == {p.name for p in PASTES.glob("*.txt")}
+    assert set(EXPECTED) | set(HEALTHY) == listed
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_paste_gives_its_catalog_finding_with_line_evidence(tmp_path: Path, name: str) -> None:
+    code, lines = EXPECTED[name]
+    b = kit.open_bundle(loose(tmp_path, name))
+    inv = b.inventory
+    assert inv.loc[inv["path"].str.endswith(name), "artifact"].tolist() == ["paste"]
+    assert not (b.issues["kind"] == "unrecognised-file").any()
+    f = kit.diagnose(b)
+    assert code in set(f["code"]), f[["severity", "code", "summary"]]
+    serious = set(f.loc[f["severity"] >= "warning", "code"])
+    assert serious == {code}, f[["severity", "code", "summary"]]
+    ev = kit.diagnose.evidence_frame(f[f["code"] == code])
+    pasted = ev[ev["artifact"] == "paste"]
+    assert set(pasted["source"]) == {name}
+    assert lines <= set(pasted["line"].astype(int)), pasted[["line", "text"]]
+    summary = f.loc[f["code"] == code, "summary"].iloc[0]
+    assert name in summary
+
+
+@pytest.mark.parametrize("name", HEALTHY)
+def test_healthy_session_gives_nothing_at_warning_or_above(tmp_path: Path, name: str) -> None:
+    f = kit.diagnose(kit.open_bundle(loose(tmp_path, name)))
+    assert f[f["severity"] >= "warning"].empty, f[["severity", "code", "summary"]]
+
+
+def test_paste_next_to_the_healthy_sample_changes_nothing(tmp_path: Path) -> None:
+    """Same data, other shape: the healthy sample's own IMDS answer pasted as a PowerShell session adds nothing."""
+    before = kit.diagnose(kit.open_bundle(copy_sample("healthy", tmp_path / "a")))
+    root = copy_sample("healthy", tmp_path / "b")
+    shutil.copyfile(PASTES / "healthy_imds_ps7.txt", root / "imds_session.txt")
+    after = kit.diagnose(kit.open_bundle(root))
+    assert set(after.loc[after["severity"] >= "warning", "code"]) == set(
+        before.loc[before["severity"] >= "warning", "code"]) == set()
+
+
+def test_deployment_error_is_not_blamed_on_the_vm(tmp_path: Path) -> None:
+    f = kit.diagnose(kit.open_bundle(loose(tmp_path, "arm_os_provisioning_terraform.txt")))
+    row = f[f["code"] == "DEPLOYMENT_OS_PROVISIONING_TIMEOUT"].iloc[0]
+    assert row["family"] == "deployment" and row["severity"] == "warning"
+    assert not f["family"].isin(["agent", "extensions"]).any()
+
+
+# ---------------------------------------------------------------------------------------------- the paste frame
+def _frame(text: str, source: str = "p.txt") -> pd.DataFrame:
+    return get_parser("paste").parse(text, source=source).frames["paste_lines"]
+
+
+def test_prompts_are_recognised_and_give_the_command() -> None:
+    df = _frame((PASTES / "healthy_imds_ps7.txt").read_text(encoding="utf-8"))
+    first = df.iloc[0]
+    assert bool(first["prompt"]) and first["command"].startswith("Invoke-RestMethod -Headers")
+    out = df.iloc[1]
+    assert not bool(out["prompt"]) and out["command"] == first["command"]
+    for line, cmd in (("C:\\Users\\x>curl -s http://169.254.169.254/", "curl -s http://169.254.169.254/"),
+                      ("azureuser@myvm:~$ curl -s x", "curl -s x"), ("[root@host ~]# curl y", "curl y"),
+                      ("$ curl z", "curl z"), (">>> import requests", "import requests"),
+                      ("PS /home/azureuser> Get-Date", "Get-Date")):
+        row = _frame(line + "\nsome output\n").iloc[0]
+        assert bool(row["prompt"]) and row["command"] == cmd, line
+    assert not _frame('{"error": "Bad request"}\n').iloc[0]["prompt"]
+
+
+def test_secrets_in_pasted_lines_are_masked() -> None:
+    text = ('{"access_token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcyJ9.c2lnbmF0dXJl",'
+            '"token_type":"Bearer"}\n'
+            "Authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcyJ9.c2lnbmF0dXJl\n"
+            "Failed to download https://st.blob.core.windows.net/s/a.ps1?sv=2021-08-06&se=2024&sp=r&sig=Ab%2Fcd12EF%3D\n"
+            "net use z: \\\\srv\\share /user:admin password=Hunter2!\n")
+    df = _frame(text)
+    joined = "\n".join(df["text"])
+    for secret in ("c2lnbmF0dXJl", "Ab%2Fcd12EF%3D", "Hunter2!"):
+        assert secret not in joined
+    assert "sig=<redacted>" in joined and '"access_token":"<redacted>"' in joined and "Bearer <redacted>" in joined
+
+
+def test_signature_hits_are_listed_per_line() -> None:
+    df = _frame((PASTES / "legacy_msi_50342_curl.txt").read_text(encoding="utf-8"))
+    hit = df[df["line"] == 2].iloc[0]
+    assert "LEGACY_MSI_EXTENSION" in hit["codes"]
+    assert df[df["line"] == 3]["codes"].iloc[0] in ("", None) or pd.isna(df[df["line"] == 3]["codes"].iloc[0])
+
+
+def test_sniff_takes_a_paste_only_when_a_signature_hits() -> None:
+    assert sniff((PASTES / "arm_cse_failed_az.txt").read_text(encoding="utf-8")) == "paste"
+    assert sniff((PASTES / "healthy_imds_curl.txt").read_text(encoding="utf-8")) is None
+    assert sniff("just some words\nand more\n") is None
+
+
+def test_a_typed_command_alone_is_not_evidence(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "cmd.txt").write_text('PS C:\\> Invoke-WebRequest -Uri http://localhost:50342/oauth2/token\nPS C:\\>\n',
+                                  encoding="utf-8")
+    f = kit.diagnose(kit.open_bundle(root))
+    assert "LEGACY_MSI_EXTENSION" not in set(f["code"])
+
+
+def test_paste_line_joins_the_finding_the_vm_logs_raise(tmp_path: Path) -> None:
+    """The keyvault-legacy-msi sample raises LEGACY_MSI_EXTENSION from its own files: a paste of a refused call to
+    localhost:50342 is attached to that finding as extra evidence, not reported a second time."""
+    root = copy_sample("keyvault-legacy-msi", tmp_path)
+    before = kit.diagnose(kit.open_bundle(root))
+    shutil.copyfile(PASTES / "legacy_msi_50342_curl.txt", root / "curl.txt")
+    after = kit.diagnose(kit.open_bundle(root))
+    assert (after["code"] == "LEGACY_MSI_EXTENSION").sum() == (before["code"] == "LEGACY_MSI_EXTENSION").sum() == 1
+    ev = kit.diagnose.evidence_frame(after[after["code"] == "LEGACY_MSI_EXTENSION"])
+    assert {("curl.txt", 2), ("curl.txt", 5)} <= set(zip(ev["source"], ev["line"].astype("Int64"), strict=True))
+    assert set(before["code"]) == set(after["code"]) - {"INPUT_DAMAGED"} or set(before["code"]) == set(after["code"])
+
+
+# ---------------------------------------------------------------------------------------------- signatures as data
+def test_every_signature_is_sourced_and_compiles() -> None:
+    sigs = signatures()
+    assert sigs, "no signatures in the catalog"
+    for s in sigs:
+        assert s.code in catalog()
+        assert len(s.source) > 10, s
+        re.compile(s.pattern)
+
+
+def test_log_rules_read_their_patterns_from_the_catalog() -> None:
+    from kit.diagnose import agent, identity, network
+
+    assert agent.CERT_ERRORS == signature_pattern("AGENT_CERTIFICATE_ERROR", "agent_log")
+    assert agent.DECRYPT_ERRORS == signature_pattern("AGENT_CERTIFICATE_ERROR", "handler_log")
+    assert identity.LEGACY_ENDPOINT == signature_pattern("LEGACY_MSI_EXTENSION", "log")
+    assert network.LOG_FAILURES["wireserver"] == signature_pattern("WIRESERVER_UNREACHABLE", "agent_log")
+    assert [k for k, *_ in identity.IMDS_RULES][:2] == ["metadata-header", "api-version"]
