@@ -176,8 +176,10 @@ def test_every_signature_is_sourced_and_compiles() -> None:
 def test_log_rules_read_their_patterns_from_the_catalog() -> None:
     from kit.diagnose import agent, identity, network
 
-    assert agent.CERT_ERRORS == signature_pattern("AGENT_CERTIFICATE_ERROR", "agent_log")
-    assert agent.DECRYPT_ERRORS == signature_pattern("AGENT_CERTIFICATE_ERROR", "handler_log")
-    assert identity.LEGACY_ENDPOINT == signature_pattern("LEGACY_MSI_EXTENSION", "log")
-    assert network.LOG_FAILURES["wireserver"] == signature_pattern("WIRESERVER_UNREACHABLE", "agent_log")
+    pairs = [(agent.CERT_ERRORS, ("AGENT_CERTIFICATE_ERROR", "agent_log")),
+             (agent.DECRYPT_ERRORS, ("AGENT_CERTIFICATE_ERROR", "handler_log")),
+             (identity.LEGACY_ENDPOINT, ("LEGACY_MSI_EXTENSION", "log")),
+             (network.LOG_FAILURES["wireserver"], ("WIRESERVER_UNREACHABLE", "agent_log"))]
+    for constant, (code, where) in pairs:
+        assert constant == signature_pattern(code, where)
     assert [k for k, *_ in identity.IMDS_RULES][:2] == ["metadata-header", "api-version"]

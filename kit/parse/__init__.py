@@ -37,15 +37,17 @@ PARSERS: dict[str, str] = {
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
     "firewall_rules": "kit.parse.firewall_rules",
+    # pasted console output / error text: content only, tried after every other sniffer
+    "paste": "kit.parse.paste",
 }
 
 #: Order in which content sniffers are tried (most specific first); the generic handler-log/plain-text
-#: fallback is last.
+#: fallback comes next to last, then pasted text that a finding catalog signature recognises.
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
     "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "agent_log", "handler_log",
+    "agent_log", "handler_log", "paste",
 )
 
 
