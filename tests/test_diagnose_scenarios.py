@@ -71,6 +71,10 @@ class Vm:
         (self.root / "manifest.json").write_text(json.dumps(m))
 
 
+def _paste(name: str) -> str:
+    return (Path(__file__).parent / "shapes" / "pastes" / name).read_bytes().decode("utf-8")
+
+
 def t(minute: int, second: int = 0) -> str:
     return f"2024-03-08T10:{minute:02d}:{second:02d}.120Z"
 
@@ -259,6 +263,10 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
         f"[00000010] {t(13)} [ERROR] InstallPlugins() failed with exception: System.AggregateException: One or more "
         "errors occurred. ---> System.BadImageFormatException: An attempt was made to load a program with an "
         "incorrect format. (Exception from HRESULT: 0x8007000B)"),
+    # deployment errors reach the kit as pasted text next to the VM's files (tests/shapes/pastes/SOURCES.md)
+    "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED": lambda vm: vm.write("ticket/new-azvm.txt", _paste("arm_agent_status_ps.txt")),
+    "DEPLOYMENT_OS_PROVISIONING_TIMEOUT": lambda vm: vm.write("ticket/terraform.txt",
+                                                              _paste("arm_os_provisioning_terraform.txt")),
 }
 
 
