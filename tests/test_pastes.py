@@ -132,7 +132,15 @@ def test_signature_hits_are_listed_per_line() -> None:
     df = _frame((PASTES / "legacy_msi_50342_curl.txt").read_text(encoding="utf-8"))
     hit = df[df["line"] == 2].iloc[0]
     assert "LEGACY_MSI_EXTENSION" in hit["codes"]
-    assert df[df["line"] == 3]["codes"].iloc[0] in ("", None) or pd.isna(df[df["line"] == 3]["codes"].iloc[0])
+    assert pd.isna(df.loc[df["line"] == 3, "codes"].iloc[0])  # the empty line between the two commands
+    assert df.loc[df["line"] == 2, "signatures"].iloc[0] == ("LEGACY_MSI_EXTENSION/legacy-endpoint-curl,"
+                                                             "LEGACY_MSI_EXTENSION/legacy-endpoint-refused")
+
+
+def test_damaged_paste_text_costs_nothing_else() -> None:
+    text = "\x00\x00garbage \ufffd\ufffd\n" + "x" * 100_000 + "\nVMAgentStatusCommunicationError\n\r\n"
+    df = _frame(text)
+    assert len(df) == 4 and df.loc[df["line"] == 3, "codes"].iloc[0] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED"
 
 
 def test_sniff_takes_a_paste_only_when_a_signature_hits() -> None:
@@ -160,7 +168,20 @@ def test_paste_line_joins_the_finding_the_vm_logs_raise(tmp_path: Path) -> None:
     assert (after["code"] == "LEGACY_MSI_EXTENSION").sum() == (before["code"] == "LEGACY_MSI_EXTENSION").sum() == 1
     ev = kit.diagnose.evidence_frame(after[after["code"] == "LEGACY_MSI_EXTENSION"])
     assert {("curl.txt", 2), ("curl.txt", 5)} <= set(zip(ev["source"], ev["line"].astype("Int64"), strict=True))
-    assert set(before["code"]) == set(after["code"]) - {"INPUT_DAMAGED"} or set(before["code"]) == set(after["code"])
+    assert set(after["code"]) - {"INPUT_DAMAGED"} == set(before["code"]) - {"INPUT_DAMAGED"}
+    assert "Pasted text shows it too (curl.txt lines 2, 5)" in after.loc[after["code"] == "LEGACY_MSI_EXTENSION",
+                                                                          "summary"].iloc[0]
+
+
+def test_pasted_failure_the_bundle_probes_contradict_is_info(tmp_path: Path) -> None:
+    """Probes are current, a paste is undated: next to the healthy sample, whose probes reached IMDS, a pasted
+    "Unable to connect" to IMDS is reported but not as an error."""
+    root = copy_sample("healthy", tmp_path)
+    shutil.copyfile(PASTES / "imds_unreachable_ps51_debug.txt", root / "session.txt")
+    f = kit.diagnose(kit.open_bundle(root))
+    row = f[f["code"] == "IMDS_UNREACHABLE"].iloc[0]
+    assert row["severity"] == "info" and "probes reached imds" in row["summary"]
+    assert f[f["severity"] >= "warning"].empty, f[["severity", "code", "summary"]]
 
 
 # ---------------------------------------------------------------------------------------------- signatures as data
@@ -183,3 +204,17 @@ def test_log_rules_read_their_patterns_from_the_catalog() -> None:
     for constant, (code, where) in pairs:
         assert constant == signature_pattern(code, where)
     assert [k for k, *_ in identity.IMDS_RULES][:2] == ["metadata-header", "api-version"]
+
+
+def test_a_plain_log_under_plugins_stays_a_handler_log(tmp_path: Path) -> None:
+    """A .log under Plugins that no sniffer takes is read as a plain handler log, as before pastes existed - even when
+    a line of it matches a paste signature (the handler-log rules must still see it)."""
+    root = tmp_path / "logs"
+    log = root / "C/WindowsAzure/Logs/Plugins/Microsoft.Compute.CustomScriptExtension/1.10.15/CustomScriptHandler.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Failed to decode, decrypt, and deserialize the protected settings string. Error Message: Keyset "
+                   "does not exist\n", encoding="utf-8")
+    b = kit.open_bundle(root)
+    assert b.inventory["artifact"].tolist() == ["handler_log"]
+    assert len(b.frame("handler_log")) == 1 and b.frame("paste_lines").empty
+    assert "AGENT_CERTIFICATE_ERROR" in set(kit.diagnose(b)["code"])

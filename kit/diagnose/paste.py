@@ -21,6 +21,10 @@ from ..catalog import catalog
 from .engine import Context
 from .model import Evidence, Finding
 
+#: Codes the bundle's own probes decide when they are present: probes are current, a paste is undated. When the probes
+#: reached the endpoint, a pasted failure to reach it is reported at info level.
+PROBED = {"IMDS_UNREACHABLE": "imds", "WIRESERVER_UNREACHABLE": "wireserver",
+          "HOSTGAPLUGIN_UNREACHABLE": "hostgaplugin"}
 #: Evidence lines shown per code and file.
 PER_FILE = 5
 MAX_QUOTE = 200
@@ -46,6 +50,15 @@ def _evidence(rows: pd.DataFrame) -> list[Evidence]:
 def _quote(text: str) -> str:
     t = " ".join(text.split())
     return t if len(t) <= MAX_QUOTE else t[: MAX_QUOTE - 3] + "..."
+
+
+def _probes_reached(ctx: Context, endpoint: str) -> bool:
+    tcp, http = ctx.frame("tcp_probes"), ctx.frame("http_probes")
+    tcp_ok = not tcp.empty and bool(((tcp["endpoint"] == endpoint).fillna(False).to_numpy(dtype=bool)
+                                     & tcp["ok"].fillna(False).to_numpy(dtype=bool)).any())
+    http_ok = not http.empty and bool(((http["endpoint"] == endpoint) & (http["outcome"] == "ok")).fillna(False)
+                                      .to_numpy(dtype=bool).any())
+    return tcp_ok or http_ok
 
 
 def paste_signatures(ctx: Context) -> Iterable[Finding]:
@@ -82,7 +95,12 @@ def paste_signatures(ctx: Context) -> Iterable[Finding]:
                    "carries no date and may come from another machine; no other file in the bundle raised this code")
         if catalog()[code].family == "deployment":
             summary += ". This is an Azure deployment (ARM/CRP) error, read from the deployment's output"
-        findings.append(Finding(code=code, summary=summary + ".", evidence=ev))
+        severity = None
+        if code in PROBED and _probes_reached(ctx, PROBED[code]):
+            severity = "info"
+            summary += (f". The bundle's own probes reached {PROBED[code]} when it was collected, so the paste shows "
+                        "an earlier failure or another machine's")
+        findings.append(Finding(code=code, summary=summary + ".", evidence=ev, severity=severity))
     return findings
 
 
