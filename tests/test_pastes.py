@@ -218,3 +218,26 @@ def test_a_plain_log_under_plugins_stays_a_handler_log(tmp_path: Path) -> None:
     assert b.inventory["artifact"].tolist() == ["handler_log"]
     assert len(b.frame("handler_log")) == 1 and b.frame("paste_lines").empty
     assert "AGENT_CERTIFICATE_ERROR" in set(kit.diagnose(b)["code"])
+
+
+def test_a_proxy_page_for_another_site_is_not_about_agent_traffic(tmp_path: Path) -> None:
+    text = (PASTES / "imds_proxy_page_ps.txt").read_text(encoding="utf-8")
+    other = text.replace("169.254.169.254", "intranet.contoso.com").replace("/metadata/identity/oauth2/token", "/")
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "proxy.txt").write_text(other, encoding="utf-8")
+    f = kit.diagnose(kit.open_bundle(root))
+    assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" not in set(f["code"])
+
+
+@pytest.mark.parametrize(("line", "code"), [
+    ("System.Net.Http.HttpRequestException: Connection refused (127.0.0.1:50342)", "LEGACY_MSI_EXTENSION"),
+    ("curl: (7) Failed to connect to 127.0.0.1 port 50342: Connection refused", "LEGACY_MSI_EXTENSION"),
+    ('"code": "OSProvisioningTimedOut",', "DEPLOYMENT_OS_PROVISIONING_TIMEOUT"),
+    ("[00000006] [06/20/2019 07:44:28.93] [ERROR] Did not discover fabric address on interface Npcap Loopback Adapter",
+     "FABRIC_ADDRESS_NOT_DISCOVERED"),
+])
+def test_single_lines_hit_their_code(line: str, code: str) -> None:
+    from kit.parse.paste import hits
+
+    assert code in {s.code for s in hits(line)}
