@@ -113,12 +113,11 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .parse import parse_text
-    from .textio import decode
+    from .parse import parse_bytes
 
     try:
         data = Path(args.file).read_bytes()
-        result = parse_text(decode(data).text, source=Path(args.file).name, format=args.format)
+        result = parse_bytes(data, source=Path(args.file).name, format=args.format)
     except (KitError, OSError) as exc:
         print(f"vmkit: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -190,6 +190,18 @@ def _attestation_bad(vm: Vm) -> None:
                 tzinfo=dt.UTC), fetched=dt.datetime(2024, 3, 8, 10, 14, 50, tzinfo=dt.UTC))
 
 
+EVENTS = Path(__file__).parent / "shapes" / "events"
+
+
+def _events(vm: Vm, fixture: str, dest: str = "commands/events.xml", keep: str | None = None) -> None:
+    """Add an event export; with ``keep``, only the Event Viewer text blocks that mention it."""
+    text = (EVENTS / fixture).read_bytes().decode("utf-8")
+    if keep is not None:
+        blocks = ["Log Name:" + b for b in text.split("Log Name:")[1:]]
+        text = "".join(b for b in blocks if keep in b)
+    vm.write(dest, text)
+
+
 FAULTS: dict[str, Callable[[Vm], None]] = {
     "EXTENSION_OS_UNSUPPORTED": _os_unsupported,
     "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": _blocked,
@@ -263,6 +275,12 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
         f"[00000010] {t(13)} [ERROR] InstallPlugins() failed with exception: System.AggregateException: One or more "
         "errors occurred. ---> System.BadImageFormatException: An attempt was made to load a program with an "
         "incorrect format. (Exception from HRESULT: 0x8007000B)"),
+    # Windows event logs (tests/shapes/events/SOURCES.md names each fixture's real source)
+    "AGENT_SERVICE_TERMINATED": lambda vm: _events(vm, "agent-crash-loop.wevtutil.xml"),
+    "AGENT_SERVICE_START_FAILED": lambda vm: _events(vm, "agent-start-failed.wevtutil.xml"),
+    "AGENT_PROCESS_CRASHED": lambda vm: _events(vm, "agent-crash.eventviewer.txt", "commands/events.txt",
+                                                keep=".NET Runtime"),
+    "APP_CONTROL_BLOCKS_AGENT": lambda vm: _events(vm, "applocker-blocks-cse.wevtutil.xml"),
     # deployment errors reach the kit as pasted text next to the VM's files (tests/shapes/pastes/SOURCES.md)
     "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED": lambda vm: vm.write("ticket/new-azvm.txt", _paste("arm_agent_status_ps.txt")),
     "DEPLOYMENT_OS_PROVISIONING_TIMEOUT": lambda vm: vm.write("ticket/terraform.txt",
@@ -350,6 +368,16 @@ NEAR_MISSES: dict[str, tuple[str, Callable[[Vm], None]]] = {
     "attested request to Azure IMDS fails on an Azure VM (no HCI signs)": ("HCI_IMDS_NIC_MISSING_OR_MODIFIED",
                                                                           lambda vm: sh.attested_failed(
                                                                               vm, host="169.254.169.254")),
+    "another service's crash loop in the System log": ("AGENT_SERVICE_TERMINATED", lambda vm: _events(
+        vm, "other-service-crash-loop.wevtutil.xml")),
+    "real System and Application logs of a Windows 10 machine": ("AGENT_SERVICE_TERMINATED", lambda vm: (
+        vm.write("C/Windows/System32/winevt/Logs/System.evtx", ""),
+        (vm.root / "C/Windows/System32/winevt/Logs/System.evtx").write_bytes(
+            (EVENTS / "real-System-2-vss_7.evtx").read_bytes()))),
+    "AppLocker blocks a file outside the agent's folders, allows the handler": ("APP_CONTROL_BLOCKS_AGENT",
+                                                                               lambda vm: _events(
+                                                                                   vm, "applocker-other-file"
+                                                                                   ".wevtutil.xml")),
 }
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import html
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -249,6 +250,20 @@ class Bundle:
                             parser=kind)
         return None
 
+    def _sniff_bytes(self, head: bytes, source: str) -> str | None:
+        """The binary format (a parser with ``BINARY``) whose magic ``head`` starts with, or None."""
+        for kind in _parse.PARSERS:
+            mod = self._module(kind)
+            if mod is None or not getattr(mod, "BINARY", False):
+                continue
+            try:
+                if mod.sniff_bytes(head):
+                    return kind
+            except Exception as exc:  # a sniffer bug: record it, try the others
+                self._issue(source, "parser-error", f"sniffer of {kind} failed: {type(exc).__name__}: {exc}",
+                            parser=kind)
+        return None
+
     # -- opening -----------------------------------------------------------------------------------
     def _load_manifest(self, name: str) -> dict[str, Any] | None:
         try:
@@ -288,6 +303,10 @@ class Bundle:
             f.status = "failed"
             f.notes.append(f"could not be read: {exc}")
             self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            return
+        kind = self._sniff_bytes(raw, f.source)
+        if kind is not None:
+            f.artifact, f.recognised_by = kind, "content"
             return
         head = decode(raw).text[:SNIFF_BYTES]
         kind = self._sniff(head, f.source)
@@ -379,6 +398,10 @@ class Bundle:
         f.size = len(data)
         if f.sha256 is None:
             f.sha256 = hashlib.sha256(data).hexdigest()
+        if getattr(module, "BINARY", False):  # .evtx: the parser takes the bytes as they are
+            f.encoding = "binary"
+            self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
+            return
         dec = decode(data)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
@@ -387,8 +410,12 @@ class Bundle:
             if not any(b in note for b in _BENIGN_DECODE):
                 issues.append(ParseIssue(f.source, None, "encoding", f"expected UTF-8 or UTF-16 text, found: {note}",
                                          parser="bundle"))
+        self._run_parser(f, kind, module, issues, lambda: module.parse(dec.text, source=f.source))
+
+    def _run_parser(self, f: _File, kind: str, module: ModuleType, issues: list[ParseIssue],
+                    run: Callable[[], Any]) -> None:
         try:
-            result = module.parse(dec.text, source=f.source)
+            result = run()
         except Exception as exc:  # a parser bug must not stop the bundle
             f.status = "failed"
             f.issues = len(issues) + 1

@@ -37,6 +37,10 @@ PARSERS: dict[str, str] = {
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
     "firewall_rules": "kit.parse.firewall_rules",
+    # Windows event logs
+    "evtx": "kit.parse.evtx",
+    "event_xml": "kit.parse.event_xml",
+    "event_text": "kit.parse.event_text",
     # pasted console output / error text: content only, tried after every other sniffer
     "paste": "kit.parse.paste",
 }
@@ -47,7 +51,7 @@ SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
     "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "agent_log", "handler_log", "paste",
+    "event_xml", "event_text", "agent_log", "handler_log", "paste",
 )
 
 
@@ -90,6 +94,25 @@ def sniff(head: str) -> str | None:
     return None
 
 
+def sniff_bytes(head: bytes) -> str | None:
+    """The binary artifact kind (a parser with ``BINARY = True``) whose ``sniff_bytes`` accepts ``head``, or None."""
+    for name in PARSERS:
+        mod = get_parser(name)
+        if getattr(mod, "BINARY", False) and mod.sniff_bytes(head):
+            return name
+    return None
+
+
+def parse_bytes(data: bytes, *, source: str, format: str | None = None) -> ParseResult:
+    """Parse a file's bytes: a binary format (``.evtx``) as such, anything else decoded (:mod:`kit.textio`)."""
+    kind = format or sniff_bytes(data[:SNIFF_BYTES])
+    if kind is not None and getattr(get_parser(kind), "BINARY", False):
+        return get_parser(kind).parse_bytes(data, source=source)
+    from ..textio import decode
+
+    return parse_text(decode(data).text, source=source, format=kind)
+
+
 def parse_text(text: str, *, source: str, format: str | None = None) -> ParseResult:
     """Parse ``text`` as ``format``, or as whatever the content sniffers recognise."""
     kind = format or sniff(text[:SNIFF_BYTES])
@@ -99,4 +122,4 @@ def parse_text(text: str, *, source: str, format: str | None = None) -> ParseRes
 
 
 __all__ = ["PARSERS", "ParseIssue", "ParseResult", "frame_schemas", "get_parser", "match_path",
-           "parse_text", "sniff"]
+           "parse_bytes", "parse_text", "sniff", "sniff_bytes"]

@@ -11,6 +11,9 @@ A parser module (``kit/parse/<artifact>.py``) is pure: no file I/O. It declares
   name says nothing (a customer's ``route.txt``);
 * ``parse(text: str, *, source: str) -> ParseResult``.
 
+A binary format (``.evtx``) also declares ``BINARY = True``, ``sniff_bytes(head: bytes) -> bool`` (its magic) and
+``parse_bytes(data: bytes, *, source: str) -> ParseResult``; the bundle hands it the file's bytes, undecoded.
+
 Damaged input never raises: it becomes rows flagged ``damaged`` and/or :class:`ParseIssue` entries with
 the file and line, and everything else in the file is still returned.
 """
