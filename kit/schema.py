@@ -145,13 +145,20 @@ class FrameSchema:
             if extra:
                 raise SchemaError(f"{self.name}: record {i} has unknown columns {sorted(extra)}")
         data: dict[str, object] = {}
+        lost: list[str] = []
         for c in self.columns:
             values = [r.get(c.name) for r in rows]
             try:
                 data[c.name] = _fast_column(values, c)
-            except (TypeError, ValueError) as exc:
-                raise SchemaError(f"{self.name}.{c.name}: cannot cast to {c.dtype}: {exc}") from exc
-        return pd.DataFrame(data, copy=False)
+            except (TypeError, ValueError, OverflowError) as exc:
+                if c.dtype not in _LENIENT:
+                    raise SchemaError(f"{self.name}.{c.name}: cannot cast to {c.dtype}: {exc}") from exc
+                data[c.name], note = _lenient_column(values, c, self.name)
+                lost.append(note)
+        df = pd.DataFrame(data, copy=False)
+        if lost:  # the rows are kept, the values a column cannot hold are missing; the bundle reports these
+            df.attrs[LOST_VALUES] = lost
+        return df
 
     def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
         """Return ``df`` with exactly the schema's columns, in order, cast to their dtypes."""
@@ -175,6 +182,40 @@ class FrameSchema:
         if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
             return res
         return res.reset_index(drop=True)
+
+    def coerce_lenient(self, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """:meth:`coerce`, except that a value a column cannot take (a time outside pandas' 1677-2262 range, a
+        number too big for Int64) becomes missing instead of failing the whole frame. Returns the frame and one
+        sentence per column that lost values (what, how many)."""
+        try:
+            return self.coerce(df), []
+        except SchemaError:
+            pass
+        notes: list[str] = []
+        fixed = {}
+        for c in self.columns:
+            if c.name not in df.columns:
+                continue
+            s = df[c.name]
+            try:
+                _cast(s, c)
+                fixed[c.name] = s
+                continue
+            except (TypeError, ValueError, OverflowError):
+                pass
+            if c.dtype == "datetime":
+                t = lenient_datetime(s)
+            elif c.dtype in ("Int64", "int64", "float64"):
+                t = pd.to_numeric(s, errors="coerce")
+                if c.dtype != "float64":
+                    t = t.where(t.abs() < 2**63).astype("float64")
+            else:
+                t = s.astype("str")
+            lost = int((t.isna() & s.notna()).sum())
+            notes.append(f"{lost} value(s) in {self.name}.{c.name} could not be read as {c.dtype} (e.g. "
+                         f"{str(s[t.isna() & s.notna()].iloc[0])[:60]!r}): kept the rows, those values unknown")
+            fixed[c.name] = t
+        return self.coerce(pd.DataFrame(fixed, index=df.index)[[c for c in df.columns if c in fixed]]), notes
 
     # -- checking ---------------------------------------------------------------------------------
     def check_dtypes(self, df: pd.DataFrame) -> list[str]:
@@ -273,6 +314,34 @@ def str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
     if _STR.storage == "pyarrow":
         return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()), dtype=_STR)
     return pd.array(values, dtype="str")  # pragma: no cover - pandas without pyarrow
+
+
+#: ``DataFrame.attrs`` key under which :meth:`FrameSchema.from_records` lists values it could not hold.
+LOST_VALUES = "kit_lost_values"
+_LENIENT = ("datetime", "Int64", "int64", "float64")
+
+
+def lenient_datetime(s: pd.Series) -> pd.Series:
+    """Times as UTC nanoseconds; a value that is not a time, or lies outside 1677-2262, becomes NaT."""
+    col = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+    lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    return col.where((col >= lo) & (col <= hi)).astype("datetime64[ns, UTC]")
+
+
+def _lenient_column(values: list, c: Col, frame: str):
+    """A column for values some of which its dtype cannot hold (a time outside 1677-2262, an integer past int64):
+    those become missing. Returns (column, what was lost)."""
+    s = pd.Series(values, dtype="object")
+    if c.dtype == "datetime":
+        col = lenient_datetime(s)
+    else:
+        num = pd.to_numeric(s, errors="coerce")
+        num = num.where(num.abs() < 2**63)
+        col = num.astype("float64") if c.dtype == "float64" else num.astype("Int64")
+    bad = col.isna() & s.notna()
+    example = str(s[bad].iloc[0])[:60] if bad.any() else ""
+    return col, (f"{int(bad.sum())} value(s) of {frame}.{c.name} could not be held as {c.dtype} (e.g. {example!r}): "
+                 "the rows are kept, those values are unknown")
 
 
 def _cast(s: pd.Series, c: Col) -> pd.Series:

@@ -54,7 +54,7 @@ import pandas as pd
 from .. import parse as _parse
 from ..errors import BundleError, SchemaError, UnsafeArchiveError
 from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
-from ..schema import Col, FrameSchema
+from ..schema import LOST_VALUES, Col, FrameSchema
 from ..textio import decode
 from .layout import EXPECTED, META_FILES, canonical, detect_kind, find_root
 from .manifest import entry_kind, parse_collected_at, read_manifest
@@ -105,7 +105,7 @@ MISSING = FrameSchema(
 
 #: Artifacts that stand in for an expected one (a pasted Test-NetConnection for the kit's TCP probes).
 _ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconnection",),
-                 "ipconfig": ("get_netipaddress",)}
+                 "ipconfig": ("get_netipaddress",), "services": ("sc_query", "services_text")}
 #: Statuses of a file whose artifact can be used.
 _USABLE = ("pending", "parsed", "parsed-with-issues")
 #: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues).
@@ -424,6 +424,8 @@ class Bundle:
             return
         frames: dict[str, pd.DataFrame] = {}
         for fname, df in result.frames.items():
+            issues += [ParseIssue(f.source, None, "bad-value", note, parser=kind)
+                       for note in df.attrs.pop(LOST_VALUES, [])]
             schema = module.FRAMES.get(fname)
             if schema is None:
                 issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} filled frame {fname!r}, "
@@ -431,11 +433,12 @@ class Bundle:
                 continue
             if schema.check_dtypes(df):
                 try:
-                    df = schema.coerce(df)
+                    df, lost = schema.coerce_lenient(df)
                 except SchemaError as exc:
                     issues.append(ParseIssue(f.source, None, "parser-error", f"parser {kind} returned a {fname} "
                                              f"frame that does not match its schema: {exc}", parser=kind))
                     continue
+                issues += [ParseIssue(f.source, None, "bad-value", note, parser=kind) for note in lost]
             frames[fname] = df
         issues += [i if i.parser else ParseIssue(i.source, i.line, i.kind, i.message, i.text, kind)
                    for i in result.issues]

@@ -33,6 +33,10 @@ def read_manifest(data: bytes, name: str) -> tuple[dict[str, Any] | None, list[P
     """Parse a manifest's bytes; returns (manifest or None, issues)."""
     try:
         doc = json.loads(decode(data).text)
+    except RecursionError:
+        return None, [ParseIssue(name, None, "bad-manifest", "expected manifest.json to be a JSON document nested a "
+                                 "few levels, found one nested too deep to read; the bundle is opened without it",
+                                 parser="bundle")]
     except ValueError as exc:
         return None, [ParseIssue(name, getattr(exc, "lineno", None), "bad-manifest",
                                  f"expected manifest.json to be a JSON document, found invalid JSON ({exc}); "

@@ -44,22 +44,71 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", v)[:4])
 
 
-def agent_not_running(ctx: Context) -> Iterable[Finding]:
+#: Parsers that fill the ``services`` frame (kit/parse/services.py, sc_query.py, services_text.py).
+SERVICE_PARSERS = ("services", "sc_query", "services_text")
+#: States in which the agent counts as up for this rule (StopPending is AGENT_STOPPING_STUCK's business).
+_UP = ("Running", "StartPending", "StopPending")
+
+
+def _agent_rows(ctx: Context) -> pd.DataFrame:
     services = ctx.frame("services")
-    svc = services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
+    return services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
+
+
+def _known_status(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose status is one the rules know (services.STATUSES); NA or unfamiliar values are left out."""
+    from ..parse.services import STATUSES
+
+    return rows[rows["status"].isin(STATUSES).fillna(False).astype(bool)] if not rows.empty else rows
+
+
+def _services_files(ctx: Context) -> list[str]:
+    """Every file read as a services artifact: those that gave rows, and those that only gave issues."""
+    files = set(ctx.frame("services")["source"].dropna().astype(str))
+    issues = ctx.frame("parse_issues")
+    if not issues.empty:
+        files |= set(issues[issues["parser"].isin(SERVICE_PARSERS).fillna(False).astype(bool)]["source"]
+                     .dropna().astype(str))
+    return sorted(files)
+
+
+def _why_unknown(rows: pd.DataFrame) -> str:
+    parts = []
+    for r in rows.itertuples(index=False):
+        what = ("has no Status/State value" if pd.isna(r.status) else f"has the unfamiliar status {r.status!r}")
+        parts.append(f"{r.source} {what} for {r.name}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _start(v: object) -> str:
+    return "not recorded" if v is None or pd.isna(v) else str(v)
+
+
+def agent_not_running(ctx: Context) -> Iterable[Finding]:
+    svc = _agent_rows(ctx)
     if not svc.empty:
-        row = svc.iloc[0]
-        status = str(row["status"])
-        if status in ("Running", "StopPending") or (status == "StartPending"):
-            return []  # StopPending is AGENT_STOPPING_STUCK's business
-        what = "is not installed" if status == "NotFound" else f"is {status}"
+        known = _known_status(svc)
+        if known.empty:
+            return [ctx.not_checked("is the guest agent running", _why_unknown(svc))]
+        up, down = known[known["status"].isin(_UP)], known[~known["status"].isin(_UP)]
+        if down.empty:
+            return []
+        if not up.empty:
+            return [ctx.not_checked("is the guest agent running", "the services artifacts disagree: "
+                                    + "; ".join(f"{r.source} says {r.status}"
+                                                for r in known.itertuples(index=False)))]
+        row = down.iloc[0]
+        what = "is not installed" if row["status"] == "NotFound" else f"is {row['status']}"
         return [ctx.finding("AGENT_NOT_RUNNING",
-                            f"The {AGENT_SERVICE} service {what} (start type {row['start_type']}).",
-                            frame_evidence(svc, "services", ["name", "status", "start_type", "path_name"]))]
+                            f"The {AGENT_SERVICE} service {what} (start type {_start(row['start_type'])}).",
+                            frame_evidence(down, "services", ["name", "status", "start_type", "path_name"]))]
     log = _agent_log(ctx)
     ref = ctx.bundle.collected_at
     if log.empty or ref is None:
-        missing = "no commands/services.json" + ("" if not log.empty else " and no WaAppAgent.log")
+        files = _services_files(ctx) if any(ctx.has(k) for k in SERVICE_PARSERS) else []
+        missing = (f"{', '.join(files)} ha{'s' if len(files) == 1 else 've'} no readable row for {AGENT_SERVICE}"
+                   if files else "no services artifact (commands/services.json)")
+        missing += "" if not log.empty else " and no WaAppAgent.log"
         return [ctx.not_checked("is the guest agent running", missing)]
     last = log.dropna(subset=["ts"]).sort_values("ts").tail(1)
     if last.empty:
@@ -83,13 +132,15 @@ def agent_version(ctx: Context) -> Iterable[Finding]:
         version = STARTING.search(str(last["message"].iloc[0])).group(1)
         evidence = log_evidence(last, "agent_log", first_line_only=True)
     else:
-        services = ctx.frame("services")
-        svc = services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
-        if not svc.empty and not pd.isna(svc["file_version"].iloc[0]):
+        svc = _agent_rows(ctx)
+        svc = svc.dropna(subset=["file_version"]) if not svc.empty else svc
+        if not svc.empty:
             version = str(svc["file_version"].iloc[0])
-            evidence = frame_evidence(svc, "services", ["name", "file_version", "path_name"])
+            evidence = frame_evidence(svc.head(1), "services", ["name", "file_version", "path_name"])
     if version is None:
-        return [ctx.not_checked("agent version", "no agent start line in WaAppAgent.log and no services.json")]
+        where = ("no file version for it in the services artifact" if not _agent_rows(ctx).empty
+                 else "no services artifact naming it")
+        return [ctx.not_checked("agent version", f"no agent start line in WaAppAgent.log and {where}")]
     if _version_tuple(version) < MIN_SUPPORTED_VERSION:
         return [ctx.finding("AGENT_VERSION_UNSUPPORTED",
                             f"The guest agent is version {version}, below the minimum supported "
@@ -130,9 +181,8 @@ def agent_crash_loop(ctx: Context) -> Iterable[Finding]:
 def agent_stopping_stuck(ctx: Context) -> Iterable[Finding]:
     log = _agent_log(ctx)
     hits = match(log, STOP_STUCK, "message")
-    services = ctx.frame("services")
-    pending = services[(services["name"].str.lower() == AGENT_SERVICE.lower()) &
-                       (services["status"] == "StopPending")] if not services.empty else services
+    svc = _agent_rows(ctx)
+    pending = svc[(svc["status"] == "StopPending").fillna(False).astype(bool)] if not svc.empty else svc
     if hits.empty and pending.empty:
         return []
     ev = log_evidence(hits, "agent_log") + frame_evidence(pending, "services", ["name", "status"])

@@ -36,7 +36,10 @@ PARSERS: dict[str, str] = {
     "http_probe": "kit.parse.http_probe",
     "wireserver_versions": "kit.parse.wireserver_versions",
     "services": "kit.parse.services",
+    "services_text": "kit.parse.services_text",
+    "sc_query": "kit.parse.sc_query",
     "firewall_rules": "kit.parse.firewall_rules",
+    "netsh_firewall": "kit.parse.netsh_firewall",
     # Windows event logs
     "evtx": "kit.parse.evtx",
     "event_xml": "kit.parse.event_xml",
@@ -50,8 +53,9 @@ PARSERS: dict[str, str] = {
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
-    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "firewall_rules",
-    "event_xml", "event_text", "agent_log", "handler_log", "paste",
+    "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
+    "netsh_firewall", "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
+    "paste",
 )
 
 

@@ -15,7 +15,67 @@ _PLUGIN_PATH = re.compile(r"c/packages/plugins/([^/]+)/([^/]+)/", re.IGNORECASE)
 _SEQ = re.compile(r"(?:^|/)(\d+)\.(?:status|settings)$", re.IGNORECASE)
 
 
+#: Deeper nesting than this is not data any Windows tool writes (status files nest 6 levels); values below it are
+#: replaced by null so the rest of the file still parses (Python's decoder would raise RecursionError).
+MAX_DEPTH = 200
+
+
+def loads(body: str) -> tuple[Any, list[int]]:
+    """``json.loads``, but a value nested deeper than :data:`MAX_DEPTH` is replaced by ``null`` instead of the
+    whole document failing with RecursionError. Returns (value, 1-based lines where a value was pruned).
+    Raises ``json.JSONDecodeError`` like ``json.loads`` for invalid JSON."""
+    try:
+        return json.loads(body), []
+    except RecursionError:
+        pruned, lines = prune_deep(body, MAX_DEPTH)
+        return json.loads(pruned), lines
+
+
+def prune_deep(body: str, max_depth: int) -> tuple[str, list[int]]:
+    """``body`` with every array/object that opens deeper than ``max_depth`` replaced by ``null`` (strings are
+    skipped as tokens, so brackets inside them do not count), and the lines where that happened."""
+    out: list[str] = []
+    lines: list[int] = []
+    depth, keep_from, cut_at = 0, 0, -1
+    for m in _TOKEN.finditer(body):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            if depth == max_depth + 1 and cut_at < 0:
+                cut_at = m.start()
+        elif tok in "]}":
+            if depth == max_depth + 1 and cut_at >= 0:
+                out.append(body[keep_from:cut_at])
+                out.append("null")
+                lines.append(body.count("\n", 0, cut_at) + 1)
+                keep_from, cut_at = m.end(), -1
+            depth -= 1
+    if cut_at >= 0:  # a deep value that never closes: cut it, the decoder reports the document as cut
+        out.append(body[keep_from:cut_at])
+        lines.append(body.count("\n", 0, cut_at) + 1)
+        return "".join(out), lines
+    out.append(body[keep_from:])
+    return "".join(out), lines
+
+
+def deep_issue(source: str, lines: list[int], parser: str) -> ParseIssue:
+    where = ", ".join(str(x) for x in lines[:5]) + (" ..." if len(lines) > 5 else "")
+    return ParseIssue(source, lines[0], "too-deep", f"expected JSON nested at most {MAX_DEPTH} levels, found "
+                      f"{len(lines)} value(s) nested deeper (line {where}); each was read as null and the rest of "
+                      "the file was read", parser=parser)
+
+
 def load(text: str, *, source: str, parser: str, partial: bool = False) -> tuple[Any, list[ParseIssue]]:
+    """See :func:`_load`; a document too deep even for the recovery paths is one located issue, never an error."""
+    try:
+        return _load(text, source=source, parser=parser, partial=partial)
+    except RecursionError:
+        return None, [ParseIssue(source, None, "too-deep", f"expected JSON nested at most {MAX_DEPTH} levels, "
+                                 "found a damaged document nested deeper than can be read; nothing was recovered",
+                                 parser=parser)]
+
+
+def _load(text: str, *, source: str, parser: str, partial: bool = False) -> tuple[Any, list[ParseIssue]]:
     """Parse ``text`` as JSON. On failure, recover the complete leading values of a top-level array (the part
     written before the cut) and report where it broke. Returns (value or None, issues).
 
@@ -30,7 +90,8 @@ def load(text: str, *, source: str, parser: str, partial: bool = False) -> tuple
         return None, [ParseIssue(source, None, "empty", "expected a JSON document, found an empty or blank file",
                                  parser=parser)]
     try:
-        return json.loads(body), []
+        value, deep = loads(body)
+        return value, ([deep_issue(source, deep, parser)] if deep else [])
     except json.JSONDecodeError as exc:
         first = exc
     issues: list[ParseIssue] = []

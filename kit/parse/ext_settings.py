@@ -118,7 +118,7 @@ def _public(pub: object, source: str, issues: list[ParseIssue]) -> tuple[str | N
     if isinstance(pub, str):
         try:
             inner = json.loads(pub)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             inner = None
         holds = ("an escaped JSON " + ("object" if isinstance(inner, dict) else type(inner).__name__)
                  if inner is not None else "text that is not JSON")

@@ -180,6 +180,8 @@ def _is_platform_document(body: str) -> bool:
         try:
             json.loads(b)
             return True
+        except RecursionError:  # nested too deep to decode, but a JSON document all the same
+            return True
         except ValueError:
             return False
     return b.startswith("<?xml") and not _HTML.search(b[:2000])
@@ -375,7 +377,7 @@ def _attested_row(envelope: dict, url: str, query: str, body: str, fetched_at, *
                  "nonce_sent": None if sent is None else str(sent), "chain": attestation.CHAIN_NOTE}
     try:
         answer = json.loads(body.lstrip("\ufeff"))
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     if not isinstance(answer, dict) or not isinstance(get(answer, "signature"), str):
         return {**row, "problems": "the answer is not the attested-data JSON {\"encoding\", \"signature\"}"}

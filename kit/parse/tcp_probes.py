@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..net import ENDPOINT_NAMES, endpoint_name
 from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._jsonutil import get, to_bool, to_int
+from ._jsonutil import deep_issue, get, loads, to_bool, to_int
 from .base import ParseIssue, ParseResult
 
 NAME = "tcp_probes"
@@ -81,16 +81,20 @@ def load_objects(text: str, *, source: str, parser: str) -> tuple[list[Any], lis
         return [], [ParseIssue(source, None, "empty", "expected a JSON list or object; the file is empty or blank",
                                parser=parser)]
     try:
-        data = json.loads(body)
+        data, deep = loads(body)
+    except RecursionError:  # deep and damaged: nothing can be read
+        return [], [ParseIssue(source, None, "too-deep", "expected JSON nested at most 200 levels, found a damaged "
+                               "document nested deeper than can be read; nothing was recovered", parser=parser)]
     except json.JSONDecodeError as exc:
         found = exc.doc[exc.pos:exc.pos + 40] if exc.pos < len(exc.doc) else "the end of the file"
         issue = ParseIssue(source, exc.lineno, "bad-json", f"expected valid JSON; at line {exc.lineno} column "
                            f"{exc.colno} found {found!r} ({exc.msg}): the file looks half-written or cut; "
                            "every complete object before and after the break is kept", text=found, parser=parser)
         return _scan_objects(body), [issue]
+    issues = [deep_issue(source, deep, parser)] if deep else []
     if data is None:
-        return [], []
-    return (data if isinstance(data, list) else [data]), []
+        return [], issues
+    return (data if isinstance(data, list) else [data]), issues
 
 
 def _scan_objects(body: str) -> list[Any]:
@@ -100,7 +104,7 @@ def _scan_objects(body: str) -> list[Any]:
     while i != -1:
         try:
             val, end = dec.raw_decode(body, i)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             i = body.find("{", i + 1)  # an object cut short, or a '{' inside text: try the next one
             continue
         if isinstance(val, dict):

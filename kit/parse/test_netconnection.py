@@ -3,8 +3,11 @@
 Handled: the success layout (label column 16 wide, no Ping lines) and the failure layout (column 23 wide, with
 ``PingSucceeded`` and ``PingReplyDetails (RTT)``); both WARNING formats - newer ``TCP connect to (1.2.3.4 : 5985)
 failed`` (IPv6 too: ``(::1 : 23)``) and older ``TCP connect to host:1433 failed`` - under any prefix (``WARNING:``,
-``AVISO:``, ``WARNING :``, mojibake ``����:``); several results pasted one after another (each block is one row);
-the ``PS > Test-NetConnection -port 1433 -computername x`` command line as context for the next block.
+``AVISO:``, ``WARNING :``, mojibake ``����:``; localized Windows translates only the prefix of Write-Warning -
+``WARNUNG:``, ``AVERTISSEMENT :``, ``ADVERTENCIA:``, ``警告:``, ``ПРЕДУПРЕЖДЕНИЕ:`` in real pastes, named in
+tests/shapes/test_netconnection/SOURCES.md - never the ``TCP connect to ... failed`` message after it); several
+results pasted one after another (each block is one row); the ``PS > Test-NetConnection -port 1433 -computername
+x`` command line as context for the next block.
 
 A block is recognised by its property names (never translated), not by the WARNING prose: it starts at its first
 property line (a new ``ComputerName``, or a property seen again, starts the next block) and ends at

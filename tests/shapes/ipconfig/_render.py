@@ -1,0 +1,250 @@
+"""Render the healthy sample's ``ipconfig /all`` in each language (run once; the output files are committed).
+
+Each line is the real localized line named in SOURCES.md (label and dotted leader as Windows writes them in that
+language) with the healthy sample's value. Line numbers are the English file's. Written with CRLF, in the OEM code
+page cmd.exe's ``>`` writes for that locale, plus one UTF-8 copy each.
+
+    python tests/shapes/ipconfig/_render.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SUFFIX = "ogdiwifyaa0urjo4dncsjzwajg.gx.internal.cloudapp.net"
+LL6 = "fe80::8d4d:30f4:7ced:cc05%6"
+DUID = "00-01-00-01-2F-DC-0C-06-7C-ED-8D-4D-30-F4"
+CODEC = {"de": "cp850", "fr": "cp850", "es": "cp850", "it": "cp850", "pt-BR": "cp850", "ru": "cp866", "ja": "cp932",
+         "zh-CN": "cp936"}
+
+# per language: title, then (prefix, value) for the host block, the adapter header, (prefix, value) for the adapter
+LANGS: dict[str, dict] = {
+    "de": {
+        "title": "Windows-IP-Konfiguration",
+        "host": [("   Hostname  . . . . . . . . . . . . :", "web-01"),
+                 ("   Primäres DNS-Suffix . . . . . . . :", ""),
+                 ("   Knotentyp . . . . . . . . . . . . :", "Hybrid"),
+                 ("   IP-Routing aktiviert  . . . . . . :", "Nein"),
+                 ("   WINS-Proxy aktiviert  . . . . . . :", "Nein"),
+                 ("   DNS-Suffixsuchliste . . . . . . . :", SUFFIX)],
+        "header": "Ethernet-Adapter Ethernet:",
+        "adapter": [("   Verbindungsspezifisches DNS-Suffix:", SUFFIX),
+                    ("   Beschreibung. . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Physische Adresse . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP aktiviert. . . . . . . . . . :", "Ja"),
+                    ("   Autokonfiguration aktiviert . . . :", "Ja"),
+                    ("   Verbindungslokale IPv6-Adresse  . :", LL6 + "(Bevorzugt)"),
+                    ("   IPv4-Adresse  . . . . . . . . . . :", "10.0.1.4(Bevorzugt)"),
+                    ("   Subnetzmaske  . . . . . . . . . . :", "255.255.255.0"),
+                    ("   Lease erhalten. . . . . . . . . . :", "Sonntag, 25. Februar 2024 00:54:04"),
+                    ("   Lease läuft ab. . . . . . . . . . :", "Sonntag, 19. Juli 2161 17:43:51"),
+                    ("   Standardgateway . . . . . . . . . :", "10.0.1.1"),
+                    ("   DHCP-Server . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   DHCPv6-IAID . . . . . . . . . . . :", "108850579"),
+                    ("   DHCPv6-Client-DUID. . . . . . . . :", DUID),
+                    ("   DNS-Server  . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   NetBIOS über TCP/IP . . . . . . . :", "Aktiviert")],
+    },
+    "fr": {
+        "title": "Configuration IP de Windows",
+        "host": [("   Nom de l'hôte . . . . . . . . . . :", "web-01"),
+                 ("   Suffixe DNS principal . . . . . . :", ""),
+                 ("   Type de noeud. . . . . . . . . .  :", "Hybride"),
+                 ("   Routage IP activé . . . . . . . . :", "Non"),
+                 ("   Proxy WINS activé . . . . . . . . :", "Non"),
+                 ("   Liste de recherche du suffixe DNS.:", SUFFIX)],
+        "header": "Carte Ethernet Ethernet :",
+        "adapter": [("   Suffixe DNS propre à la connexion. . . :", SUFFIX),
+                    ("   Description. . . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Adresse physique . . . . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP activé. . . . . . . . . . . . . . :", "Oui"),
+                    ("   Configuration automatique activée. . . :", "Oui"),
+                    ("   Adresse IPv6 de liaison locale. . . . .:", LL6 + "(préféré)"),
+                    ("   Adresse IPv4. . . . . . . . . . . . . .:", "10.0.1.4(préféré)"),
+                    ("   Masque de sous-réseau. . . . . . . . . :", "255.255.255.0"),
+                    ("   Bail obtenu. . . . . . . . . . . . . . :", "dimanche 25 février 2024 00:54:04"),
+                    ("   Bail expirant. . . . . . . . . . . . . :", "dimanche 19 juillet 2161 17:43:51"),
+                    ("   Passerelle par défaut. . . . . . . . . :", "10.0.1.1"),
+                    ("   Serveur DHCP . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   IAID DHCPv6 . . . . . . . . . . . :", "108850579"),
+                    ("   DUID de client DHCPv6. . . . . . . . :", DUID),
+                    ("   Serveurs DNS. . .  . . . . . . . . . . :", "168.63.129.16"),
+                    ("   NetBIOS sur Tcpip. . . . . . . . . . . :", "Activé")],
+    },
+    "es": {
+        "title": "Configuración IP de Windows",
+        "host": [("   Nombre de host. . . . . . . . . :", "web-01"),
+                 ("   Sufijo DNS principal  . . . . . :", ""),
+                 ("   Tipo de nodo. . . . . . . . . . :", "híbrido"),
+                 ("   Enrutamiento IP habilitado. . . :", "no"),
+                 ("   Proxy WINS habilitado . . . . . :", "no"),
+                 ("   Lista de búsqueda de sufijos DNS:", SUFFIX)],
+        "header": "Adaptador de Ethernet Ethernet:",
+        "adapter": [("   Sufijo DNS específico para la conexión. . :", SUFFIX),
+                    ("   Descripción . . . . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Dirección física. . . . . . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP habilitado . . . . . . . . . . . . . :", "sí"),
+                    ("   Configuración automática habilitada . . . :", "sí"),
+                    ("   Vínculo: dirección IPv6 local. . . :", LL6 + "(Preferido)"),
+                    ("   Dirección IPv4. . . . . . . . . . . . . . :", "10.0.1.4(Preferido)"),
+                    ("   Máscara de subred . . . . . . . . . . . . :", "255.255.255.0"),
+                    ("   Concesión obtenida. . . . . . . . . . . . :", "domingo, 25 de febrero de 2024 0:54:04"),
+                    ("   La concesión expira . . . . . . . . . . . :", "domingo, 19 de julio de 2161 17:43:51"),
+                    ("   Puerta de enlace predeterminada . . . . . :", "10.0.1.1"),
+                    ("   Servidor DHCP . . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   IAID DHCPv6 . . . . . . . . . . . . . . . :", "108850579"),
+                    ("   DUID de cliente DHCPv6. . . . . . . . . . :", DUID),
+                    ("   Servidores DNS. . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   NetBIOS sobre TCP/IP. . . . . . . . . . . :", "habilitado")],
+    },
+    "it": {
+        "title": "Configurazione IP di Windows",
+        "host": [("   Nome host . . . . . . . . . . . . . . :", "web-01"),
+                 ("   Suffisso DNS primario . . . . . . . . :", ""),
+                 ("   Tipo nodo . . . . . . . . . . . . . . :", "Ibrido"),
+                 ("   Routing IP abilitato. . . . . . . . . :", "No"),
+                 ("   Proxy WINS abilitato . . . . . . . .  :", "No"),
+                 ("   Elenco di ricerca suffissi DNS. . . . :", SUFFIX)],
+        "header": "Scheda Ethernet Ethernet:",
+        "adapter": [("   Suffisso DNS specifico per connessione:", SUFFIX),
+                    ("   Descrizione . . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Indirizzo fisico. . . . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP abilitato. . . . . . . . . . . . :", "Sì"),
+                    ("   Configurazione automatica abilitata   :", "Sì"),
+                    ("   Indirizzo IPv6 locale rispetto al collegamento . :", LL6 + "(Preferenziale)"),
+                    ("   Indirizzo IPv4. . . . . . . . . . . . :", "10.0.1.4(Preferenziale)"),
+                    ("   Subnet mask . . . . . . . . . . . . . :", "255.255.255.0"),
+                    ("   Lease ottenuto. . . . . . . . . . . . :", "domenica 25 febbraio 2024 00:54:04"),
+                    ("   Scadenza lease . . . . . . . . . . .  :", "domenica 19 luglio 2161 17:43:51"),
+                    ("   Gateway predefinito . . . . . . . . . :", "10.0.1.1"),
+                    ("   Server DHCP . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   IAID DHCPv6 . . . . . . . . . . . :", "108850579"),
+                    ("   DUID Client DHCPv6. . . . . . . . :", DUID),
+                    ("   Server DNS . . . . . . . . . . . . .  :", "168.63.129.16"),
+                    ("   NetBIOS su TCP/IP . . . . . . . . . . :", "Attivato")],
+    },
+    "pt-BR": {
+        "title": "Configuração de IP do Windows",
+        "host": [("   Nome do host. . . . . . . . . . . . . . . . :", "web-01"),
+                 ("   Sufixo DNS primário . . . . . . . . . . . . :", ""),
+                 ("   Tipo de nó. . . . . . . . . . . . . . . . . :", "híbrido"),
+                 ("   Roteamento de IP ativado. . . . . . . . . . :", "não"),
+                 ("   Proxy WINS ativado. . . . . . . . . . . . . :", "não"),
+                 ("   Lista de pesquisa de sufixo DNS . . . . . . :", SUFFIX)],
+        "header": "Adaptador Ethernet Ethernet:",
+        "adapter": [("   Sufixo DNS específico de conexão. . . . . . :", SUFFIX),
+                    ("   Descrição . . . . . . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Endereço Físico . . . . . . . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP Habilitado . . . . . . . . . . . . . . :", "Sim"),
+                    ("   Configuração Automática Habilitada. . . . . :", "Sim"),
+                    ("   Endereço IPv6 de link local . . . . . . . . :", LL6 + "(Preferencial)"),
+                    ("   Endereço IPv4. . . . . . . .  . . . . . . . :", "10.0.1.4(Preferencial)"),
+                    ("   Máscara de Sub-rede . . . . . . . . . . . . :", "255.255.255.0"),
+                    ("   Concessão Obtida. . . . . . . . . . . . . . :", "domingo, 25 de fevereiro de 2024 00:54:04"),
+                    ("   Concessão Expira. . . . . . . . . . . . . . :", "domingo, 19 de julho de 2161 17:43:51"),
+                    ("   Gateway Padrão. . . . . . . . . . . . . . . :", "10.0.1.1"),
+                    ("   Servidor DHCP . . . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   IAID de DHCPv6. . . . . . . . . . . . . . . :", "108850579"),
+                    ("   DUID de Cliente DHCPv6. . . . . . . . . . . :", DUID),
+                    ("   Servidores DNS. . . . . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   NetBIOS em Tcpip. . . . . . . . . . . . . . :", "Habilitado")],
+    },
+    "ja": {
+        "title": "Windows IP 構成",
+        "host": [("   ホスト名. . . . . . . . . . . . . . .:", "web-01"),
+                 ("   プライマリ DNS サフィックス . . . . .:", ""),
+                 ("   ノード タイプ . . . . . . . . . . . .:", "ハイブリッド"),
+                 ("   IP ルーティング有効 . . . . . . . . .:", "いいえ"),
+                 ("   WINS プロキシ有効 . . . . . . . . . .:", "いいえ"),
+                 ("   DNS サフィックス検索一覧. . . . . . .:", SUFFIX)],
+        "header": "イーサネット アダプター Ethernet:",
+        "adapter": [("   接続固有の DNS サフィックス . . . . .:", SUFFIX),
+                    ("   説明. . . . . . . . . . . . . . . . .:", "Microsoft Hyper-V Network Adapter"),
+                    ("   物理アドレス. . . . . . . . . . . . .:", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP 有効 . . . . . . . . . . . . . .:", "はい"),
+                    ("   自動構成有効. . . . . . . . . . . . .:", "はい"),
+                    ("   リンクローカル IPv6 アドレス. . . . .:", LL6 + "(優先)"),
+                    ("   IPv4 アドレス . . . . . . . . . . . .:", "10.0.1.4(優先)"),
+                    ("   サブネット マスク . . . . . . . . . .:", "255.255.255.0"),
+                    ("   リース取得. . . . . . . . . . . . . .:", "2024年2月25日 0:54:04"),
+                    ("   リースの有効期限. . . . . . . . . . .:", "2161年7月19日 17:43:51"),
+                    ("   デフォルト ゲートウェイ . . . . . . .:", "10.0.1.1"),
+                    ("   DHCP サーバー . . . . . . . . . . . .:", "168.63.129.16"),
+                    ("   DHCPv6 IAID . . . . . . . . . . . . .:", "108850579"),
+                    ("   DHCPv6 クライアント DUID. . . . . . .:", DUID),
+                    ("   DNS サーバー. . . . . . . . . . . . .:", "168.63.129.16"),
+                    ("   NetBIOS over TCP/IP . . . . . . . . .:", "有効")],
+    },
+    "zh-CN": {
+        "title": "Windows IP 配置",
+        "host": [("   主机名  . . . . . . . . . . . . . :", "web-01"),
+                 ("   主 DNS 后缀 . . . . . . . . . . . :", ""),
+                 ("   节点类型  . . . . . . . . . . . . :", "混合"),
+                 ("   IP 路由已启用 . . . . . . . . . . :", "否"),
+                 ("   WINS 代理已启用 . . . . . . . . . :", "否"),
+                 ("   DNS 后缀搜索列表  . . . . . . . . :", SUFFIX)],
+        "header": "以太网适配器 Ethernet:",
+        "adapter": [("   连接特定的 DNS 后缀 . . . . . . . :", SUFFIX),
+                    ("   描述. . . . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   物理地址. . . . . . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP 已启用 . . . . . . . . . . . :", "是"),
+                    ("   自动配置已启用. . . . . . . . . . :", "是"),
+                    ("   本地链接 IPv6 地址. . . . . . . . :", LL6 + "(首选)"),
+                    ("   IPv4 地址 . . . . . . . . . . . . :", "10.0.1.4(首选)"),
+                    ("   子网掩码  . . . . . . . . . . . . :", "255.255.255.0"),
+                    ("   获得租约的时间  . . . . . . . . . :", "2024年2月25日 0:54:04"),
+                    ("   租约过期的时间  . . . . . . . . . :", "2161年7月19日 17:43:51"),
+                    ("   默认网关. . . . . . . . . . . . . :", "10.0.1.1"),
+                    ("   DHCP 服务器 . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   DHCPv6 IAID . . . . . . . . . . . :", "108850579"),
+                    ("   DHCPv6 客户端 DUID  . . . . . . . :", DUID),
+                    ("   DNS 服务器  . . . . . . . . . . . :", "168.63.129.16"),
+                    ("   TCPIP 上的 NetBIOS  . . . . . . . :", "已启用")],
+    },
+    "ru": {
+        "title": "Настройка протокола IP для Windows",
+        "host": [("   Имя компьютера  . . . . . . . . . :", "web-01"),
+                 ("   Основной DNS-суффикс  . . . . . . :", ""),
+                 ("   Тип узла. . . . . . . . . . . . . :", "Гибридный"),
+                 ("   IP-маршрутизация включена . . . . :", "Нет"),
+                 ("   WINS-прокси включен . . . . . . . :", "Нет"),
+                 ("   Порядок просмотра суффиксов DNS . :", SUFFIX)],
+        "header": "Адаптер Ethernet Ethernet:",
+        "adapter": [("   DNS-суффикс подключения . . . . . :", SUFFIX),
+                    ("   Описание. . . . . . . . . . . . . :", "Microsoft Hyper-V Network Adapter"),
+                    ("   Физический адрес. . . . . . . . . :", "7C-ED-8D-4D-30-F4"),
+                    ("   DHCP включен. . . . . . . . . . . :", "Да"),
+                    ("   Автонастройка включена. . . . . . :", "Да"),
+                    ("   Локальный IPv6-адрес канала . . . :", LL6 + "(Основной)"),
+                    ("   IPv4-адрес. . . . . . . . . . . . :", "10.0.1.4(Основной)"),
+                    ("   Маска подсети . . . . . . . . . . :", "255.255.255.0"),
+                    ("   Аренда получена. . . . . . . . . . :", "25 февраля 2024 г. 0:54:04"),
+                    ("   Срок аренды истекает. . . . . . . . . . :", "19 июля 2161 г. 17:43:51"),
+                    ("   Основной шлюз. . . . . . . . . :", "10.0.1.1"),
+                    ("   DHCP-сервер. . . . . . . . . . . :", "168.63.129.16"),
+                    ("   IAID DHCPv6 . . . . . . . . . . . :", "108850579"),
+                    ("   DUID клиента DHCPv6 . . . . . . . :", DUID),
+                    ("   DNS-серверы. . . . . . . . . . . :", "168.63.129.16"),
+                    ("   NetBios через TCP/IP. . . . . . . . :", "Включен")],
+    },
+}
+
+
+def render(lang: str) -> str:
+    d = LANGS[lang]
+    line = lambda p, v: p + (" " + v if v else "")  # noqa: E731
+    out = ["", d["title"], ""] + [line(p, v) for p, v in d["host"]] + ["", d["header"], ""]
+    out += [line(p, v) for p, v in d["adapter"]]
+    return "\r\n".join(out) + "\r\n"
+
+
+def main() -> None:
+    for lang, codec in CODEC.items():
+        text = render(lang)
+        (HERE / f"ipconfig_all.{lang}.{codec}.txt").write_bytes(text.encode(codec))
+        (HERE / f"ipconfig_all.{lang}.utf-8.txt").write_bytes(text.encode("utf-8"))
+
+
+if __name__ == "__main__":
+    main()
