@@ -93,6 +93,21 @@ def hostgaplugin_unreachable(ctx: Context) -> Iterable[Finding]:
     return _unreachable(ctx, "hostgaplugin")
 
 
+def _firewall_unread(ctx: Context) -> str | None:
+    """Why the firewall rules were not read (None when they were): neither the JSON nor netsh text is there, or
+    the netsh text is in a language whose labels the kit does not know."""
+    if ctx.has("firewall_rules"):
+        return None
+    if not ctx.has("netsh_firewall"):
+        return "no commands/firewall_rules.json (or netsh advfirewall rule text) in the bundle"
+    iss = ctx.bundle.issues
+    foreign = iss[((iss["parser"] == "netsh_firewall") & (iss["kind"] == "unknown-label")).to_numpy(dtype=bool)]
+    if foreign.empty:
+        return None
+    return (f"the netsh advfirewall text {foreign['source'].iloc[0]} uses labels the kit does not know (a "
+            "localized Windows), so its rules were not read")
+
+
 def guest_firewall(ctx: Context) -> Iterable[Finding]:
     evidence: list[Evidence] = []
     ports: set[int] = set()
@@ -117,9 +132,9 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     forbidden = forbidden[forbidden["target"] == WIRESERVER_IP] if not forbidden.empty else forbidden
     ports |= {int(p) for p in forbidden["port"].dropna()}
     if not (evidence or not log_hits.empty or not forbidden.empty):
-        if rules.empty and not ctx.has("firewall_rules") and log_hits.empty:
-            return [ctx.not_checked("guest firewall rules for 168.63.129.16",
-                                    "no commands/firewall_rules.json in the bundle")]
+        unread = _firewall_unread(ctx)
+        if rules.empty and unread and log_hits.empty:
+            return [ctx.not_checked("guest firewall rules for 168.63.129.16", unread)]
         return []
     how = []
     if rule_names:
