@@ -12,32 +12,25 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..catalog import signature_pattern
 from ..net import HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 from ._util import fmt_ts, frame_evidence, log_evidence, match
 from .engine import Context
 from .model import Evidence, Finding
 
-_WS = re.escape(WIRESERVER_IP)
-#: WSAEACCES: the local Windows Filtering Platform refused the connect.
-FORBIDDEN = rf"forbidden by its access permissions {_WS}:(\d+)"
-#: Agent-log signatures of failing to reach each endpoint (formats doc §1.1, §1.4, §12).
+#: Agent-log signatures (kit/catalog/findings.yaml, shared with the paste scan; formats doc §1.1, §1.4, §5.8, §12).
+#: WSAEACCES: the local Windows Filtering Platform refused the connect (group 1: the port).
+FORBIDDEN = signature_pattern("GUEST_FIREWALL_BLOCKS_WIRESERVER", "agent_log")
+#: Failing to reach each endpoint.
 LOG_FAILURES = {
-    "hostgaplugin": (rf"Exception while fetching supported versions from HostGAPlugin"
-                     rf"|{_WS}:{HOSTGAPLUGIN_PORT}\b.*(?:timed out|Unable to connect|failed)"
-                     rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
-                     rf"{HOSTGAPLUGIN_PORT}\b"
-                     r"|HostGAPluginServiceClient is not initialized"),
-    "wireserver": (r"GetVersions\(\) failed with exception"
-                   rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
-                   rf"{WIRESERVER_PORT}\b"
-                   r"|has exceeded the allotted timeout of"),
+    "hostgaplugin": signature_pattern("HOSTGAPLUGIN_UNREACHABLE", "agent_log"),
+    "wireserver": signature_pattern("WIRESERVER_UNREACHABLE", "agent_log"),
 }
-#: Answers that came from a proxy, not from the platform (formats doc §1.4, §5.8).
-PROXY_ANSWER = r"\(cannotconnect\)|GATEWAY_TIMEOUT|This Page Cannot Be Displayed|Zscaler"
-#: WireServer's own server errors (formats doc §1.1): only the platform's if no proxy sits in between.
-WS_SERVICE_ERROR = (r"\(503\) Server Unavailable|Service Unavailable \(ServiceUnavailable\)"
-                    r"|\(500\) Internal Server Error")
-FABRIC_FAIL = r"Did not discover fabric address on interface|Empty DHCP option data returned"
+#: Answers that came from a proxy, not from the platform.
+PROXY_ANSWER = signature_pattern("PROXY_INTERCEPTS_AGENT_TRAFFIC", "agent_log")
+#: WireServer's own server errors: only the platform's if no proxy sits in between.
+WS_SERVICE_ERROR = signature_pattern("WIRESERVER_SERVICE_ERROR", "agent_log")
+FABRIC_FAIL = signature_pattern("FABRIC_ADDRESS_NOT_DISCOVERED", "agent_log")
 FABRIC_OK = r"Discovered fabric address on interface|Using fabric address"
 
 ENDPOINT_LABEL = {"wireserver": f"WireServer {WIRESERVER_IP}:{WIRESERVER_PORT}",
