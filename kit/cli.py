@@ -28,9 +28,25 @@ EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 
 def _open(path: str):
+    """Open a bundle; a path in which no file is recognised as any agent artifact is not a bundle (NotABundle)."""
     from .bundle import open_bundle
 
-    return open_bundle(path)
+    bundle = open_bundle(path)
+    _require_artifacts(bundle, path)
+    return bundle
+
+
+def _require_artifacts(bundle, path: str) -> None:
+    from .bundle.layout import EXPECTED
+    from .errors import NotABundle
+
+    inv = bundle.inventory
+    if not inv["artifact"].notna().any():
+        seen = "no files at all" if inv.empty else f"{len(inv)} file(s), none of them recognised"
+        looked = ", ".join(f"{k} ({where})" for k, where, _ in EXPECTED)
+        raise NotABundle(f"{path}: not a bundle: {seen}. Looked for agent artifacts by path and by content: "
+                         f"{looked}, handler logs, status and settings files, event logs, pasted console output. "
+                         "`vmkit inspect` lists what is there")
 
 
 def _wrap(text: str, indent: str, width: int = 100) -> str:
@@ -99,9 +115,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .bundle import open_bundle
+
     try:
-        bundle = _open(args.path)
+        bundle = open_bundle(args.path)
         print(bundle.summary())
+        _require_artifacts(bundle, args.path)
     except (KitError, OSError) as exc:
         print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

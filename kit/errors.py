@@ -38,6 +38,10 @@ class BundleError(KitError):
     """A bundle (folder or zip) could not be opened at all."""
 
 
+class NotABundle(BundleError):
+    """The path opened, but no file in it is recognised as any agent artifact: it is not a bundle."""
+
+
 class UnsafeArchiveError(BundleError):
     """A zip was refused: path traversal, absolute path, link, or too large when unpacked (zip bomb)."""
 

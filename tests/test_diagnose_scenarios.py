@@ -71,6 +71,10 @@ class Vm:
         (self.root / "manifest.json").write_text(json.dumps(m))
 
 
+def _paste(name: str) -> str:
+    return (Path(__file__).parent / "shapes" / "pastes" / name).read_bytes().decode("utf-8")
+
+
 def t(minute: int, second: int = 0) -> str:
     return f"2024-03-08T10:{minute:02d}:{second:02d}.120Z"
 
@@ -277,6 +281,10 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
     "AGENT_PROCESS_CRASHED": lambda vm: _events(vm, "agent-crash.eventviewer.txt", "commands/events.txt",
                                                 keep=".NET Runtime"),
     "APP_CONTROL_BLOCKS_AGENT": lambda vm: _events(vm, "applocker-blocks-cse.wevtutil.xml"),
+    # deployment errors reach the kit as pasted text next to the VM's files (tests/shapes/pastes/SOURCES.md)
+    "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED": lambda vm: vm.write("ticket/new-azvm.txt", _paste("arm_agent_status_ps.txt")),
+    "DEPLOYMENT_OS_PROVISIONING_TIMEOUT": lambda vm: vm.write("ticket/terraform.txt",
+                                                              _paste("arm_os_provisioning_terraform.txt")),
 }
 
 

@@ -120,7 +120,6 @@ def test_diagnose_healthy_with_localized_ipconfig(lang: str, tmp_path: Path, hea
     assert sorted(kit.diagnose(bundle)["code"]) == healthy_codes
 
 
-@pytest.mark.xfail(strict=False, reason="needs OEM detection from branch enc")
 def test_open_bundle_reads_oem_ipconfig(tmp_path: Path) -> None:
     bundle = tmp_path / "b"
     shutil.copytree(HEALTHY, bundle)
@@ -319,8 +318,6 @@ def test_diagnose_healthy_with_netsh_adds_nothing_above_info(tmp_path: Path, hea
     assert set(extra["severity"]) <= {"info"}, extra
 
 
-@pytest.mark.xfail(strict=False, reason="kit/diagnose/network.py guest_firewall asks ctx.has('firewall_rules') only, "
-                   "so a bundle with netsh text and no block rule gets CHECK_NOT_POSSIBLE")
 def test_diagnose_healthy_with_netsh_gives_the_healthy_codes(tmp_path: Path, healthy_codes: list[str]) -> None:
     found = kit.diagnose(_netsh_bundle(tmp_path, "healthy", "netsh_firewall.healthy.en.txt"))
     assert sorted(found["code"]) == healthy_codes
@@ -348,3 +345,21 @@ def test_netsh_in_an_unknown_language_reads_nothing_and_says_so() -> None:
     r = netsh_firewall.parse(text, source=FW_TXT)
     assert r.frames["firewall_rules"].empty
     assert [i.kind for i in r.issues] == ["unknown-label"] and "'Regelname'" in r.issues[0].message
+
+
+def test_netsh_in_an_unknown_language_is_cannot_tell_naming_the_file(tmp_path: Path) -> None:
+    """Localized netsh text is not read, and the firewall check says so (info), naming the file; it never says
+    the rules were checked, and never blames the firewall."""
+    german = tmp_path / "netsh.de.txt"
+    german.write_text("\r\nRegelname:                            StonkAgents Agent\r\n"
+                      "----------------------------------------------------------------------\r\n"
+                      "Aktiviert:                            Ja\r\n"
+                      "Richtung:                             Ausgehend\r\n"
+                      "Aktion:                               Blockieren\r\n\r\nOK.\r\n", encoding="utf-8")
+    bundle = tmp_path / "b"
+    shutil.copytree(ROOT / "sample_logs" / "healthy", bundle)
+    _replace(bundle, FW_JSON, FW_TXT, german)
+    found = kit.diagnose(bundle)
+    assert set(found.loc[found["severity"] >= "warning", "code"]) == set()
+    cannot = found[(found["code"] == "CHECK_NOT_POSSIBLE") & found["summary"].str.contains("firewall")]
+    assert len(cannot) == 1 and FW_TXT in cannot["summary"].iloc[0] and "labels" in cannot["summary"].iloc[0]

@@ -299,7 +299,6 @@ def test_bundle_with_localized_winhttp_proxy_gives_the_same_findings(tmp_path: P
     assert _codes(_bundle_with(tmp_path, sample, SRC_PROXY, path.read_bytes())) == _codes(SAMPLES / sample)
 
 
-@pytest.mark.xfail(strict=False, reason="needs OEM detection from branch enc")
 def test_oem_code_page_files_through_open_bundle(tmp_path: Path) -> None:
     """The bytes cmd.exe's redirection writes (OEM code page) give the English frames once kit/textio.py detects
     OEM code pages; today they are decoded as Windows-1252 and the non-ASCII labels come out garbled."""

@@ -33,9 +33,11 @@ nothing) and checks the manifest's SHA-256 of each listed file. Parsing happens 
 for the parsers that fill it, and is cached; :attr:`Bundle.inventory`, :attr:`Bundle.issues` and
 :meth:`Bundle.frames` parse everything. Damaged files and parser bugs never stop a bundle: they become issues.
 
-**Decoding** goes through :func:`kit.textio.decode`. A decode note that means damage or guesswork (not valid
-UTF-8 so read as Windows-1252, a file ending mid-character) becomes an ``encoding`` issue; notes about what
-Windows normally writes (NUL padding, UTF-16 LE without BOM) go to the inventory's ``note`` only.
+**Decoding** goes through :func:`kit.textio.decode`. A decode note that means damage or guesswork (a legacy code
+page only guessed, damaged UTF-8, a file ending mid-character) becomes an ``encoding`` issue; notes about what
+Windows normally writes (NUL padding, UTF-16 LE without BOM, a confidently detected OEM/ANSI code page such as
+cp850 from cmd.exe redirection) go to the inventory's ``note`` only. Console artifacts (route print, ipconfig,
+netsh, sc) are decoded with ``hint="oem"``.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ INVENTORY = FrameSchema(
         Col("sha256_ok", "boolean", "Matches the manifest's SHA-256; NA without a manifest entry that has one."),
         Col("rows", "Int64", "Rows the file contributed to its frames."),
         Col("issues", "Int64", "Issues reported for the file (parse issues and encoding notes)."),
-        Col("encoding", "str", "How the bytes were decoded (utf-8, utf-8-sig, utf-16-le, utf-16-be, cp1252); NA "
-            "when not parsed."),
+        Col("encoding", "str", "How the bytes were decoded (utf-8, utf-8-sig, utf-16-le, utf-16-be, or a Windows "
+            "code page such as cp850, cp1252, cp866, cp932: see kit.textio; binary for .evtx); NA when not parsed."),
         Col("newline", "str", "Line endings seen: CRLF, LF, CR, mixed or none; NA when not parsed."),
         Col("note", "str", "Anything else worth knowing: the manifest's note, why it was skipped, decoding notes."),
     ),
@@ -108,8 +110,11 @@ _ALTERNATIVES = {"route_print": ("get_netroute",), "tcp_probes": ("test_netconne
                  "ipconfig": ("get_netipaddress",), "services": ("sc_query", "services_text")}
 #: Statuses of a file whose artifact can be used.
 _USABLE = ("pending", "parsed", "parsed-with-issues")
-#: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues).
-_BENIGN_DECODE = ("NUL characters removed", "without BOM")
+#: Decode notes that only describe what Windows normally writes (kept in the inventory note, not issues); a
+#: confidently detected code page says ", detected: " (a guessed one says "guessed ...; low confidence: ").
+_BENIGN_DECODE = ("NUL characters removed", "without BOM", ", detected: ")
+#: Artifacts that are cmd.exe console output: legacy bytes in them are most likely the OEM code page (a decode hint).
+_CONSOLE_OUTPUT = ("route_print", "ipconfig", "winhttp_proxy", "sc_query", "netsh_firewall")
 
 
 @dataclass
@@ -402,7 +407,7 @@ class Bundle:
             f.encoding = "binary"
             self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
             return
-        dec = decode(data)
+        dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
         for note in dec.notes:

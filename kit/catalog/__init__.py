@@ -10,7 +10,28 @@ from functools import cache
 from importlib import resources
 
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
-FAMILIES: tuple[str, ...] = ("network", "routes", "hci", "extensions", "keyvault", "identity", "agent", "meta")
+FAMILIES: tuple[str, ...] = ("network", "routes", "hci", "extensions", "keyvault", "identity", "agent", "deployment",
+                             "meta")
+#: Where a signature is read (its ``in``): ``agent_log``, ``handler_log``, ``log`` (any text software on the VM wrote:
+#: logs and status messages, for rules that search them together) and ``paste`` (a pasted text file no parser knows).
+WHERES: tuple[str, ...] = ("agent_log", "handler_log", "log", "paste")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A regex that recognises a catalog code from one line of text, and where its real text comes from."""
+
+    code: str
+    id: str
+    pattern: str
+    where: tuple[str, ...]
+    source: str
+    #: A regex the same line (or, in a paste, the command the line answers) must also match; None: none needed.
+    context: str | None = None
+    #: The rule's words for what a hit means (IMDS_REQUESTS_FAILED's kinds).
+    meaning: str | None = None
+    #: The name of ``context`` in findings.yaml's ``contexts``.
+    context_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -21,6 +42,7 @@ class CatalogEntry:
     title: str
     remediation: str
     docs: str
+    signatures: tuple[Signature, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,8 +108,63 @@ def catalog() -> dict[str, CatalogEntry]:
         if e["family"] not in FAMILIES:
             raise ValueError(f"findings.yaml: {code}: family {e['family']!r} not in {FAMILIES}")
         out[code] = CatalogEntry(code=code, family=e["family"], severity=e["severity"], title=e["title"],
-                                 remediation=" ".join(e["remediation"].split()), docs=e["docs"])
+                                 remediation=" ".join(e["remediation"].split()), docs=e["docs"],
+                                 signatures=_signatures(code, e.get("signatures") or [], data.get("contexts") or {}))
     return out
+
+
+def _signatures(code: str, raw: list, contexts: dict) -> tuple[Signature, ...]:
+    out = []
+    for i, s in enumerate(raw):
+        where = tuple(s.get("in") or ())
+        if not s.get("id") or not s.get("pattern") or not s.get("source") or not where:
+            raise ValueError(f"findings.yaml: {code}: signature {i + 1} needs id, pattern, in and source")
+        if bad := [w for w in where if w not in WHERES]:
+            raise ValueError(f"findings.yaml: {code}: signature {s['id']}: in {bad} not in {WHERES}")
+        ctx = s.get("context")
+        if ctx is not None and ctx not in contexts:
+            raise ValueError(f"findings.yaml: {code}: signature {s['id']}: context {ctx!r} not in contexts")
+        try:
+            re.compile(s["pattern"])
+        except re.error as exc:
+            raise ValueError(f"findings.yaml: {code}: signature {s['id']}: bad pattern: {exc}") from None
+        out.append(Signature(code=code, id=s["id"], pattern=s["pattern"], where=where, source=" ".join(
+            str(s["source"]).split()), context=None if ctx is None else contexts[ctx], meaning=s.get("meaning"),
+            context_name=ctx))
+    return tuple(out)
+
+
+def signatures(code: str | None = None, where: str | None = None) -> tuple[Signature, ...]:
+    """The catalog's signatures, in catalog order: of one code and/or read in one place (``where``)."""
+    if where is not None and where not in WHERES:
+        raise ValueError(f"where must be one of {WHERES}, not {where!r}")
+    entries = catalog().values() if code is None else [catalog()[code]]
+    return tuple(s for e in entries for s in e.signatures if where is None or where in s.where)
+
+
+def contexts() -> dict[str, str]:
+    """The named context patterns signatures may require (``contexts`` in findings.yaml)."""
+    return dict(_read("findings.yaml").get("contexts") or {})
+
+
+def join_patterns(patterns: list[str] | tuple[str, ...]) -> str:
+    """One regex matching wherever any of ``patterns`` does. A single pattern is returned as it is; several are each
+    put in a group, a leading global flag such as ``(?i)`` becoming the group's own (``(?i:...)``)."""
+    if len(patterns) == 1:
+        return patterns[0]
+    parts = []
+    for p in patterns:
+        m = re.match(r"\(\?([aiLmsux]+)\)", p)
+        parts.append(f"(?{m.group(1)}:{p[m.end():]})" if m else f"(?:{p})")
+    return "|".join(parts)
+
+
+@cache
+def signature_pattern(code: str, where: str, id: str | None = None) -> str:
+    """One regex for the signatures of ``code`` read in ``where`` (only those named ``id`` when given); a pattern that
+    matches nothing when there are none."""
+    pats = [s.pattern for s in signatures(code, where) if id is None or s.id == id]
+    return join_patterns(pats) if pats else r"(?!x)x"
 
 
 @cache
@@ -121,6 +198,12 @@ def to_markdown() -> str:
         for e in entries:
             lines += [f"### `{e.code}`", "", f"**{e.title}** — default severity `{e.severity}`.", "",
                       e.remediation, "", f"Docs: <{e.docs}>", ""]
+            if e.signatures:
+                lines += ["Signatures (read in the logs and in pasted text; `in` says where):", ""]
+                for s in e.signatures:
+                    need = f" (with context `{s.context_name}`)" if s.context_name else ""
+                    lines += [f"- `{s.id}` in {', '.join(s.where)}{need}: `{s.pattern}` — {s.source}"]
+                lines += [""]
     lines += ["## Known-harmless noise", "", "Lines matching these patterns never raise a finding above `info`.", ""]
     for n in noise():
         lines += [f"- `{n.id}` (`{n.pattern.pattern}`): {n.why}"]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..catalog import signature_pattern
 from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .model import Finding
@@ -21,23 +22,15 @@ CRASH_STARTS = 3
 
 STARTING = re.compile(r"WindowsAzureGuestAgent starting\. Version (\d+(?:\.\d+){1,3})")
 STOPPING = r"WindowsAzureGuestAgent stopping\."
-STOP_STUCK = r"WindowsAzureGuestAgent could not be stopped"
-CERT_ERRORS = (
-    r"RdCrypt Initi\w*ation failed"  # the agent's own spelling varies ("Initiailization" in one TSG copy)
-    r"|PFXImportCertStore failed"
-    r"|Keyset does not exist"
-    r"|Failed to get TransportCertificate"
-    r"|Could not get transport certificate"
-    r"|Self-signed Certificate Generation failed"
-)
+#: Failure signatures: kit/catalog/findings.yaml (``signatures`` of each code), shared with the paste scan.
+STOP_STUCK = signature_pattern("AGENT_STOPPING_STUCK", "agent_log")
+CERT_ERRORS = signature_pattern("AGENT_CERTIFICATE_ERROR", "agent_log")
 #: A handler that could not decrypt its protected settings (formats doc §3.2, CSS signatures): the certificate the
 #: settings were encrypted to ("Windows Azure CRP Certificate Generator", LocalMachine\\My) or its key is unusable.
-DECRYPT_ERRORS = (r"Failed to decode, decrypt, and deserialize the protected settings"
-                  r"|Decrypting Protected Settings - Invalid provider type specified"
-                  r"|Keyset does not exist")
+DECRYPT_ERRORS = signature_pattern("AGENT_CERTIFICATE_ERROR", "handler_log")
 #: The certificate that protects extension settings (VM extensions article, "Help secure VM extension data").
 CRP_CERT = "Windows Azure CRP Certificate Generator"
-BAD_IMAGE = r"BadImageFormatException"
+BAD_IMAGE = signature_pattern("AGENT_BAD_IMAGE_FORMAT", "agent_log")
 
 AGENT_SERVICE = "WindowsAzureGuestAgent"
 

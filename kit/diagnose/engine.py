@@ -27,6 +27,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
     "kit.diagnose.events",
+    "kit.diagnose.paste",  # after the families that read the VM's own files: joins the findings they raised
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
 

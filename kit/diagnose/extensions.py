@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..catalog import signature_pattern
 from ._util import contains, fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
@@ -34,11 +35,10 @@ FINISHED = (r"Command execution finished|exited with code|execution finished wit
 ASYNC_START = r"Awaiting completion|Asynchronously executing|execution task started"
 SCRIPT_DONE = r"Command execution finished|exited with code|finished with exit code"
 OPERATION = re.compile(r"(Install|Enabl|Disabl|Uninstall|Updat)ing Handler|handler command: (\w+)", re.IGNORECASE)
-#: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording).
-TIMED_OUT = (r"has not exited on time|Timed out waiting for extension|timed out after|exceeded the maximum"
-             r" (?:allowed )?(?:execution )?time")
-DOWNLOAD_FAILED = (r"(?i)fail\w* to download|download\w* fail\w*|could not (?:be )?download|Unable to download"
-                   r"|Fetch failed|failed to (?:get|fetch|retrieve) (?:the )?(?:plugin|extension|manifest|package)")
+#: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording), and failed
+#: downloads: signatures in kit/catalog/findings.yaml, shared with the paste scan.
+TIMED_OUT = signature_pattern("EXTENSION_TIMEOUT", "log")
+DOWNLOAD_FAILED = signature_pattern("EXTENSION_DOWNLOAD_FAILED", "log")
 #: Handler-log layouts that are a long-running service's log, not extension operations (the Key Vault extension's
 #: akvvm_service log runs for days): no run, budget or package download is read from them.
 SERVICE_LAYOUTS = ("akvvm",)
@@ -46,8 +46,7 @@ SERVICE_LAYOUTS = ("akvvm",)
 #: code 51 ("Unsupported OS")'). Windows handlers report it as the status code; Linux ones as "Non-zero exit code:
 #: 51" (formats doc Appendix A). A status message naming an unsupported OS counts too.
 OS_UNSUPPORTED_CODE = 51
-OS_UNSUPPORTED_TEXT = (r"(?i)\b(?:OS|operating system|OS version)\b[^.\n]{0,40}\bnot (?:be )?supported"
-                       r"|\bunsupported (?:OS|operating system)\b|\bnot supported on this (?:OS|operating system)")
+OS_UNSUPPORTED_TEXT = signature_pattern("EXTENSION_OS_UNSUPPORTED", "log")
 #: The generic message of a script extension's status: it says the command ran, not that it worked (VM extensions
 #: article, "View extension status": ProvisioningState/failed/-196608 with "Finished executing command").
 GENERIC_FINISHED = re.compile(r"^\s*(?:Finished executing command|Command execution finished)\.?\s*$", re.IGNORECASE)

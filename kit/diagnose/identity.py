@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from .. import attestation
-from ..net import IMDS_IP
+from ..catalog import contexts, signature_pattern, signatures
 from ._util import contains, fmt_ts, frame_evidence, keep, match
 from .engine import Context
 from .model import Evidence, Finding
@@ -26,27 +26,24 @@ from .network import PROXY_ANSWER
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 LEGACY_MSI = re.compile(r"ManagedIdentityExtensionFor(?:Windows|Linux)", re.IGNORECASE)
-LEGACY_ENDPOINT = r"(?i)\b(?:localhost|127\.0\.0\.1):50342\b"
+#: Signatures: kit/catalog/findings.yaml (LEGACY_MSI_EXTENSION's, IMDS_REQUESTS_FAILED's), shared with the paste scan.
+LEGACY_ENDPOINT = signature_pattern("LEGACY_MSI_EXTENSION", "log")
 #: A record is about IMDS when it names its address or its paths.
-IMDS_CONTEXT = rf"(?i){re.escape(IMDS_IP)}|/metadata/(?:identity|instance|attested|versions|scheduledevents)|\bIMDS\b"
-#: Each rule: (key, pattern, needs IMDS context in the same record, what it means and what to do).
-IMDS_RULES: tuple[tuple[str, str, bool, str], ...] = (
-    ("metadata-header", r"Required metadata header not specified|bad_request_102", False,
-     "400 'Required metadata header not specified': the request lacks the `Metadata: true` header"),
-    ("api-version", r"api-version (?:is invalid or )?was not specified|newest-versions", False,
-     "400 without an api-version: IMDS requires one on every request (the answer lists newest-versions)"),
-    ("x-forwarded-for", r"(?i)X-Forwarded-For", True,
-     "the request carried an X-Forwarded-For header, which IMDS rejects (a proxy or a forwarding layer added it)"),
-    ("throttled", r"(?i)\b429\b|Too Many Requests", True,
-     "429 Too Many Requests: over 5 requests per second (managed identity tokens: 20 per second, 5 concurrent); "
-     "back off exponentially and cache tokens"),
-    ("gone", r"(?i)\b410\b|\(410\)|\bGone\b", True,
-     "410 Gone: IMDS is updating; retry for up to 70 seconds"),
-    ("server-error", r"(?i)\b500\b|Internal Server Error", True,
-     "500: a transient IMDS or Entra ID error; retry after at least one second, with backoff"),
-    ("proxy", PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))", True,
-     "a proxy answered: IMDS must be called without a proxy (`-NoProxy`, or 169.254.169.254 in the bypass list)"),
-)
+IMDS_CONTEXT = contexts()["imds"]
+
+
+def _imds_rules() -> tuple[tuple[str, str, bool, str], ...]:
+    keys = list(dict.fromkeys(s.id for s in signatures("IMDS_REQUESTS_FAILED", "log")))
+    sigs = signatures("IMDS_REQUESTS_FAILED", "log")
+    return tuple((k, signature_pattern("IMDS_REQUESTS_FAILED", "log", k), any(s.context for s in sigs if s.id == k),
+                  next(s.meaning for s in sigs if s.id == k and s.meaning)) for k in keys)
+
+
+#: Each rule: (key, pattern, needs IMDS context in the same record, what it means and what to do); the catalog's
+#: kinds in its order, then a proxy's answer (PROXY_INTERCEPTS_AGENT_TRAFFIC's signatures plus a 407).
+IMDS_RULES: tuple[tuple[str, str, bool, str], ...] = (*_imds_rules(), (
+    "proxy", PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))", True,
+    "a proxy answered: IMDS must be called without a proxy (`-NoProxy`, or 169.254.169.254 in the bypass list)"))
 
 
 def _texts(ctx: Context) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from ..catalog import signature_pattern
 from ..derived import KEYVAULT_EXTENSION, STORE_LOCATIONS
 from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
@@ -28,7 +29,7 @@ from .model import Evidence, Finding
 
 #: The extension's own words when its settings cannot be read ("not an object": a JSON string; "not a string": a
 #: value of the wrong type), in its status and its log.
-SETTINGS_PARSE = r"Failed to parse the configuration settings with:?\s*'?not an? (?:object|string)"
+SETTINGS_PARSE = signature_pattern("KEYVAULT_SETTINGS_MALFORMED", "log")
 #: Record heads of a certificate refresh, verbatim from the log quoted in azure-docs#66632.
 REFRESH_START = re.compile(r"Beginning refresh for: (\S+)")
 #: A failed refresh ("Refreshing '<url>' failed with exception: ...", azure-docs#109667) or another error record.

@@ -13,32 +13,25 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..catalog import signature_pattern
 from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 from ._util import fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
-_WS = re.escape(WIRESERVER_IP)
-#: WSAEACCES: the local Windows Filtering Platform refused the connect.
-FORBIDDEN = rf"forbidden by its access permissions {_WS}:(\d+)"
-#: Agent-log signatures of failing to reach each endpoint (formats doc §1.1, §1.4, §12).
+#: Agent-log signatures (kit/catalog/findings.yaml, shared with the paste scan; formats doc §1.1, §1.4, §5.8, §12).
+#: WSAEACCES: the local Windows Filtering Platform refused the connect (group 1: the port).
+FORBIDDEN = signature_pattern("GUEST_FIREWALL_BLOCKS_WIRESERVER", "agent_log")
+#: Failing to reach each endpoint.
 LOG_FAILURES = {
-    "hostgaplugin": (rf"Exception while fetching supported versions from HostGAPlugin"
-                     rf"|{_WS}:{HOSTGAPLUGIN_PORT}\b.*(?:timed out|Unable to connect|failed)"
-                     rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
-                     rf"{HOSTGAPLUGIN_PORT}\b"
-                     r"|HostGAPluginServiceClient is not initialized"),
-    "wireserver": (r"GetVersions\(\) failed with exception"
-                   rf"|(?:Unable to connect|did not properly respond|actively refused|forbidden)[^\n]*{_WS}:"
-                   rf"{WIRESERVER_PORT}\b"
-                   r"|has exceeded the allotted timeout of"),
+    "hostgaplugin": signature_pattern("HOSTGAPLUGIN_UNREACHABLE", "agent_log"),
+    "wireserver": signature_pattern("WIRESERVER_UNREACHABLE", "agent_log"),
 }
-#: Answers that came from a proxy, not from the platform (formats doc §1.4, §5.8).
-PROXY_ANSWER = r"\(cannotconnect\)|GATEWAY_TIMEOUT|This Page Cannot Be Displayed|Zscaler"
-#: WireServer's own server errors (formats doc §1.1): only the platform's if no proxy sits in between.
-WS_SERVICE_ERROR = (r"\(503\) Server Unavailable|Service Unavailable \(ServiceUnavailable\)"
-                    r"|\(500\) Internal Server Error")
-FABRIC_FAIL = r"Did not discover fabric address on interface|Empty DHCP option data returned"
+#: Answers that came from a proxy, not from the platform.
+PROXY_ANSWER = signature_pattern("PROXY_INTERCEPTS_AGENT_TRAFFIC", "agent_log")
+#: WireServer's own server errors: only the platform's if no proxy sits in between.
+WS_SERVICE_ERROR = signature_pattern("WIRESERVER_SERVICE_ERROR", "agent_log")
+FABRIC_FAIL = signature_pattern("FABRIC_ADDRESS_NOT_DISCOVERED", "agent_log")
 FABRIC_OK = r"Discovered fabric address on interface|Using fabric address"
 
 ENDPOINT_LABEL = {"wireserver": f"WireServer {WIRESERVER_IP}:{WIRESERVER_PORT}",
@@ -122,6 +115,21 @@ def hostgaplugin_unreachable(ctx: Context) -> Iterable[Finding]:
     return _unreachable(ctx, "hostgaplugin")
 
 
+def _firewall_unread(ctx: Context) -> str | None:
+    """Why the firewall rules were not read (None when they were): neither the JSON nor netsh text is there, or
+    the netsh text is in a language whose labels the kit does not know."""
+    if ctx.has("firewall_rules"):
+        return None
+    if not ctx.has("netsh_firewall"):
+        return "no commands/firewall_rules.json (or netsh advfirewall rule text) in the bundle"
+    iss = ctx.bundle.issues
+    foreign = iss[((iss["parser"] == "netsh_firewall") & (iss["kind"] == "unknown-label")).to_numpy(dtype=bool)]
+    if foreign.empty:
+        return None
+    return (f"the netsh advfirewall text {foreign['source'].iloc[0]} uses labels the kit does not know (a "
+            "localized Windows), so its rules were not read")
+
+
 def guest_firewall(ctx: Context) -> Iterable[Finding]:
     evidence: list[Evidence] = []
     ports: set[int] = set()
@@ -154,9 +162,9 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
         if unknown_rules:
             return [ctx.not_checked("whether a firewall rule blocks 168.63.129.16",
                                     "; ".join(dict.fromkeys(unknown_rules)))]
-        if rules.empty and not ctx.has("firewall_rules") and log_hits.empty:
-            return [ctx.not_checked("guest firewall rules for 168.63.129.16",
-                                    "no commands/firewall_rules.json in the bundle")]
+        unread = _firewall_unread(ctx)
+        if rules.empty and unread and log_hits.empty:
+            return [ctx.not_checked("guest firewall rules for 168.63.129.16", unread)]
         return []
     how = []
     if rule_names:

@@ -44,15 +44,18 @@ PARSERS: dict[str, str] = {
     "evtx": "kit.parse.evtx",
     "event_xml": "kit.parse.event_xml",
     "event_text": "kit.parse.event_text",
+    # pasted console output / error text: content only, tried after every other sniffer
+    "paste": "kit.parse.paste",
 }
 
 #: Order in which content sniffers are tried (most specific first); the generic handler-log/plain-text
-#: fallback is last.
+#: fallback comes next to last, then pasted text that a finding catalog signature recognises.
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
     "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
     "netsh_firewall", "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",
+    "paste",
 )
 
 
