@@ -226,7 +226,7 @@ def check(plan: dict) -> None:
                 assert names_place and names_what, f"'cannot tell' without file and what: {r.summary}\n  after {what}"
 
 
-EXAMPLES = int(os.environ.get("UNKNOWN_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("UNKNOWN_EXAMPLES", "5"))
 #: Deterministic (derandomize), bounded, and without shrinking: a failure's message says what was made unknown.
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, print_blob=False,
                     phases=[Phase.explicit, Phase.generate],

@@ -104,4 +104,11 @@ def paste_signatures(ctx: Context) -> Iterable[Finding]:
     return findings
 
 
+#: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
+#: checks that no verdict follows; it fails for a rule without an entry).
+JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
+    "paste_signatures": {"paste_lines": ("prompt", "codes", "text"), "tcp_probes": ("endpoint", "ok"),
+                         "http_probes": ("endpoint", "outcome")},
+}
+
 RULES = [paste_signatures]
