@@ -484,3 +484,13 @@ def test_status_extension_not_read_is_not_a_blocked_extension() -> None:
     assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
     st = _set(st, "ext_status", "extension", [0], None)  # BGInfo's
     assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
+
+
+def test_address_not_read_is_no_source_address_mismatch() -> None:
+    """An address that was not read ("n/a") was picked as the primary NIC's source address: MULTI_IP_PRIMARY_MISMATCH
+    (found by the property: origin not read on the Get-NetIPAddress rows, one address not read)."""
+    ips = _edit("healthy", "ip_addresses", "origin", "Inconnu", lambda d: d.index <= 2)
+    ips = _set(ips, "ip_addresses", "address", [0], "n/a")
+    out = _run("healthy", ip_addresses=ips)
+    assert "MULTI_IP_PRIMARY_MISMATCH" not in _verdicts(out)
+    assert _cannot_tell(out, "source", "address unknown")

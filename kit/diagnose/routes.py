@@ -27,6 +27,8 @@ LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
 #: The words the route parsers write in ``origin`` and ``family``.
 ORIGINS = ("route_print", "get_netroute_json", "get_netroute_table")
 FAMILIES = ("IPv4", "IPv6")
+#: The words the address parsers write in ``ip_addresses.origin``.
+ADDRESS_ORIGINS = ("ipconfig", "get_netipaddress")
 
 
 def _ip(value: object) -> str | None:
@@ -198,9 +200,23 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
     primary = _primary(ctx)
     if not primary.get("ip") or primary.get("adapter") is None:
         return []
+    # Every address of the primary adapter takes part in the choice: one whose adapter, family, address, origin,
+    # order or SkipAsSource was not read may be the one Windows picks.
+    unread = missing_in(addrs[is_unknown(addrs["adapter"])], "adapter")
+    unread += missing_in(addrs[is_unknown(addrs["family"], FAMILIES)], "family")
+    mine = addrs[((addrs["adapter"] == primary["adapter"]) & (addrs["family"] == "IPv4")).fillna(False)
+                 .to_numpy(dtype=bool)]
+    if len(mine) > 1:
+        unread += missing_in(mine[[_ip(a) is None for a in mine["address"]]], "address")
+        unread += missing_in(mine[is_unknown(mine["origin"], ADDRESS_ORIGINS)], "origin")
+        unread += missing_in(mine[mine["order"].isna().to_numpy()], "order")
+        netip = mine[(mine["origin"] == "get_netipaddress").to_numpy(dtype=bool)]
+        unread += missing_in(netip[netip["skip_as_source"].isna().to_numpy()], "skip_as_source")
     choice = routing.source_address_for(addrs, primary)
     if choice is None or choice.get("matches_primary", True):
         return []
+    if unread:
+        return [ctx.not_checked(f"which address {primary['adapter']} uses as source", "; ".join(unread))]
     rows = addrs[(addrs["adapter"] == primary["adapter"]) & (addrs["family"] == "IPv4")]
     return [ctx.finding("MULTI_IP_PRIMARY_MISMATCH",
                         f"{primary['adapter']} has {len(rows)} IPv4 addresses and Windows would pick "
