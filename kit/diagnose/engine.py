@@ -17,7 +17,9 @@ from .model import Evidence, Finding, findings_frame
 if TYPE_CHECKING:  # pragma: no cover
     from ..bundle import Bundle
 
-#: Rule families, one module each. Each module has ``RULES``: a list of functions ``rule(ctx) -> Iterable[Finding]``.
+#: Rule families, one module each. Each module has ``RULES``: a list of functions ``rule(ctx) -> Iterable[Finding]``,
+#: and ``JUDGES``: for each rule, the frame columns it decides from (tests/test_unknown_never_bad.py makes them unknown
+#: and checks that no verdict follows; it fails for a rule without an entry).
 RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.network",
     "kit.diagnose.routes",
