@@ -73,11 +73,13 @@ SUPERSEDES = {
     "EXTENSION_OS_UNSUPPORTED": {"EXTENSION_FAILED"},
     "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": {"EXTENSION_FAILED"},
 }
-#: Rules that read the ``services`` frame are another branch's (svc, merged): agent_version still reads a file
-#: version that was not read ('' or a word) as version () < 2.7.41491.1010 (AGENT_VERSION_UNSUPPORTED). The services
-#: columns are made unknown only in the cases of the rules that read them.
+#: Rules that read the ``services`` frame are another branch's (svc, merged) and not edited here. Two still fail
+#: deeper runs (UNKNOWN_EXAMPLES=30): agent_version reads a file version that was not read ('' or a word) as version
+#: () < 2.7.41491.1010 (AGENT_VERSION_UNSUPPORTED); agent_not_running, with no services artifact, counts the agent
+#: log's silence from the newest record whose time was read, though records after it have no time read
+#: (AGENT_NOT_RUNNING "no record for 84 min"). The services columns are made unknown only in these rules' cases.
 SERVICES_BRANCH = "services rules: branch svc"
-XFAIL = {"agent.agent_version"}
+XFAIL = {"agent.agent_version", "agent.agent_not_running"}
 FILE_NAME = re.compile(r"[\w*.-]+\.(?:json|txt|log|status|settings|xml)\b", re.IGNORECASE)
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -501,3 +503,12 @@ def test_address_not_read_is_no_source_address_mismatch() -> None:
     out = _run("healthy", ip_addresses=ips)
     assert "MULTI_IP_PRIMARY_MISMATCH" not in _verdicts(out)
     assert _cannot_tell(out, "source", "address unknown")
+
+
+def test_handler_times_all_not_read_are_named_not_missing() -> None:
+    """A handler log none of whose times were read is not "no extension handler logs ... in the bundle"."""
+    out = _run("healthy", handler_log=_edit("healthy", "handler_log", "ts", None),
+               ext_status=SCHEMAS["ext_status"].empty())
+    assert not _verdicts(out)
+    assert _cannot_tell(out, "extension run times", "CustomScriptHandler.log: ts unknown")
+    assert not _cannot_tell(out, "no extension handler logs")

@@ -130,7 +130,7 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
                   if (n := sum(bool(mask[p]) for p in pos))] + no_pid.get(source, [])
         timed = [p for p in pos if not no_ts[p]]
         if not timed:
-            continue
+            continue  # no time read: extension_timeout names it
         started = [p for p in pos if is_async[p]]
         if not started:
             fin = [p for p in pos if is_fin[p]]
@@ -162,7 +162,13 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
     ref = ctx.time_reference
     runs = handler_runs(ctx.frame("handler_log"))
     flagged: set[str] = set()
-    unknown: list[str] = []
+    ops = _operation_logs(ctx)
+    untimed = ops[ops["ts"].isna().to_numpy(dtype=bool)] if not ops.empty else ops
+    if not untimed.empty:  # runs of which no time was read are not in runs at all
+        ran = set(runs["source"]) if not runs.empty else set()
+        unknown: list[str] = missing_in(untimed[~untimed["source"].isin(ran).to_numpy(dtype=bool)], "ts")
+    else:
+        unknown = []
     if not runs.empty:
         known = [known_extension(e) for e in runs["extension"]]
         unknown += missing_in(runs[[not k for k in known]], "extension")  # its budget is not known
