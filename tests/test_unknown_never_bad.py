@@ -489,10 +489,12 @@ def test_attested_nonce_not_read_is_no_replay() -> None:
 
 def test_status_extension_not_read_is_not_a_blocked_extension() -> None:
     """With the CSE failed, BGInfo's status with its extension name not read made BGInfo look never started."""
+    no_log = SCHEMAS["agent_log"].empty()  # no package lookups: every extension with settings is a candidate
     st = _edit("healthy", "ext_status", "status", "error", lambda d: d["extension"].str.contains("CustomScript"))
-    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
-    st = _set(st, "ext_status", "extension", [0], None)  # BGInfo's
-    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st))
+    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(_run("healthy", ext_status=st, agent_log=no_log))
+    st = _set(st, "ext_status", "extension", [0], None)  # BGInfo's: its status and log show it started
+    out = _run("healthy", ext_status=st, agent_log=no_log)
+    assert "EXTENSION_BLOCKED_BY_FAILED_EXTENSION" not in _verdicts(out)
 
 
 def test_address_not_read_is_no_source_address_mismatch() -> None:
