@@ -83,6 +83,7 @@ _DISK_INSPECTION_FILES = {"results.txt": "disk inspection's results (echo and di
                           "diskinfo.txt": "disk inspection's partition and file-system information",
                           "registry.json": "disk inspection's registry query results"}
 _LOG_COLLECTION = re.compile(r"^(?P<host>.+?)_LogCollection_(?P<time>.+)$", re.IGNORECASE)
+_OWN_OUTPUTS = re.compile(r"^(?:.*/)?(?:commands|probes)/", re.IGNORECASE)  # the kit's outputs, in any layout
 _DEVICE = re.compile(r"^device_\d+$", re.IGNORECASE)
 
 
@@ -268,11 +269,11 @@ def detect_layout(paths: list[str], bundle_name: str = "") -> Layout:
                 if r.lower() == name}
         return Layout("disk-inspection", meta,
                       note="results.txt stamps lines with a time of day only, so the collection date is not read")
-    hows = {map_path(r).mapped_by for r in rels}
-    if "anchor" in hows or "layout" in hows:
-        return Layout("guest-log-collector")
+    hows = {map_path(r).mapped_by for r in rels if not _OWN_OUTPUTS.match(r)}
     if "flattened" in hows or "logs" in top:
         return Layout("hand-copied")
+    if "anchor" in hows or "layout" in hows:
+        return Layout("guest-log-collector")
     if is_logs_folder(rels):
         return Layout("logs-folder")  # its Plugins\ is the log folder's: the bundle maps it under Logs
     if hows & {"drive-less", "plugin-folder"}:
