@@ -121,9 +121,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         bundle = open_bundle(args.path)
         print(bundle.summary())
         _require_artifacts(bundle, args.path)
+        inv = bundle.inventory
     except (KitError, OSError) as exc:
         print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
+    print()
+    print(f"Layout: {bundle.kind}" + (f" - {bundle.layout.note}" if bundle.layout.note else ""))
+    print(f"Time reference basis: {bundle.time_reference_basis}")
+    print("Files (path -> layout path, how it was mapped, what it was recognised as, status):")
+    for r in inv.itertuples(index=False):
+        where = r.layout_path if isinstance(r.layout_path, str) else "(not mapped)"
+        how = r.mapped_by if isinstance(r.mapped_by, str) else "-"
+        what = r.artifact if isinstance(r.artifact, str) else "-"
+        print(f"  {r.path} -> {where} [{how}] {what} {r.status}")
     return EXIT_OK
 
 

@@ -411,6 +411,8 @@ class Bundle:
             if how:
                 f.mapped_by = f"{f.mapped_by or 'content'}+identity from {' and '.join(how)}"
                 f.notes.append(f"extension {ext} {ver} from {' and '.join(how)}")
+            if target.rsplit("/", 1)[-1] != f.path.rsplit("/", 1)[-1]:
+                f.notes.append(f"cited as {target.rsplit('/', 1)[-1]}, the name its sequence number gives")
 
     def _head_text(self, f: _File) -> str | None:
         try:
@@ -725,6 +727,8 @@ class Bundle:
         iss = self.issues
         when = (self.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.collected_at is not None
                 else "unknown (no manifest)")
+        if self.collected_at is not None and self.manifest is None:
+            when += f" ({self._collected_basis})"
         ref = self.time_reference
         return {
             "when": when,

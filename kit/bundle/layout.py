@@ -251,8 +251,8 @@ def detect_layout(paths: list[str], bundle_name: str = "") -> Layout:
                     if q.startswith(prefix) and q[len(prefix):].lower() in _RESCUE_FILES}
             return Layout("rescue-disk-logs", meta, ts,
                           f"collected_at from the folder name {part} written by the repair script "
-                          "win-collect-attached-disk-logs (UTC; the files were copied from the OS disk attached to a "
-                          "rescue VM, so the VM itself was not running then)")
+                          "win-collect-attached-disk-logs (UTC; copied from the VM's OS disk attached to a rescue VM, "
+                          "or from a mapped drive)")
     for r in rels:
         parts = r.split("/")
         for i, part in enumerate(parts[:-2]):
