@@ -279,6 +279,11 @@ def test_log_collection_names_the_vm(tmp_path: Path) -> None:
     ("03-08-2024_10.15.04_UTC/F/Packages/Plugins/A.B/1.0/Status/0.status", "C/Packages/Plugins/A.B/1.0/Status/0.status",
      "anchor"),
     ("C/WindowsAzure/Logs/WaAppAgent.log", "C/WindowsAzure/Logs/WaAppAgent.log", "layout"),
+    ("Microsoft.Compute.BGInfo/2.2.5/Status/0.status",
+     "C/Packages/Plugins/Microsoft.Compute.BGInfo/2.2.5/Status/0.status", "plugin-folder"),
+    ("WindowsAzure_Logs_Plugins_Microsoft.Compute.BGInfo_2.2.5/BGInfo.log",
+     "C/WindowsAzure/Logs/Plugins/Microsoft.Compute.BGInfo/2.2.5/BGInfo.log", "flattened"),
+    ("Notepad++/plugins/nppexport/1.0/export.log", None, None),
     ("route.txt", None, None),
     ("notes/Plugins.txt", None, None),
 ])

@@ -165,7 +165,7 @@ def map_path(path: str) -> Mapped:
             return Mapped("C/WindowsAzure/Logs/" + "/".join(flat[i + 1:]), how)
     # a Plugins folder on its own: log folder or package folder, by what the file is
     for i, x in enumerate(fl[:-2]):
-        if x == "plugins":
+        if x == "plugins" and is_name(flat[i + 1]):  # Plugins\<Publisher.Type>\..., not any program's plugins
             rest = flat[i + 1:]
             return Mapped(_plugin_home(rest) + "/".join(rest), how)
     # a <Publisher.Type>/<version> (or <Publisher.Type>-<version>) folder with no Plugins folder above it
