@@ -7,11 +7,18 @@
     >>> b.issues             # everything that could not be read cleanly
     >>> b.missing            # expected artifacts that are absent, and why they matter
 
-**Kinds.** ``kit`` (has the kit's ``manifest.json``), ``guest-log-collector`` (paths carry the
-``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors, as the agent's CollectGuestLogs zip does), ``logs-folder``
-(a copy of ``C:\\WindowsAzure\\Logs``: WaAppAgent.log, Plugins\\ or AggregateStatus\\ at its root) and ``loose``
-(whatever a customer pasted). A zip (or folder) whose only top-level entry is a folder holding a bundle is opened
-at that folder.
+**Kinds.** ``kit`` (has the kit's ``manifest.json``), ``rescue-disk-logs`` (``az vm repair``'s
+win-collect-attached-disk-logs folder ``<MM-dd-yyyy_HH.mm.ss>_UTC``, which states the collection time),
+``disk-inspection`` (VM Inspector's ``DiskInspection_...`` zip), ``log-collection`` (``<HOST>_LogCollection_<time>
+\\device_0\\...``), ``guest-log-collector`` (paths carry the ``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors,
+as the agent's CollectGuestLogs zip does), ``hand-copied`` (flattened or drive-less folder names:
+``WindowsAzure_Logs_Plugins``, ``<Publisher.Type>-<version>``, ``Logs\\...``), ``logs-folder`` (a copy of
+``C:\\WindowsAzure\\Logs``: WaAppAgent.log, Plugins\\ or AggregateStatus\\ at its root) and ``loose`` (whatever a
+customer pasted). A zip (or folder) whose only top-level entry is a folder holding a bundle is opened at that
+folder. :mod:`kit.bundle.layout` maps each path onto the kit layout and says how (the inventory's ``mapped_by``);
+an extension file whose path lacks its extension or version gets them from the evidence
+:mod:`kit.parse._identity` reads (HandlerEnvironment.json beside it, the handler log's own folder lines), see
+docs/bundle-format.md, *Other layouts*.
 
 **Recognising files**, first match wins: (1) ``manifest`` - the kit manifest's entry for the file (its layout
 path or the command in ``origin``); (2) ``path`` - a parser's ``PATTERNS`` on the canonical layout path
