@@ -363,8 +363,8 @@ class Bundle:
         ``extension`` / ``ext_version`` from ``source`` as for any kit bundle."""
         kinds = ("handler_log", "ext_status", "ext_settings", "handler_env", "handler_manifest")
         files = [f for f in self._files if f.artifact in kinds and f.status == "pending"]
-        if not files:
-            return
+        if all(None not in _identity.from_path(f.source) for f in files):
+            return  # every path names both (a kit bundle): nothing to read
         folder_ids: dict[str, tuple[str, str | None]] = {}
         for f in files:
             if f.artifact == "handler_env" or f.path.lower().endswith("handlerenvironment.json"):

@@ -75,7 +75,7 @@ def from_handler_environment(text: str) -> tuple[str | None, str | None]:
     folders win over ``name`` when both are there (they carry the version too)."""
     try:
         doc = json.loads(text.lstrip("\ufeff"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return from_windows_path(text)  # damaged JSON: the folder paths may still be readable
     entries = doc if isinstance(doc, list) else [doc]
     for e in entries:
