@@ -225,16 +225,37 @@ def test_key_vault_identity_from_its_service_log_line(tmp_path: Path) -> None:
 
 # -- collection time -------------------------------------------------------------------------------------------
 
-def test_rescue_script_folder_name_is_the_collection_time(tmp_path: Path) -> None:
+def test_rescue_script_folder_name_is_when_the_files_were_copied(tmp_path: Path) -> None:
+    """The repair script copies from a copy of the OS disk (az vm repair create snapshots it, while the VM may
+    still run): its folder time is not when the VM's state was captured, so ages are not judged against it."""
     b = kit.open_bundle(rescue_disk_logs(tmp_path, "healthy"))
-    assert b.collected_at == pd.Timestamp("2024-03-08 10:15:04", tz="UTC")
-    assert b.time_reference == b.collected_at
-    assert "win-collect-attached-disk-logs" in b.time_reference_basis
+    assert b.collected_at is None
+    assert b.copied_at == pd.Timestamp("2024-03-08 10:15:04", tz="UTC")
+    assert b.time_reference == b.agent_log["ts"].max()
+    assert "assumption" in b.time_reference_basis and "win-collect-attached-disk-logs" in b.time_reference_basis
     inv = b.inventory.set_index("path")
     assert inv.loc["03-08-2024_10.15.04_UTC/collectedLogFiles.csv", "status"] == "meta"
 
 
-@pytest.mark.parametrize("layout", ["log-collection", "disk-inspection", "guest-log-collector", "flattened"])
+def test_a_late_disk_copy_raises_no_agent_not_running(tmp_path: Path) -> None:
+    """Files copied hours after the agent's last record (a disk copy of a VM that was fine; no services.json, as
+    the script collects none) must not read as an agent that stopped: only the kit's live collection time is a
+    collection time."""
+    files = {r: d for r, d in sample_files("healthy").items() if r.startswith("C/")}
+    top = "03-09-2024_22.00.00_UTC\\"
+    z = _write_zip(tmp_path / "late.zip", {top + "F\\" + drive_relative(r).replace("/", "\\"): d
+                                           for r, d in files.items()})
+    b = kit.open_bundle(z)
+    assert b.copied_at == pd.Timestamp("2024-03-09 22:00:00", tz="UTC")
+    findings = kit.diagnose(b)
+    assert "AGENT_NOT_RUNNING" not in set(findings["code"])
+    assert not findings["severity"].isin(["error", "critical"]).any()
+    b.collected_at = b.copied_at  # what reading the folder time as the collection time would conclude
+    assert "AGENT_NOT_RUNNING" in set(kit.diagnose(b)["code"])
+
+
+@pytest.mark.parametrize("layout", ["log-collection", "disk-inspection", "guest-log-collector", "flattened",
+                                    "rescue-disk-logs"])
 def test_without_a_stated_time_the_newest_agent_log_record_is_an_assumption(layout: str, tmp_path: Path) -> None:
     b = kit.open_bundle(build(layout, "healthy", tmp_path))
     assert b.collected_at is None
@@ -321,7 +342,7 @@ def test_backslash_entries_are_separators_and_traversal_is_still_refused(tmp_pat
 
 def test_detect_layout_needs_the_documented_marks() -> None:
     assert detect_layout(["results.txt", "notes.txt"]).kind == "loose"
-    assert detect_layout(["11-19-2024_13.45.02_UTC/F/WindowsAzure/Logs/WaAppAgent.log"]).collected_at == \
+    assert detect_layout(["11-19-2024_13.45.02_UTC/F/WindowsAzure/Logs/WaAppAgent.log"]).copied_at == \
         pd.Timestamp("2024-11-19 13:45:02", tz="UTC")
     assert detect_layout(["13-19-2024_13.45.02_UTC/F/x.log"]).kind == "loose"  # month 13: not the script's name
 
@@ -332,5 +353,5 @@ def test_vmkit_inspect_names_the_layout_and_each_mapping(tmp_path: Path) -> None
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)
     assert out.returncode == 0, out.stderr
     assert "Layout: rescue-disk-logs" in out.stdout
-    assert "Collected: 2024-11-19 15:42:36 UTC" in out.stdout
+    assert "Collected: unknown; files copied 2024-11-19 15:42:36 UTC" in out.stdout
     assert "anchor" in out.stdout and "meta" in out.stdout

@@ -184,16 +184,15 @@ class Bundle:
         self.layout: Layout = Layout("kit") if self.manifest is not None else detect_layout(content, path.name)
         self.kind: str = self.layout.kind
         self.collected_at: pd.Timestamp | None = None
-        self._collected_basis = "collected_at from manifest.json"
         if self.manifest is not None:
             self.collected_at = parse_collected_at(self.manifest.get("collected_at"))
             if self.collected_at is None:
                 self._issue(root_files["manifest.json"], "bad-manifest",
                             f"expected \"collected_at\" to be an ISO 8601 UTC time, found "
                             f"{self.manifest.get('collected_at')!r}; the collection time is unknown")
-        elif self.layout.collected_at is not None:
-            self.collected_at = self.layout.collected_at
-            self._collected_basis = self.layout.collected_basis or "collected_at stated by the collector"
+        #: When a collector says it copied the files from a copy of the VM's disk (not when the VM's state was
+        #: captured: see :class:`~kit.bundle.layout.Layout`); None when none says.
+        self.copied_at: pd.Timestamp | None = self.layout.copied_at
         self._mtimes = {e.path: e.mtime for e in listing if e.mtime is not None}
         entries = {str(a["path"]).replace("\\", "/").lower(): a
                    for a in (self.manifest or {}).get("artifacts", [])}
@@ -683,21 +682,22 @@ class Bundle:
 
     @property
     def time_reference(self) -> pd.Timestamp | None:
-        """The time the bundle's state is judged at: ``collected_at`` when a collector stated it, else an
-        assumption: the newest agent-log time stamp, else the newest file time a zip records. None when nothing
-        gives one. :attr:`time_reference_basis` says which, and that an assumed one is an assumption. No time
-        stamp is shifted: a zip's times carry no zone and are read as UTC."""
+        """The time the bundle's state is judged at: ``collected_at`` (the kit manifest) when known, else an
+        assumption: the newest agent-log time stamp, else the time a collector says it copied the files from a copy
+        of the disk (:attr:`copied_at`), else the newest file time a zip records. None when nothing gives one.
+        :attr:`time_reference_basis` says which, and that an assumed one is an assumption. No time stamp is
+        shifted: a zip's times carry no zone and are read as UTC."""
         if self.collected_at is not None:
             return self.collected_at
         return self._assumed_time()[0]
 
     @property
     def time_reference_basis(self) -> str:
-        """Where :attr:`time_reference` comes from: ``collected_at from manifest.json``, the collector that stated
-        it (``collected_at from the folder name ... written by the repair script ...``), ``newest agent-log record
-        (an assumption: ...)``, ``newest file time in the zip (...; an assumption: ...)`` or ``none``."""
+        """Where :attr:`time_reference` comes from: ``collected_at from manifest.json``, ``newest agent-log record
+        (an assumption: ...)``, ``the repair script's folder ... (an assumption: ...)``, ``newest file time in the
+        zip (...; an assumption: ...)`` or ``none``."""
         if self.collected_at is not None:
-            return self._collected_basis
+            return "collected_at from manifest.json"
         ref, basis = self._assumed_time()
         return basis if ref is not None else "none"
 
@@ -705,9 +705,13 @@ class Bundle:
         if "_assumed" in self.__dict__:
             return self.__dict__["_assumed"]
         out: tuple[pd.Timestamp | None, str] = (None, "none")
+        copied = f"; {self.layout.copied_basis}" if self.copied_at is not None else ""
         log = self.frame("agent_log") if "agent_log" in self._schemas() else pd.DataFrame()
         if not log.empty and "ts" in log and not log["ts"].isna().all():
-            out = (log["ts"].max(), "newest agent-log record (an assumption: no collection time known)")
+            out = (log["ts"].max(), f"newest agent-log record (an assumption: no collection time known{copied})")
+        elif self.copied_at is not None:
+            out = (self.copied_at, f"when the files were copied (an assumption: no collection time and no "
+                                   f"agent-log record known{copied})")
         elif self._mtimes:
             newest = max(self._mtimes.items(), key=lambda kv: kv[1])
             try:
@@ -734,8 +738,9 @@ class Bundle:
         iss = self.issues
         when = (self.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.collected_at is not None
                 else "unknown (no manifest)")
-        if self.collected_at is not None and self.manifest is None:
-            when += f" ({self._collected_basis})"
+        if self.collected_at is None and self.copied_at is not None:
+            when = (f"unknown; files copied {self.copied_at.strftime('%Y-%m-%d %H:%M:%S UTC')} "
+                    f"({self.layout.copied_basis})")
         ref = self.time_reference
         return {
             "when": when,

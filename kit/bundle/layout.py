@@ -24,7 +24,8 @@ Whole-bundle layouts (:func:`detect_layout`), each from a public source (tests/s
   repair run --run-id win-collect-attached-disk-logs``): a folder ``<MM-dd-yyyy_HH.mm.ss>_UTC`` holding one folder
   per drive letter of the attached OS disk (paths below it drive-relative, as in the disk-inspection manifests) and
   the script's ``collectedLogFiles.csv``, ``failedLogFiles.log`` and ``collectedLogFilesTree.log``; zipped with
-  ``Compress-Archive``. The folder name is the collection time in UTC.
+  ``Compress-Archive``. The folder name is when the files were copied (UTC), from a copy of the OS disk: not the
+  time the VM's state was captured (:attr:`Layout.copied_at`).
 * ``disk-inspection`` - VM Inspector / Azure disk inspection (MicrosoftDocs/SupportArticles-docs
   ``support/azure/virtual-machines/vm-inspector-azure-virtual-machines.md``: "An output compressed (.zip) file named
   *DiskInspection_yyyy-MM-dd time*"; Azure/azure-diskinspect-service ``docs/list_directory.md``,
@@ -215,9 +216,11 @@ class Layout:
     kind: str
     #: Collector files that describe the collection (path -> note); listed with status ``meta``.
     meta: dict[str, str] = field(default_factory=dict)
-    #: The collection time a collector states, tz-aware UTC, and where it was read.
-    collected_at: pd.Timestamp | None = None
-    collected_basis: str | None = None
+    #: When a collector says it copied the files, tz-aware UTC, and where that was read. Not the time the VM's
+    #: state was captured: the repair script copies from a copy of the OS disk (``az vm repair create`` snapshots
+    #: it, possibly hours before, while the VM may still be running), so rules do not judge ages against it.
+    copied_at: pd.Timestamp | None = None
+    copied_basis: str | None = None
     #: The VM's name when the layout carries it (``<HOST>_LogCollection_...``).
     vm_name: str | None = None
     #: Anything else worth saying about the layout (shown by ``vmkit inspect``).
@@ -250,9 +253,9 @@ def detect_layout(paths: list[str], bundle_name: str = "") -> Layout:
             meta = {q: _RESCUE_FILES[q[len(prefix):].lower()] for q in rels
                     if q.startswith(prefix) and q[len(prefix):].lower() in _RESCUE_FILES}
             return Layout("rescue-disk-logs", meta, ts,
-                          f"collected_at from the folder name {part} written by the repair script "
-                          "win-collect-attached-disk-logs (UTC; copied from the VM's OS disk attached to a rescue VM, "
-                          "or from a mapped drive)")
+                          f"the folder name {part} written by the repair script win-collect-attached-disk-logs "
+                          "(UTC) says when the files were copied from a copy of the OS disk attached to a rescue VM, "
+                          "not when the VM last ran")
     for r in rels:
         parts = r.split("/")
         for i, part in enumerate(parts[:-2]):
