@@ -8,7 +8,7 @@
     >>> b.missing            # expected artifacts that are absent, and why they matter
 
 **Kinds.** ``kit`` (has the kit's ``manifest.json``), ``rescue-disk-logs`` (``az vm repair``'s
-win-collect-attached-disk-logs folder ``<MM-dd-yyyy_HH.mm.ss>_UTC``, which states the collection time),
+win-collect-attached-disk-logs folder ``<MM-dd-yyyy_HH.mm.ss>_UTC``: when the files were copied, ``copied_at``),
 ``disk-inspection`` (VM Inspector's ``DiskInspection_...`` zip), ``log-collection`` (``<HOST>_LogCollection_<time>
 \\device_0\\...``), ``guest-log-collector`` (paths carry the ``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors,
 as the agent's CollectGuestLogs zip does), ``hand-copied`` (flattened or drive-less folder names:
