@@ -140,7 +140,7 @@ def rescue_disk_logs(tmp: Path, name: str) -> Path:
 def guest_log_collector(tmp: Path, name: str) -> Path:
     """The agent's CollectGuestLogs zip (not documented file by file): the anchors under a prefix, backslashes."""
     entries = {"VMAgentLogs\\" + drive_relative(r).replace("/", "\\"): d for r, d in sample_files(name).items()}
-    return _write_zip(tmp / "3f0a8c2e-5b7d-4e21-9c1a-0d6b2f4e8a71.zip", entries)
+    return _write_zip(tmp / "VMAgentLogs.zip", entries)
 
 
 FOLDER_LAYOUTS: dict[str, Callable[[str], str]] = {"flattened": flattened, "drive-less": driveless,
@@ -345,6 +345,30 @@ def test_detect_layout_needs_the_documented_marks() -> None:
     assert detect_layout(["11-19-2024_13.45.02_UTC/F/WindowsAzure/Logs/WaAppAgent.log"]).copied_at == \
         pd.Timestamp("2024-11-19 13:45:02", tz="UTC")
     assert detect_layout(["13-19-2024_13.45.02_UTC/F/x.log"]).kind == "loose"  # month 13: not the script's name
+
+
+def test_any_path_maps_or_not_but_never_raises(tmp_path: Path) -> None:
+    """Seeded random paths from the layouts' own vocabulary (and noise): mapping, layout detection and opening the
+    zip never raise, and whatever maps lands in the kit layout."""
+    import random
+
+    rng = random.Random(14)
+    words = ["WindowsAzure", "Logs", "Plugins", "Packages", "C", "C_", "F", "device_0", "VM01_LogCollection_x",
+             "WindowsAzure_Logs_Plugins", "Packages_Plugins", "Microsoft.Compute.BGInfo", "2.2.5", "A.B-1.0", "A.B_1",
+             "Status", "RuntimeSettings", "_", "..x", "03-08-2024_10.15.04_UTC", "13-40-2024_99.99.99_UTC", "x y",
+             "Logs_", "plugins", "DiskInspection_1", "Ünïcode", "a.b.c-1.2.3.4.5"]
+    files = ["WaAppAgent.log", "0.status", "0.settings", "HandlerEnvironment.json", "a.log", "results.txt", "x"]
+    drawn = ("/".join([*rng.choices(words, k=rng.randint(0, 6)), rng.choice(files)]) for _ in range(400))
+    paths = sorted({p.lower(): p for p in drawn}.values())  # a zip may not hold two names differing in case only
+    for p in paths:
+        m = map_path(p)
+        assert m.layout_path is None or m.layout_path.startswith(("C/", "commands/", "probes/")), (p, m)
+    assert detect_layout(paths).kind
+    z = _write_zip(tmp_path / "random.zip", {p.replace("/", "\\"): b"[1] [03/08/2024 04:29:07.63] [INFO] x\r\n"
+                                             for p in paths})
+    b = kit.open_bundle(z)
+    assert len(b.inventory) == len(paths)
+    kit.diagnose(b)
 
 
 def test_vmkit_inspect_names_the_layout_and_each_mapping(tmp_path: Path) -> None:
