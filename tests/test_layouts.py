@@ -237,6 +237,18 @@ def test_rescue_script_folder_name_is_when_the_files_were_copied(tmp_path: Path)
     assert inv.loc["03-08-2024_10.15.04_UTC/collectedLogFiles.csv", "status"] == "meta"
 
 
+def test_what_the_repair_script_did_not_find_explains_a_missing_artifact(tmp_path: Path) -> None:
+    files = {r: d for r, d in sample_files("healthy").items() if r.startswith("C/") and "WaAppAgent" not in r}
+    top = "03-08-2024_10.15.04_UTC\\"
+    entries = {top + "F\\" + drive_relative(r).replace("/", "\\"): d for r, d in files.items()}
+    entries[top + "failedLogFiles.log"] = ("\ufeffNOT FOUND: F:/WindowsAzure/Logs/WaAppAgent.log\r\n"
+                                          "NOT FOUND: F:/AzureData/CustomData.bin\r\n").encode("utf-16-le")
+    miss = kit.open_bundle(_write_zip(tmp_path / "nf.zip", entries)).missing.set_index("artifact")
+    assert miss.loc["agent_log", "note"] == ("not on the disk: 03-08-2024_10.15.04_UTC/failedLogFiles.log says "
+                                             "'NOT FOUND: F:/WindowsAzure/Logs/WaAppAgent.log'")
+    assert pd.isna(miss.loc["route_print", "note"])
+
+
 def test_a_late_disk_copy_raises_no_agent_not_running(tmp_path: Path) -> None:
     """Files copied hours after the agent's last record (a disk copy of a VM that was fine; no services.json, as
     the script collects none) must not read as an agent that stopped: only the kit's live collection time is a

@@ -671,6 +671,8 @@ class Bundle:
                 unusable = [f for f in self._files if f.artifact == kind]
                 note = "; ".join(f"{f.path} is {f.status}" + (f" ({f.notes[-1]})" if f.notes else "")
                                  for f in unusable) or None
+                if note is None:
+                    note = self._not_found().get(kind)
             recs.append({"artifact": kind, "expected_path": where, "why_it_matters": why, "note": note})
         why_by_kind = {k: w for k, _, w in EXPECTED}
         for a in entries:
@@ -679,6 +681,29 @@ class Bundle:
                          "why_it_matters": why_by_kind.get(kind or "", "listed by the collector, not collected"),
                          "note": _entry_note(a)})
         return MISSING.from_records(recs)
+
+    def _not_found(self) -> dict[str, str]:
+        """Artifact kind -> what a collector's own list says it did not find on the disk (the repair script's
+        ``failedLogFiles.log``: ``NOT FOUND: F:/WindowsAzure/Logs/WaAppAgent.log``, a manifest path with the drive
+        of the attached disk)."""
+        if "_nf" in self.__dict__:
+            return self.__dict__["_nf"]
+        out: dict[str, str] = {}
+        for f in self._files:
+            if f.status != "meta" or not f.rel.lower().endswith("failedlogfiles.log"):
+                continue
+            try:
+                text = decode(self._src.read(f.path, self._max_file)).text
+            except (OSError, UnsafeArchiveError, TooLarge):
+                continue
+            for line in text.splitlines():
+                m = _NOT_FOUND.match(line.strip())
+                lp = map_path(m.group(1)).layout_path if m else None
+                kind = _parse.match_path(lp) if lp else None
+                if kind is not None and kind not in out:
+                    out[kind] = f"not on the disk: {f.rel} says {line.strip()!r}"
+        self.__dict__["_nf"] = out
+        return out
 
     @property
     def time_reference(self) -> pd.Timestamp | None:
@@ -824,6 +849,7 @@ _HOMES = {"handler_log": "C/WindowsAzure/Logs/Plugins/{e}/{v}/{name}",
           "ext_settings": "C/Packages/Plugins/{e}/{v}/RuntimeSettings/{name}",
           "handler_env": "C/Packages/Plugins/{e}/{v}/HandlerEnvironment.json",
           "handler_manifest": "C/Packages/Plugins/{e}/{v}/HandlerManifest.json"}
+_NOT_FOUND = re.compile(r"^NOT FOUND: [A-Za-z]:(/.+)$")  # win-collect-attached-disk-logs.ps1's failedLogFiles.log
 _SEQ_NAME = re.compile(r"^(\d+)\.(status|settings)\b", re.IGNORECASE)
 
 
