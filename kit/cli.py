@@ -128,12 +128,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print()
     print(f"Layout: {bundle.kind}" + (f" - {bundle.layout.note}" if bundle.layout.note else ""))
     print(f"Time reference basis: {bundle.time_reference_basis}")
-    print("Files (path -> layout path, how it was mapped, what it was recognised as, status):")
+    print("Files (artifact, status, path; '-> layout path [how]' where the file was mapped from another layout):")
+    width = max((len(str(a)) for a in inv["artifact"].dropna()), default=1)
     for r in inv.itertuples(index=False):
-        where = r.layout_path if isinstance(r.layout_path, str) else "(not mapped)"
-        how = r.mapped_by if isinstance(r.mapped_by, str) else "-"
         what = r.artifact if isinstance(r.artifact, str) else "-"
-        print(f"  {r.path} -> {where} [{how}] {what} {r.status}")
+        line = f"  {what:<{width}}  {r.status:<18}  {r.path}"
+        if isinstance(r.layout_path, str) and r.layout_path != r.path:
+            how = r.mapped_by if isinstance(r.mapped_by, str) else "?"
+            line += f"  -> {r.layout_path} [{how}]"
+        print(line)
     return EXIT_OK
 
 
