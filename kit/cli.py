@@ -53,6 +53,22 @@ def _wrap(text: str, indent: str, width: int = 100) -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
+#: Evidence text is wrapped at spaces (an address, number or path is never split) onto at most this many lines;
+#: a longer text ends at a space with " …" and the count of characters left out.
+EVIDENCE_WRAP_LINES = 4
+
+
+def _evidence_lines(text: str, indent: str = "             ", width: int = 110) -> list[str]:
+    lines = textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent,
+                          break_long_words=False, break_on_hyphens=False)
+    if len(lines) <= EVIDENCE_WRAP_LINES:
+        return lines
+    kept = lines[:EVIDENCE_WRAP_LINES]
+    shown = sum(len(x.strip()) + 1 for x in kept)
+    kept[-1] += f" … ({max(len(text) - shown, 0)} more characters)"
+    return kept
+
+
 def format_findings(findings, *, evidence_lines: int = 3) -> str:
     """A readable plain-text rendering of a findings frame (what `vmkit diagnose` prints)."""
     if findings.empty:
@@ -66,7 +82,8 @@ def format_findings(findings, *, evidence_lines: int = 3) -> str:
             if ev.get("line") is not None:
                 where += f":{ev['line']}"
             first = (ev.get("text") or "").splitlines()[0] if ev.get("text") else ""
-            out.append(f"           > {where}  {first[:160]}")
+            out.append(f"           > {where}")
+            out += _evidence_lines(first)
         if r.evidence_count > evidence_lines:
             out.append(f"           > ... {r.evidence_count - evidence_lines} more evidence rows")
         if str(r.severity) != "info":
@@ -82,9 +99,13 @@ def format_findings(findings, *, evidence_lines: int = 3) -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .diagnose import diagnose, findings_to_json
 
+    def diagnose_filter(df, min_severity):
+        return df if min_severity is None else df[df["severity"] >= min_severity].reset_index(drop=True)
+
     try:
         bundle = _open(args.path)
-        findings = diagnose(bundle, min_severity=args.min_severity)
+        every = diagnose(bundle)
+        findings = diagnose_filter(every, args.min_severity)
     except (KitError, OSError) as exc:
         print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -97,6 +118,11 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         print(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}")
         print()
         print(format_findings(findings))
+        hidden = len(every) - len(findings)
+        if hidden:
+            counts = every.loc[every["severity"] < args.min_severity, "severity"].value_counts()
+            what = ", ".join(f"{int(n)} {sev}" for sev, n in counts.items() if n)
+            print(f"Hidden by --min-severity {args.min_severity}: {hidden} finding(s) ({what}).")
     bad = findings["severity"].isin(["error", "critical"]).any()
     return EXIT_FINDINGS if bad else EXIT_OK
 
