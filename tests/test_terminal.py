@@ -38,3 +38,12 @@ def test_filtered_run_says_what_it_hid(capsys: pytest.CaptureFixture[str]) -> No
     assert re.search(r"Hidden by --min-severity error: \d+ finding\(s\) \(\d+ info\)\.", out)
     main(["diagnose", str(SAMPLES / "firewall-blocks-32526")])
     assert "Hidden by" not in capsys.readouterr().out
+
+
+def test_print_script_prints_the_script_itself(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    from kit.collect import script_path
+
+    assert main(["collect", "--print-script"]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out == script_path().read_bytes()
+    assert str(script_path()).encode() in captured.err
