@@ -47,3 +47,17 @@ def test_print_script_prints_the_script_itself(capfdbinary: pytest.CaptureFixtur
     captured = capfdbinary.readouterr()
     assert captured.out == script_path().read_bytes()
     assert str(script_path()).encode() in captured.err
+
+
+def test_a_run_killed_by_the_agent_ends_at_the_kill_line() -> None:
+    """Issue 19: the agent's own "has not exited on time! Killing it..." line is the timeout's first evidence and
+    its end, not an unexplained error."""
+    import kit
+
+    f = kit.diagnose(SAMPLES / "cse-timeout-90min")
+    t = f[f["code"] == "EXTENSION_TIMEOUT"]
+    assert len(t) == 1
+    assert "killed by the agent at 2024-09-03 13:51:07 UTC, after 90 min" in t["summary"].iloc[0]
+    first = t["evidence"].iloc[0][0]
+    assert first["source"] == "C/WindowsAzure/Logs/WaAppAgent.log" and first["line"] == 47
+    assert "AGENT_LOG_ERRORS" not in set(f["code"])
