@@ -529,12 +529,12 @@ def _encode(text: str, encoding: str, bom: bool) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def _looks_binary(data: bytes, encoding: str) -> bool:
-    if encoding.startswith("utf-16"):
-        return False
-    head = data[:8192]
-    return b"\x00" in head.rstrip(b"\x00") or (bool(head) and sum(b < 9 or 13 < b < 32 for b in head) > len(head)
-                                                                // 20)
+def _looks_binary(text: str) -> bool:
+    """Decoded text that is mostly control characters is not text (NUL padding, which Windows writes into status
+    files, is removed by :func:`kit.textio.decode` and does not count)."""
+    head = text[:8192]
+    ctrl = sum(1 for ch in head if ord(ch) < 32 and ch not in "\t\r\n\f\v")
+    return bool(head) and ctrl > len(head) // 50
 
 
 def redact_file_text(text: str, pseudo: Pseudonymizer | None = None) -> str:
@@ -589,7 +589,7 @@ def redact_bundle(path: str | Path, output: str | Path, *, pseudonymize: bool = 
                 report.dropped.append((e.path, f"could not be read ({type(exc).__name__})"))
                 continue
             dec = decode(data)
-            if _looks_binary(data, dec.encoding):
+            if _looks_binary(dec.text):
                 report.dropped.append((e.path, "not text: it cannot be checked for secrets"))
                 continue
             texts[e.path] = (dec.text, dec, data)

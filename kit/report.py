@@ -1,7 +1,8 @@
 """One self-contained HTML report of a bundle: summary, findings with evidence, plots, key frames.
 
 Everything is inline (CSS, PNG plots as data URIs), so the file can be attached to a case and read offline.
-All text from the bundle is HTML-escaped.
+All text from the bundle is HTML-escaped, after secrets are masked (:func:`kit.redact.redact_text`: every piece of
+text goes through :func:`_e`, so a caller's own findings frame or a raw frame cannot put a secret in the file).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import __version__
+from .redact import redact_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bundle import Bundle
@@ -37,7 +39,7 @@ color:#fff} .critical{background:#6b0000} .error{background:#c50f1f}
 def _e(x: object) -> str:
     if x is None or (not isinstance(x, (list, dict)) and pd.isna(x)):
         return ""
-    return html.escape(str(x))
+    return html.escape(redact_text(str(x)))
 
 
 def _table(df: pd.DataFrame, max_rows: int = 50, max_chars: int = 200) -> str:

@@ -62,6 +62,7 @@ from typing import Any
 import pandas as pd
 
 from .. import parse as _parse
+from .. import redact as _redact
 from ..errors import BundleError, SchemaError, UnsafeArchiveError
 from ..parse import _identity
 from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
@@ -554,8 +555,16 @@ class Bundle:
     def _producers(self, frame: str) -> list[str]:
         return [k for k in _parse.PARSERS if (m := self._module(k)) is not None and frame in m.FRAMES]
 
-    def frame(self, name: str) -> pd.DataFrame:
-        """The frame ``name``, typed per its schema; the schema's empty frame when no file filled it."""
+    #: Whether frames and issues are returned with secrets masked (:mod:`kit.redact`); ``open_bundle(redact=False)``.
+    redacted: bool = True
+
+    def frame(self, name: str, *, raw: bool = False) -> pd.DataFrame:
+        """The frame ``name``, typed per its schema; the schema's empty frame when no file filled it. Secrets in its
+        text columns are masked (:mod:`kit.redact`) unless ``raw`` or the bundle was opened with ``redact=False``."""
+        df = self._frame(name)
+        return df if raw or not self.redacted else _redact.redacted_frame(self, name, df)
+
+    def _frame(self, name: str) -> pd.DataFrame:
         if name in self._frames:
             return self._frames[name]
         schemas = self._schemas()
@@ -629,7 +638,8 @@ class Bundle:
         for name in self._schemas():  # combine() failures are only known once frames are built
             if name != ISSUES.name:
                 self.frame(name)
-        return issues_frame(self._bundle_issues)
+        iss = issues_frame(self._bundle_issues)
+        return _redact.redact_frame(iss) if self.redacted else iss
 
     @property
     def inventory(self) -> pd.DataFrame:
@@ -892,13 +902,14 @@ def _human(n: int) -> str:
 
 
 def open_bundle(path: str | Path, *, max_total_bytes: int = DEFAULT_MAX_TOTAL,
-                max_file_bytes: int = DEFAULT_MAX_FILE) -> Bundle:
+                max_file_bytes: int = DEFAULT_MAX_FILE, redact: bool = True) -> Bundle:
     """Open a bundle from a folder or a zip (any file that is a zip, whatever its extension).
 
     ``max_file_bytes`` caps how much of one file is read (larger files are listed as ``skipped``);
     ``max_total_bytes`` caps the decompressed bytes read from a zip. Raises :class:`~kit.errors.BundleError`
     when the bundle cannot be opened at all (path missing, not a folder or zip) and
-    :class:`~kit.errors.UnsafeArchiveError` for a zip refused by :mod:`kit.bundle.safezip`.
+    :class:`~kit.errors.UnsafeArchiveError` for a zip refused by :mod:`kit.bundle.safezip`. With ``redact=False``
+    frames and issues hold secrets as the files do (see :mod:`kit.redact`).
     """
     p = Path(path)
     if p.is_dir():
@@ -910,7 +921,9 @@ def open_bundle(path: str | Path, *, max_total_bytes: int = DEFAULT_MAX_TOTAL,
     else:
         raise BundleError(f"{p}: no such folder or file")
     try:
-        return Bundle(p, src, max_file_bytes=max_file_bytes)
+        bundle = Bundle(p, src, max_file_bytes=max_file_bytes)
+        bundle.redacted = redact
+        return bundle
     except BaseException:
         src.close()
         raise
