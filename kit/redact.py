@@ -356,7 +356,9 @@ _PRIVATE = ((ipaddress.ip_network("10.0.0.0/8"), 8), (ipaddress.ip_network("172.
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _RESOURCE_ID = re.compile(r"(?i)/subscriptions/(" + _GUID + r")((?:/[^/\s\"'\\?#<>,;]+)*)")
-_ID_KEYS = re.compile(r'(?i)\\?"(subscriptionId|vmId|tenantId|vm_id)\\?"\s*:\s*\\?"(' + _GUID + r')\\?"')
+_ID_KEYS = re.compile(r'(?i)\\?"(subscriptionId|vmId|vm_id|tenantId|tenant_id|clientId|client_id|msiClientId|'
+                     r'principalId|objectId|object_id|oid|appid)\\?"\s*:\s*\\?"(' + _GUID + r')\\?"'
+                     r"|(?<![A-Za-z0-9_])(?:appid|oid|tid|client_id|object_id|principal_id)=(" + _GUID + r")")
 _NAME_KEYS = re.compile(r'(?i)\\?"(computerName|computer_name|host|vmScaleSetName|resourceGroupName|'
                         r'adminUsername)\\?"\s*:\s*\\?"([^"\\]{2,})\\?"')
 _HOST_NAME_LINE = re.compile(r"(?m)^\s*Host Name[ .]*:\s*(\S+)\s*$")  # ipconfig /all, English label only
@@ -409,13 +411,13 @@ class Pseudonymizer:
                 if typ.lower() == "resourcegroups":
                     self._add_name(name, "rg")
                 elif typ.lower() == "providers":
-                    i += 1  # the namespace: Microsoft.Compute
+                    i += 2  # "providers" and the namespace (Microsoft.Compute): what follows is type/name pairs
                     continue
                 elif typ.lower() not in _KEEP_TYPES:
                     self._add_name(name, "vm" if typ.lower() == "virtualmachines" else "res")
                 i += 2
         for m in _ID_KEYS.finditer(text):
-            self.guids.add(m.group(2).lower())
+            self.guids.add((m.group(2) or m.group(3)).lower())
         for m in _NAME_KEYS.finditer(text):
             key = m.group(1).lower()
             if key == "host" and not path.lower().endswith("manifest.json"):
