@@ -56,8 +56,28 @@ class Rule:
 
     kind: str
     literals: tuple[str, ...]
-    pattern: re.Pattern[str]
+    regex: str
     repl: _Repl
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _compile(self.regex)
+
+
+@functools.cache
+def _compile(regex: str, flags: int = 0) -> re.Pattern[str]:
+    """Compiled on first use: importing the kit (every `vmkit` run) compiles nothing it may not need."""
+    return re.compile(regex, flags)
+
+
+class _Lazy:
+    """A regex compiled on first use (``search``, ``finditer``, ``sub``, ``fullmatch`` are forwarded)."""
+
+    def __init__(self, regex: str, flags: int = 0) -> None:
+        self.regex, self.flags = regex, flags
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_compile(self.regex, self.flags), name)
 
 
 def _keep(*groups: int, mask_at: int | None = None) -> _Repl:
@@ -102,7 +122,7 @@ _PEM_BODY = r"[A-Za-z0-9+/=\s\\:,.\-]"
 
 RULES: tuple[Rule, ...] = (
     Rule("private-key (PEM)", ("private key",),
-         re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY[A-Z ]*)-----(?!<redacted>)" + _PEM_BODY +
+         (r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY[A-Z ]*)-----(?!<redacted>)" + _PEM_BODY +
                     r"*?(?:-----END (?P=label)-----|(?=[^A-Za-z0-9+/=\s\\:,.\-])|\Z)"),
          lambda m: f"-----BEGIN {m.group('label')}-----{MASK}-----END {m.group('label')}-----"),
     # DER private keys in base64, recognised by their ASN.1 start, not by length or entropy: PKCS#12 (PFX,
@@ -110,45 +130,45 @@ RULES: tuple[Rule, ...] = (
     # (SEQUENCE { INTEGER 0, INTEGER ...}). Certificates (SEQUENCE { SEQUENCE ...}) and CMS blobs such as IMDS
     # attested data (SEQUENCE { OID ...}) do not match: they are evidence.
     Rule("private-key (PKCS#12/PKCS#8 base64)", ("mii", "mig"),
-         re.compile(r"(?<![A-Za-z0-9+/])(?:MII[A-Za-z0-9+/]{2}[AQgw]IBA[zDA]|MIG[A-Za-z0-9+/]AgE[AD])"
+         (r"(?<![A-Za-z0-9+/])(?:MII[A-Za-z0-9+/]{2}[AQgw]IBA[zDA]|MIG[A-Za-z0-9+/]AgE[AD])"
                     r"[A-Za-z0-9+/]{40,}={0,2}"),
          lambda m: MASK),
     Rule("jwt", ("eyj",),
-         re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+         (r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
          lambda m: MASK),
     # "access_token": "...", also inside a JSON string (\"access_token\":\"...\") as in an HTTP probe's body
     Rule("json-secret-value", _JSON_LITERALS,
-         re.compile(r'(?i)("' + _JSON_KEY + r'"\s*:\s*")(?!<redacted>")((?:[^"\\]|\\.)+)(")'),
+         (r'(?i)("' + _JSON_KEY + r'"\s*:\s*")(?!<redacted>")((?:[^"\\]|\\.)+)(")'),
          lambda m: m.group(1) + MASK + m.group(3)),
     Rule("json-secret-value", _JSON_LITERALS,
-         re.compile(r'(?i)(\\"' + _JSON_KEY + r'\\"\s*:\s*\\")(?!<redacted>\\")((?:[^"\\]|\\\\|\\[^"\\])+)(\\")'),
+         (r'(?i)(\\"' + _JSON_KEY + r'\\"\s*:\s*\\")(?!<redacted>\\")((?:[^"\\]|\\\\|\\[^"\\])+)(\\")'),
          lambda m: m.group(1) + MASK + m.group(3)),
     Rule("connection-string-secret", ("sharedaccesssignature=",),
-         re.compile(r"(?i)(?<![A-Za-z0-9_])(SharedAccessSignature=)(?!<redacted>)[^;\"'\s<>\\]+"), _keep(1)),
+         (r"(?i)(?<![A-Za-z0-9_])(SharedAccessSignature=)(?!<redacted>)[^;\"'\s<>\\]+"), _keep(1)),
     Rule("sas-signature", ("sig=",),
-         re.compile(r"(?i)(?<![A-Za-z0-9_])(sig=)(?!<redacted>)[^&\s\"'<>;,\\|]+"), _keep(1)),
+         (r"(?i)(?<![A-Za-z0-9_])(sig=)(?!<redacted>)[^&\s\"'<>;,\\|]+"), _keep(1)),
     Rule("authorization-header", ("authorization",),
-         re.compile(r"(?i)(?<![A-Za-z0-9_])(authorization\\?\"?\s*[:=]\s*\\?\"?\s*)"
+         (r"(?i)(?<![A-Za-z0-9_])(authorization\\?\"?\s*[:=]\s*\\?\"?\s*)"
                     r"(?:(bearer|basic|negotiate|ntlm|sharedkey|sharedkeylite|sharedaccesssignature|digest)\s+)?"
                     r"(?!<redacted>)([^\s\"',;\\]{16,}|(?<=\s)[^\s\"',;\\]+(?=\s*$|[\s\"',;\\]))"),
          lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + MASK
          if m.group(2) or len(m.group(3)) >= 16 else m.group(0)),
     Rule("bearer-token", ("bearer",),
-         re.compile(r"(?i)(?<![A-Za-z0-9_])(bearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]{16,}=*"), _keep(1)),
+         (r"(?i)(?<![A-Za-z0-9_])(bearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]{16,}=*"), _keep(1)),
     Rule("url-credentials", ("@",),
-         re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]+:)(?!<redacted>@)([^/\s@\"'<>]+)(@)"),
+         (r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@\"'<>]+:)(?!<redacted>@)([^/\s@\"'<>]+)(@)"),
          lambda m: m.group(1) + MASK + m.group(3)),
     # -Password x, --password=x, -StorageAccountKey 'x' (PowerShell and other command lines)
     Rule("command-line-secret", _variants(_CMD_WORDS, (" ", "\t", ":", "=")),
-         re.compile(r"(?i)(?<![\w-])(--?[A-Za-z]*(?:password|passwd|pwd|passphrase|secret|token|accountkey|"
+         (r"(?i)(?<![\w-])(--?[A-Za-z]*(?:password|passwd|pwd|passphrase|secret|token|accountkey|"
                     r"accesskey|sharedkey|apikey|secretkey)(?:\s*[:=]\s*|\s+))" + _VALUE),
          _keep(1)),
     # /p:x, /password:x (msbuild, msdeploy, cmdkey, net use /p:...)
     Rule("command-line-secret", ("/p:", "/p=", "/pw:", "/pw=", "/pwd:", "/pwd=", "/pass", "/rp:", "/rp="),
-         re.compile(r"(?i)(?<![\w/])(/(?:p|pw|pwd|pass|password|passwd|rp)[:=])" + _VALUE), _keep(1)),
+         (r"(?i)(?<![\w/])(/(?:p|pw|pwd|pass|password|passwd|rp)[:=])" + _VALUE), _keep(1)),
     # password=x, AccountKey=x;, ?token=x& (connection strings, query strings, command lines)
     Rule("key-value-secret", _variants(_KV_WORDS, ("=", " =")),
-         re.compile(r"(?i)(?<![\w.\-/])([A-Za-z0-9_.\-]*(?:" + _SECRET_WORDS + r")\s*=\s*)" + _VALUE), _keep(1)),
+         (r"(?i)(?<![\w.\-/])([A-Za-z0-9_.\-]*(?:" + _SECRET_WORDS + r")\s*=\s*)" + _VALUE), _keep(1)),
 )
 
 _LITERALS: tuple[str, ...] = tuple(sorted({lit for r in RULES for lit in r.literals}))
@@ -157,7 +177,7 @@ _LITERALS: tuple[str, ...] = tuple(sorted({lit for r in RULES for lit in r.liter
 PREFILTER = ("(?:" + "|".join(sorted({*_CMD_WORDS, *_KV_WORDS, "passphrase"}, key=len, reverse=True)) +
              r')(?:[ \t:="]| =|\\")|(?:key|pfx|protectedsettings|connectionstring)(?:"|\\")'
              r"|/(?:p|pw|pwd|rp)[:=]|/pass|@|authorization|bearer|eyj|mig|mii|private key|sharedaccesssignature=|sig=")
-_PREFILTER_RE = re.compile(PREFILTER, re.IGNORECASE)
+_PREFILTER_RE = _Lazy(PREFILTER, re.IGNORECASE)
 
 
 def might_hold_secret(text: str) -> bool:
@@ -339,7 +359,10 @@ def scan_text(text: str, path: str = "<text>") -> list[Hit]:
             continue
         for m in rule.pattern.finditer(text):
             if rule.repl(m) != m.group(0):
-                hits.add((line_of(m.start()), rule.kind))
+                kind = rule.kind
+                if kind == "json-secret-value":  # name the key (protectedSettings, access_token): it is no secret
+                    kind += f" ({m.group(1).strip().lstrip(chr(92)).split(chr(34))[1]})"
+                hits.add((line_of(m.start()), kind))
     if _ds_plugins():
         for i, line in enumerate(text.splitlines(), 1):
             for kind, _ in _ds_findings(line):
@@ -353,17 +376,17 @@ PLATFORM_ADDRESSES = frozenset({"168.63.129.16", "169.254.169.254", "169.254.169
 #: Private ranges and how many leading bits are kept (the range itself).
 _PRIVATE = ((ipaddress.ip_network("10.0.0.0/8"), 8), (ipaddress.ip_network("172.16.0.0/12"), 12),
             (ipaddress.ip_network("192.168.0.0/16"), 16))
-_IPV4 = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_IPV4 = _Lazy(r"(?<![\d.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_RESOURCE_ID = re.compile(r"(?i)/subscriptions/(" + _GUID + r")((?:/[^/\s\"'\\?#<>,;]+)*)")
-_ID_KEYS = re.compile(r'(?i)\\?"(subscriptionId|vmId|vm_id|tenantId|tenant_id|clientId|client_id|msiClientId|'
+_RESOURCE_ID = _Lazy(r"(?i)/subscriptions/(" + _GUID + r")((?:/[^/\s\"'\\?#<>,;]+)*)")
+_ID_KEYS = _Lazy(r'(?i)\\?"(subscriptionId|vmId|vm_id|tenantId|tenant_id|clientId|client_id|msiClientId|'
                      r'principalId|objectId|object_id|oid|appid)\\?"\s*:\s*\\?"(' + _GUID + r')\\?"'
                      r"|(?<![A-Za-z0-9_])(?:appid|oid|tid|client_id|object_id|principal_id)=(" + _GUID + r")")
-_NAME_KEYS = re.compile(r'(?i)\\?"(computerName|computer_name|host|vmScaleSetName|resourceGroupName|'
+_NAME_KEYS = _Lazy(r'(?i)\\?"(computerName|computer_name|host|vmScaleSetName|resourceGroupName|'
                         r'adminUsername)\\?"\s*:\s*\\?"([^"\\]{2,})\\?"')
-_HOST_NAME_LINE = re.compile(r"(?m)^\s*Host Name[ .]*:\s*(\S+)\s*$")  # ipconfig /all, English label only
-_USER_PATH = re.compile(r"(?i)[\\/]Users[\\/]+([^\\/\s\"'<>:*?|]+)")
-_CUSTOMER_HOST = re.compile(
+_HOST_NAME_LINE = _Lazy(r"(?m)^\s*Host Name[ .]*:\s*(\S+)\s*$")  # ipconfig /all, English label only
+_USER_PATH = _Lazy(r"(?i)[\\/]Users[\\/]+([^\\/\s\"'<>:*?|]+)")
+_CUSTOMER_HOST = _Lazy(
     r"(?i)(?<![A-Za-z0-9.-])([a-z0-9][a-z0-9-]{1,62})\.((?:vault|managedhsm)\.(?:azure\.net|usgovcloudapi\.net|"
     r"azure\.cn)|(?:blob|file|queue|table|dfs)\.core\.(?:windows\.net|usgovcloudapi\.net|chinacloudapi\.cn))\b")
 #: Default profiles and built-in accounts: not a person's name.

@@ -445,3 +445,26 @@ def test_private_addresses_keep_their_subnets() -> None:
         assert p.private_ip(ip) == ip
     assert R.Pseudonymizer(b"x" * 20).private_ip("10.0.1.4") != a or R.Pseudonymizer(b"y" * 20).private_ip(
         "10.0.1.4") != a
+
+
+def test_detect_secrets_detectors_back_up_the_kit_patterns(tmp_path: Path, capsys) -> None:
+    """Vendor tokens the kit has no pattern for (an AWS key id, a GitHub token, as a script might print them) are
+    found by detect-secrets' detectors in `vmkit redact` and `--check`."""
+    pytest.importorskip("detect_secrets")
+    root = tmp_path / "b"
+    shutil.copytree(SAMPLES / "healthy", root)
+    aws, gh = "AKIAZ7QF4XKJ3N2WLP5D", "ghp_" + "wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINUx"
+    st = root / CSE / "Status/0.status"
+    doc = json.loads(st.read_text())
+    doc[0]["status"]["substatus"][0]["formattedMessage"]["message"] = f"aws {aws}\r\ngit clone with {gh}\r\n"
+    st.write_text(json.dumps(doc, indent=4), encoding="utf-8")
+    _rehash(root)
+    assert main(["redact", "--check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "Status/0.status:" in out and "(detect-secrets)" in out and aws not in out and gh not in out
+    z = tmp_path / "b.zip"
+    assert main(["redact", str(root), "-o", str(z)]) == 0
+    text = _zip_text(z)
+    assert aws not in text and gh not in text
+    assert main(["redact", "--check", str(z)]) == 0
+    assert sorted(diagnose(open_bundle(z))["code"]) == _codes(root)
