@@ -648,7 +648,7 @@ def redact_bundle(path: str | Path, output: str | Path, *, pseudonymize: bool = 
     report.files = len(new_files)
 
     if manifest_name is not None:
-        _update_manifest(manifest_name, renamed, new_files, report)
+        _update_manifest(manifest_name, renamed, new_files, report, pseudo)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
@@ -660,7 +660,8 @@ def redact_bundle(path: str | Path, output: str | Path, *, pseudonymize: bool = 
 
 
 def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[str, bytes],
-                     report: RedactionReport) -> None:
+                     report: RedactionReport, pseudo: Pseudonymizer | None) -> None:
+    """sha256 and size of every changed file; entries of dropped files become ``skipped`` with the reason."""
     from .textio import decode
 
     new_manifest = renamed[manifest_name]
@@ -675,11 +676,16 @@ def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[st
         report.manifest_note = "manifest.json has no artifacts list: nothing to update"
         return
     by_lower = {k.lower(): k for k in files}
+    dropped = {(pseudo.apply(p) if pseudo is not None else p).lower(): why for p, why in report.dropped}
     for a in arts:
         if not isinstance(a, dict) or not isinstance(a.get("path"), str):
             continue
-        key = by_lower.get((root + a["path"].replace("\\", "/")).lower())
+        full = (root + a["path"].replace("\\", "/")).lower()
+        key = by_lower.get(full)
         if key is None:
+            if full in dropped and a.get("status") in ("collected", "truncated"):
+                a["status"], a["note"] = "skipped", f"removed by vmkit redact: {dropped[full]}"
+                report.hashes_updated += 1
             continue
         data = files[key]
         digest = hashlib.sha256(data).hexdigest()
@@ -692,7 +698,7 @@ def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[st
             report.hashes_updated += 1
     doc["redaction"] = {"secrets_removed": True, "pseudonymized": bool(report.pseudonyms),
                         "files_changed": len(report.changed), "note": "rewritten by vmkit redact; sha256 and size "
-                        "of changed files updated"}
+                        "of changed files updated, files that are not text removed (status skipped)"}
     files[new_manifest] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 

@@ -468,3 +468,28 @@ def test_detect_secrets_detectors_back_up_the_kit_patterns(tmp_path: Path, capsy
     assert aws not in text and gh not in text
     assert main(["redact", "--check", str(z)]) == 0
     assert sorted(diagnose(open_bundle(z))["code"]) == _codes(root)
+
+
+def test_redact_a_zip_with_a_root_folder_and_a_binary_file(tmp_path: Path) -> None:
+    root = tmp_path / "web-01-2024"
+    shutil.copytree(SAMPLES / "healthy", root)
+    (root / "commands/route_print.txt").write_bytes(bytes(range(256)) * 8)  # not text: cannot be checked
+    _rehash(root)
+    z = tmp_path / "in.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(tmp_path).as_posix())
+    out = tmp_path / "out.zip"
+    rep = R.redact_bundle(z, out)
+    assert [p for p, _ in rep.dropped] == ["web-01-2024/commands/route_print.txt"]
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        manifest = json.loads(zf.read("web-01-2024/manifest.json"))
+    assert "web-01-2024/commands/route_print.txt" not in names and "web-01-2024/manifest.json" in names
+    entry = next(a for a in manifest["artifacts"] if a["path"] == "commands/route_print.txt")
+    assert entry["status"] == "skipped" and "vmkit redact" in entry["note"]
+    b = open_bundle(out)
+    kinds = set(b.issues["kind"].astype(str))
+    assert "manifest-file-missing" not in kinds and not {k for k in kinds if "sha256" in k}
+    assert "route_print" in set(b.missing["artifact"])
