@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -233,15 +234,19 @@ def redact_series(s: pd.Series) -> pd.Series:
             pd.CategoricalDtype(ordered=s.dtype.ordered))
     if not _is_text_dtype(s.dtype) or s.empty:
         return s
+    hit = None
     if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
         # Arrow's RE2, case-insensitive, on the column's own buffers (pandas' case=False would fall back to Python)
-        arr = pa.array(s.array)
-        if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 16:
-            arr = arr.combine_chunks()
-        found = pc.fill_null(pc.match_substring_regex(arr, PREFILTER, ignore_case=True), False)
-        hit = found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
-    else:
-        hit = s.map(lambda v: isinstance(v, str) and might_hold_secret(v)).to_numpy(dtype=bool)
+        try:
+            arr = pa.array(s.array)
+            if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 16:
+                arr = arr.combine_chunks()
+            found = pc.fill_null(pc.match_substring_regex(arr, PREFILTER, ignore_case=True), False)
+            hit = found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+        except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - the Python path below is the same
+            hit = None
+    if hit is None:
+        hit = np.fromiter((isinstance(v, str) and might_hold_secret(v) for v in s.tolist()), bool, len(s))
     if not hit.any():
         return s
     pos = hit.nonzero()[0]
