@@ -179,18 +179,31 @@ PREFILTER = ("(?:" + "|".join(sorted({*_CMD_WORDS, *_KV_WORDS, "passphrase"}, ke
              r')(?:[ \t:="]| =|\\")|(?:key|pfx|protectedsettings|connectionstring)(?:"|\\")'
              r"|/(?:p|pw|pwd|rp)[:=]|/pass|@|authorization|bearer|eyj|mig|mii|private key|sharedaccesssignature=|sig=")
 _PREFILTER_RE = _Lazy(PREFILTER, re.IGNORECASE)
+#: Every rule literal contains one of these (tests check it): a text holding none of them is clean, and ``in`` on a
+#: lowercased string costs a fraction of one regex search.
+_ANCHORS = ("sig=", "pass", "pwd", "secret", "token", "key", "pfx", "protectedsettings", "connectionstring", "/p",
+            "/rp", "@", "authorization", "bearer", "eyj", "mig", "mii", "sharedaccess")
+#: Below this many cells, a frame is pre-filtered in Python: each Arrow regex call compiles RE2 anew and builds its
+#: DFA while matching, a few milliseconds that only pay off on large columns.
+_ARROW_MIN_CELLS = 20_000
+
+
+@functools.cache
+def _by_anchor() -> dict[str, tuple[str, ...]]:
+    return {a: tuple(lit for lit in _LITERALS if a in lit) for a in _ANCHORS}
 
 
 def might_hold_secret(text: str) -> bool:
-    """Cheap test: False means no rule can match ``text``."""
-    return _PREFILTER_RE.search(text) is not None
+    """Cheap test: False means no rule can match ``text`` (no rule's literal occurs in it). Substring tests only:
+    Python's regex engine would try a 40-way alternation at every position."""
+    low = text.lower()
+    lits = _by_anchor()
+    return any(lit in low for a in _ANCHORS if a in low for lit in lits[a])
 
 
 def redact_text(text: str) -> str:
     """``text`` with every secret masked (see :data:`RULES`); the same object when nothing matched."""
-    if not isinstance(text, str) or not text:
-        return text
-    if _PREFILTER_RE.search(text) is None:
+    if not isinstance(text, str) or not text or not might_hold_secret(text):
         return text
     low = text.lower()
     out = text
@@ -218,35 +231,36 @@ def _is_text_dtype(dtype: Any) -> bool:
     return isinstance(dtype, pd.StringDtype) or dtype is object or str(dtype) == "object"
 
 
-def redact_series(s: pd.Series) -> pd.Series:
-    """``s`` with secrets masked; the same object when nothing changed. Only rows passing the literal pre-filter are
-    looked at in Python."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = s.cat.categories
-        if not _is_text_dtype(cats.dtype) or len(cats) == 0:
-            return s
-        new = [redact_text(c) if isinstance(c, str) else c for c in cats]
-        if all(a == b for a, b in zip(new, cats, strict=True)):
-            return s
-        if len(set(new)) == len(new):
-            return s.cat.rename_categories(new)
-        return s.astype(object).map(lambda v: redact_text(v) if isinstance(v, str) else v).astype(
-            pd.CategoricalDtype(ordered=s.dtype.ordered))
-    if not _is_text_dtype(s.dtype) or s.empty:
-        return s
-    hit = None
-    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
-        # Arrow's RE2, case-insensitive, on the column's own buffers (pandas' case=False would fall back to Python)
-        try:
+def _is_arrow_str(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
+
+
+def _arrow_hits(cols: list[pd.Series]) -> list[np.ndarray] | None:
+    """Pre-filter of several Arrow string columns in one Arrow RE2 call (case-insensitive, on the columns' own
+    buffers; pandas' ``str.contains(case=False)`` would fall back to Python). None when Arrow refuses."""
+    try:
+        chunks: list[pa.Array] = []
+        for s in cols:
             arr = pa.array(s.array)
-            if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 16:
-                arr = arr.combine_chunks()
-            found = pc.fill_null(pc.match_substring_regex(arr, PREFILTER, ignore_case=True), False)
-            hit = found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
-        except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - the Python path below is the same
-            hit = None
-    if hit is None:
-        hit = np.fromiter((isinstance(v, str) and might_hold_secret(v) for v in s.tolist()), bool, len(s))
+            for c in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+                chunks.append(c if c.type == pa.large_string() else c.cast(pa.large_string()))
+        ca = pa.chunked_array(chunks, type=pa.large_string())
+        if ca.num_chunks > 16:
+            ca = ca.combine_chunks()
+        found = pc.fill_null(pc.match_substring_regex(ca, PREFILTER, ignore_case=True), False)
+        flat = found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - the Python path is the same test
+        return None
+    bounds = np.cumsum([0] + [len(s) for s in cols])
+    return [flat[bounds[i]:bounds[i + 1]] for i in range(len(cols))]
+
+
+def _python_hits(s: pd.Series) -> np.ndarray:
+    return np.fromiter((isinstance(v, str) and might_hold_secret(v) for v in s.tolist()), bool, len(s))
+
+
+def _apply(s: pd.Series, hit: np.ndarray) -> pd.Series:
+    """``s`` with the rows flagged by the pre-filter redacted; the same object when none changed."""
     if not hit.any():
         return s
     pos = hit.nonzero()[0]
@@ -260,15 +274,62 @@ def redact_series(s: pd.Series) -> pd.Series:
     return out
 
 
+def _redact_categorical(s: pd.Series) -> pd.Series:
+    cats = s.cat.categories
+    if not _is_text_dtype(cats.dtype) or len(cats) == 0:
+        return s
+    new = [redact_text(c) if isinstance(c, str) else c for c in cats]
+    if all(a == b for a, b in zip(new, cats, strict=True)):
+        return s
+    if len(set(new)) == len(new):
+        return s.cat.rename_categories(new)
+    return s.astype(object).map(lambda v: redact_text(v) if isinstance(v, str) else v).astype(
+        pd.CategoricalDtype(ordered=s.dtype.ordered))
+
+
+def redact_series(s: pd.Series) -> pd.Series:
+    """``s`` with secrets masked; the same object when nothing changed. Only rows passing the literal pre-filter are
+    looked at in Python."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return _redact_categorical(s)
+    if not _is_text_dtype(s.dtype) or s.empty:
+        return s
+    hits = _arrow_hits([s]) if _is_arrow_str(s) and len(s) >= _ARROW_MIN_CELLS // 4 else None
+    return _apply(s, hits[0] if hits is not None else _python_hits(s))
+
+
 def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
     """The frame with secrets masked in its text columns (str, object, categories of str); the same object when
-    nothing changed, else a shallow copy with only the changed columns replaced (dtypes kept)."""
+    nothing changed, else a shallow copy with only the changed columns replaced (dtypes kept). All Arrow string
+    columns of a large frame are pre-filtered in one Arrow call."""
+    if df.empty:
+        return df
+    cols = [c for c, dt in df.dtypes.items() if _is_text_dtype(dt) or isinstance(dt, pd.CategoricalDtype)]
+    if not cols:
+        return df
+    if len(cols) * len(df) < _ARROW_MIN_CELLS:  # small: one Python test over all the frame's text first
+        cells: list[str] = []
+        for c in cols:
+            s = df[c]
+            vals = s.cat.categories.tolist() if isinstance(s.dtype, pd.CategoricalDtype) else s.tolist()
+            cells += [v for v in vals if isinstance(v, str)]
+        if not might_hold_secret("\n".join(dict.fromkeys(cells))):  # each distinct value once
+            return df
+    arrow = [c for c in cols if _is_arrow_str(df[c])]
+    hits: dict[Any, np.ndarray] = {}
+    if arrow and len(arrow) * len(df) >= _ARROW_MIN_CELLS:
+        found = _arrow_hits([df[c] for c in arrow])
+        if found is not None:
+            hits = dict(zip(arrow, found, strict=True))
     out = None
-    for col in df.columns:
+    for col in cols:
         s = df[col]
-        if not (_is_text_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype)):
-            continue
-        new = redact_series(s)
+        if col in hits:
+            new = _apply(s, hits[col])
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            new = _redact_categorical(s)
+        else:
+            new = _apply(s, _python_hits(s))
         if new is not s:
             if out is None:
                 out = df.copy(deep=False)

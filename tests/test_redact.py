@@ -317,9 +317,11 @@ def test_attested_data_and_certificates_are_kept() -> None:
 
 def test_prefilter_is_a_superset_of_every_rule_literal() -> None:
     for lit in R._LITERALS:
+        assert any(a in lit for a in R._ANCHORS), lit
+        assert R.might_hold_secret(f"x {lit.upper()} y"), lit
         for form in (lit, lit.upper(), lit.title()):
             assert R._PREFILTER_RE.search(form), form
-            assert R.redact_series(pd.Series([f"x {form} y"], dtype="str")) is not None
+            assert R._arrow_hits([pd.Series(["clean", f"x {form} y"], dtype="str")])[0].tolist() == [False, True]
 
 
 def test_redact_frame_keeps_dtypes_and_identity() -> None:
@@ -332,6 +334,14 @@ def test_redact_frame_keeps_dtypes_and_identity() -> None:
     assert R.redact_frame(clean) is clean
     cat = pd.DataFrame({"c": pd.Series(["sig=1", "sig=2", "z"], dtype="category")})
     assert R.redact_frame(cat)["c"].astype(str).tolist() == ["sig=<redacted>", "sig=<redacted>", "z"]
+    # a large frame goes through the one-call Arrow pre-filter; the same rows come out
+    n = R._ARROW_MIN_CELLS
+    big = pd.DataFrame({"a": pd.Series(["ok"] * n, dtype="str"), "b": pd.Series(["fine"] * n, dtype="str")})
+    big.loc[7, "b"] = "token=abc"
+    big.loc[n - 1, "a"] = "Authorization: Bearer abcdefghijklmnopqrstuvwxyz"
+    red = R.redact_frame(big)
+    assert red.loc[7, "b"] == "token=<redacted>" and red.loc[n - 1, "a"] == "Authorization: Bearer <redacted>"
+    assert (red.drop(index=[7, n - 1]) == big.drop(index=[7, n - 1])).all().all()
 
 
 def test_redaction_is_cheap_on_a_million_rows() -> None:
