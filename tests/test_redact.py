@@ -236,6 +236,11 @@ def test_cli_diagnose_text_json_report_parse_inspect(seeded: Seeded, tmp_path: P
     assert main(["report", str(seeded.path), "-o", str(html)]) == 0
     text = html.read_text(encoding="utf-8")
     assert seeded.leaks(text) == []
+    assert main(["redact", "--check", str(html)]) == 0  # the kit's own scan agrees
+    js = tmp_path / "findings.json"
+    js.write_text(outputs[1], encoding="utf-8")
+    assert main(["redact", "--check", str(js)]) == 0
+    capsys.readouterr()
     csv = tmp_path / "settings.csv"
     main(["parse", str(seeded.path / CSE / "RuntimeSettings/0.settings"), "--csv", str(csv)])
     assert seeded.leaks(csv.read_text(encoding="utf-8")) == []
@@ -503,3 +508,30 @@ def test_redact_a_zip_with_a_root_folder_and_a_binary_file(tmp_path: Path) -> No
     kinds = set(b.issues["kind"].astype(str))
     assert "manifest-file-missing" not in kinds and not {k for k in kinds if "sha256" in k}
     assert "route_print" in set(b.missing["artifact"])
+
+
+@pytest.mark.parametrize("name", ["cse-timeout-90min", "keyvault-legacy-msi", "proxy-intercepts-agent"])
+def test_evidence_lines_holding_a_secret_are_masked_and_still_cited(name: str, tmp_path: Path, capsys) -> None:
+    """A secret on the very log line a finding cites as evidence: the finding is the same, its evidence shows the
+    line masked, and no output carries the secret."""
+    root = tmp_path / name
+    shutil.copytree(SAMPLES / name, root)
+    ev = evidence_frame(diagnose(open_bundle(root)))
+    row = ev[ev["artifact"].isin(["handler_log", "agent_log"]) & ev["line"].notna()].iloc[0]
+    secret = "Kq7Vb2Nc9Xz4Lm1Pw8Rt5Ys3Ud6Ie0Oa%3D"
+    f = root / row["source"]
+    lines = f.read_text(encoding="utf-8").split("\n")
+    lines[int(row["line"]) - 1] += (f" https://st.blob.core.windows.net/c/s.ps1?sv=2022-11-02&sig={secret} "
+                                    f"-Password Pw{secret[:8]}")
+    f.write_text("\n".join(lines), encoding="utf-8")
+    _rehash(root)
+    findings = diagnose(open_bundle(root))
+    assert sorted(findings["code"]) == _codes(SAMPLES / name)
+    cited = evidence_frame(findings)
+    hit = cited[(cited["source"] == row["source"]) & (cited["line"] == row["line"])]
+    assert not hit.empty and hit["text"].str.contains("sig=<redacted>", regex=False).all()
+    main(["diagnose", str(root), "--json"])
+    main(["diagnose", str(root)])
+    out = capsys.readouterr().out
+    assert secret not in out and secret[:8] not in out and "sig=<redacted>" in out
+    assert secret not in _frame_text(cited) and f"Pw{secret[:8]}" not in _frame_text(cited)
