@@ -96,10 +96,11 @@ def _keep(*groups: int, mask_at: int | None = None) -> _Repl:
     return repl
 
 
-# Value shapes shared by the command-line and key=value rules: a quoted value, a JSON-escaped quoted value
+# Value shapes shared by the command-line and key=value rules: a quoted value (a double-quoted one must end where
+# a word would: else the quotes are a JSON string's end and the next one's start), a JSON-escaped quoted value
 # (\"...\" inside a JSON string) or a bare token. A bare token ends at whitespace, quotes, a backslash (the
 # start of a JSON escape) and the separators of connection strings and query strings.
-_VALUE = (r"""(?!<redacted>)(?:'[^'\n]*'|"[^"\n]*"|\\"(?:[^"\\\n]|\\[^"\n])*"""
+_VALUE = (r"""(?!<redacted>)(?:'[^'\n]*'|"[^"\n]*"(?=[\s;,)\]}]|$)|\\"(?:[^"\\\n]|\\[^"\n])*"""
           r"""\\"|[^\s"',;&\\<>|]+?(?=[\]})]*(?:[\s"',;&\\<>|]|$)))""")
 _SECRET_WORDS = (r"password|passwd|pwd|passphrase|secret|token|accountkey|accesskey|sharedaccesskey|sharedkey|"
                  r"secretkey|apikey|api_key|clientsecret|client_secret|sastoken|sas_token")
@@ -119,12 +120,14 @@ _CMD_WORDS = ("password", "passwd", "pwd", "passphrase", "secret", "token", "acc
 _KV_WORDS = (*_CMD_WORDS, "sharedaccesskey", "api_key", "clientsecret", "client_secret", "sastoken", "sas_token")
 _JSON_LITERALS = _variants(("password", "passwd", "pwd", "passphrase", "secret", "token", "key", "pfx",
                             "protectedsettings", "connectionstring"), ('"', '\\"'))
-_PEM_BODY = r"[A-Za-z0-9+/=\s\\:,.\-]"
+# A PEM body: base64, whitespace, header punctuation, and the JSON escapes of a newline (\\n, \\r, \\/); never a
+# backslash that escapes a quote (the end of the JSON string the key sits in)
+_PEM_BODY = r"(?:[A-Za-z0-9+/=\s:,.\-]|\\[nr/\\])"
 
 RULES: tuple[Rule, ...] = (
     Rule("private-key (PEM)", ("private key",),
          (r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY[A-Z ]*)-----(?!<redacted>)" + _PEM_BODY +
-                    r"*?(?:-----END (?P=label)-----|(?=[^A-Za-z0-9+/=\s\\:,.\-])|\Z)"),
+                    r"*?(?:-----END (?P=label)-----|(?!" + _PEM_BODY + r")|\Z)"),
          lambda m: f"-----BEGIN {m.group('label')}-----{MASK}-----END {m.group('label')}-----"),
     # DER private keys in base64, recognised by their ASN.1 start, not by length or entropy: PKCS#12 (PFX,
     # SEQUENCE { INTEGER 3, SEQUENCE ...}), PKCS#8 (SEQUENCE { INTEGER 0, SEQUENCE ...}) and PKCS#1 RSA keys

@@ -535,3 +535,37 @@ def test_evidence_lines_holding_a_secret_are_masked_and_still_cited(name: str, t
     out = capsys.readouterr().out
     assert secret not in out and secret[:8] not in out and "sig=<redacted>" in out
     assert secret not in _frame_text(cited) and f"Pw{secret[:8]}" not in _frame_text(cited)
+
+
+_FRAGMENTS = ["password=", "-Password ", "/p:", "sig=", "token=", '"', "'", "\\", " ", ",", ":", "}", "]", "abc",
+              "Bearer ", "Authorization: ", "AccountKey=", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.x",
+              "-----BEGIN PRIVATE KEY-----", "\n", "https://u:p@h", "&", ";", "\\\""]
+
+
+def test_masking_keeps_json_valid() -> None:
+    """Frames hold JSON (public_settings, probe bodies) that rules parse after masking: any JSON document stays
+    JSON, whatever secret-like fragments its strings hold, and every JSON file of the samples and the seeded
+    bundle too."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    text = st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=6), max_size=8).map("".join)
+    keys = st.sampled_from(["commandToExecute", "access_token", "password", "fileUris", "x", "protectedSettings"])
+    doc = st.recursive(text, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+                       max_leaves=8)
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(doc)
+    def check(obj) -> None:
+        for dumped in (json.dumps(obj), json.dumps(obj, separators=(",", ":")), json.dumps(json.dumps(obj))):
+            json.loads(R.redact_text(dumped))
+
+    check()
+    for f in list(SAMPLES.glob("*/**/*.json")) + list(SAMPLES.glob("*/**/*.settings")) + list(
+            SAMPLES.glob("*/**/*.status")):
+        text = f.read_text(encoding="utf-8-sig", errors="replace").rstrip("\x00")
+        try:
+            json.loads(text)
+        except ValueError:
+            continue
+        json.loads(R.redact_text(text))
