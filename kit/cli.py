@@ -253,6 +253,13 @@ def cmd_redact(args: argparse.Namespace) -> int:
         print(_safe(f"dropped {path}: {why}"))
     if rep.manifest_note:
         print(f"note: {rep.manifest_note}")
+    left = scan_path(rep.output)  # the same scan as --check, on what was written
+    for h in left:
+        print(f"still found: {h}", file=sys.stderr)
+    if left:
+        print(f"vmkit: {rep.output} still holds {len(left)} secret(s): do not share it", file=sys.stderr)
+        return 1
+    print("checked: no secrets found in the copy")
     return EXIT_OK
 
 

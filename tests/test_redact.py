@@ -569,3 +569,11 @@ def test_masking_keeps_json_valid() -> None:
         except ValueError:
             continue
         json.loads(R.redact_text(text))
+
+
+def test_redact_verifies_its_copy(seeded: Seeded, tmp_path: Path, capsys, monkeypatch) -> None:
+    """`vmkit redact` scans what it wrote: were a shape to slip through, it says so and exits 1."""
+    monkeypatch.setattr(R, "redact_file_text", lambda text, pseudo=None: text)
+    assert main(["redact", str(seeded.path), "-o", str(tmp_path / "x.zip")]) == 1
+    err = capsys.readouterr().err
+    assert "still found:" in err and "do not share it" in err and seeded.leaks(err) == []
