@@ -26,6 +26,7 @@ private keys.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -419,8 +420,6 @@ def scan_text(text: str, path: str = "<text>") -> list[Hit]:
         nonlocal starts
         if starts is None:
             starts = [m.start() for m in re.finditer("\n", text)]
-        import bisect
-
         return bisect.bisect_left(starts, pos) + 1
 
     for rule in RULES:
@@ -430,7 +429,7 @@ def scan_text(text: str, path: str = "<text>") -> list[Hit]:
             if rule.repl(m) != m.group(0):
                 kind = rule.kind
                 if kind == "json-secret-value":  # name the key (protectedSettings, access_token): it is no secret
-                    kind += f" ({m.group(1).strip().lstrip(chr(92)).split(chr(34))[1]})"
+                    kind += f" ({m.group(1).strip().lstrip(chr(92)).split(chr(34))[1].strip(chr(92))})"
                 hits.add((line_of(m.start()), kind))
     if _ds_plugins():
         for i, line in enumerate(text.splitlines(), 1):
