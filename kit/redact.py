@@ -611,15 +611,18 @@ class RedactionReport:
 
 
 def _encode(text: str, encoding: str, bom: bool) -> bytes:
+    """``text`` in the encoding it was read in (a Windows code page such as cp850 or cp932 too), so a rewritten file
+    decodes as its original did; UTF-8 when that codec cannot hold a replacement (pseudonyms are ASCII)."""
     if encoding == "utf-8-sig":
-        return b"\xef\xbb\xbf" + text.encode("utf-8")
+        return b"\xef\xbb\xbf" + text.encode("utf-8", errors="surrogatepass")
     if encoding.startswith("utf-16"):
         enc = "utf-16-le" if encoding == "utf-16-le" else "utf-16-be"
         prefix = (b"\xff\xfe" if enc == "utf-16-le" else b"\xfe\xff") if bom else b""
         return prefix + text.encode(enc, errors="surrogatepass")
-    if encoding == "cp1252":
-        return text.encode("cp1252", errors="replace")
-    return text.encode("utf-8", errors="surrogatepass")
+    try:
+        return text.encode(encoding)
+    except (LookupError, UnicodeEncodeError):
+        return text.encode("utf-8", errors="surrogatepass")
 
 
 def _looks_binary(text: str) -> bool:

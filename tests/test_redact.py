@@ -577,3 +577,22 @@ def test_redact_verifies_its_copy(seeded: Seeded, tmp_path: Path, capsys, monkey
     assert main(["redact", str(seeded.path), "-o", str(tmp_path / "x.zip")]) == 1
     err = capsys.readouterr().err
     assert "still found:" in err and "do not share it" in err and seeded.leaks(err) == []
+
+
+@pytest.mark.parametrize("lang", ["de", "ru", "ja"])
+def test_localized_console_output_keeps_its_code_page(lang: str, tmp_path: Path) -> None:
+    """route print / ipconfig written in cp850, cp866 or cp932: the pseudonymized copy (its private addresses
+    replaced) is written back in the same code page, reads the same way and diagnoses the same."""
+    from .test_same_answer import _localized
+
+    root = _localized(tmp_path, lang, loose=False)
+    out = tmp_path / f"{lang}.zip"
+    rep = R.redact_bundle(root, out, pseudonymize=True, salt=b"0123456789abcdef0123")
+    assert "commands/route_print.txt" in rep.changed
+    before, after = open_bundle(root), open_bundle(out)
+    enc = {b: dict(zip(x.inventory["path"], x.inventory["encoding"], strict=True)) for b, x in
+           (("before", before), ("after", after))}
+    assert enc["after"]["commands/route_print.txt"] == enc["before"]["commands/route_print.txt"]
+    assert enc["after"]["commands/ipconfig_all.txt"] == enc["before"]["commands/ipconfig_all.txt"]
+    assert len(after.frame("routes")) == len(before.frame("routes"))
+    assert sorted(diagnose(after)["code"]) == sorted(diagnose(before)["code"])
