@@ -739,8 +739,9 @@ def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[st
     root = new_manifest[: -len("manifest.json")]
     try:
         doc = json.loads(decode(files[new_manifest]).text)
-    except ValueError:
-        report.manifest_note = "manifest.json is not JSON: its sha256 entries could not be updated"
+    except (ValueError, RecursionError):
+        report.manifest_note = ("manifest.json is not JSON (or nested too deep to read): its sha256 entries could "
+                                "not be updated")
         return
     arts = doc.get("artifacts") if isinstance(doc, dict) else None
     if not isinstance(arts, list):
