@@ -748,6 +748,7 @@ def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[st
         report.manifest_note = "manifest.json has no artifacts list: nothing to update"
         return
     by_lower = {k.lower(): k for k in files}
+    changed = {renamed[n].lower() for n in report.changed}
     dropped = {(pseudo.apply(p) if pseudo is not None else p).lower(): why for p, why in report.dropped}
     for a in arts:
         if not isinstance(a, dict) or not isinstance(a.get("path"), str):
@@ -759,6 +760,8 @@ def _update_manifest(manifest_name: str, renamed: dict[str, str], files: dict[st
                 a["status"], a["note"] = "skipped", f"removed by vmkit redact: {dropped[full]}"
                 report.hashes_updated += 1
             continue
+        if key.lower() not in changed:  # unchanged bytes: the manifest's hash stays, matching or not (a mismatch
+            continue                     # that was there says the file changed after collection: keep saying it)
         data = files[key]
         digest = hashlib.sha256(data).hexdigest()
         if a.get("sha256") and str(a["sha256"]).lower() != digest:
