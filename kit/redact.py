@@ -36,7 +36,7 @@ import json
 import re
 import secrets as _secrets
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -801,10 +801,6 @@ def scan_path(path: str | Path) -> list[Hit]:
     finally:
         src.close()
     return hits
-
-
-def iter_hits_text(hits: Iterable[Hit]) -> str:
-    return "\n".join(str(h) for h in hits)
 
 
 __all__ = ["MASK", "PLATFORM_ADDRESSES", "RULES", "Hit", "Pseudonymizer", "RedactionReport", "load_salt",
