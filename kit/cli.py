@@ -5,6 +5,8 @@
     vmkit report PATH -o report.html                  one self-contained HTML report
     vmkit inspect PATH                                what the bundle holds: recognised files, frames, issues
     vmkit parse FILE [--format KIND] [--csv OUT]      parse one file and print its frame(s)
+    vmkit redact BUNDLE -o OUT.zip [--pseudonymize]   a copy safe to share: secrets removed (names replaced)
+    vmkit redact --check PATH                         scan a file or bundle for secrets; exit 1 when any
     vmkit collect HOST... [options]                   collect a bundle from VMs over WinRM
 """
 
@@ -25,6 +27,19 @@ from . import __version__
 from .errors import KitError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
+
+# Every output of this module is masked (kit.redact): what it prints comes from frames that are already redacted,
+# and _safe() is applied once more at the print points, so an exception text or a path cannot carry a secret either.
+
+
+def _safe(text: str) -> str:
+    from .redact import redact_text
+
+    return redact_text(text)
+
+
+def _err(prefix: str, exc: BaseException) -> None:
+    print(f"vmkit: {prefix}{_safe(str(exc))}", file=sys.stderr)
 
 
 def _open(path: str):
@@ -53,6 +68,22 @@ def _wrap(text: str, indent: str, width: int = 100) -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent)
 
 
+#: Evidence text is wrapped at spaces (an address, number or path is never split) onto at most this many lines;
+#: a longer text ends at a space with " …" and the count of characters left out.
+EVIDENCE_WRAP_LINES = 4
+
+
+def _evidence_lines(text: str, indent: str = "             ", width: int = 110) -> list[str]:
+    lines = textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent,
+                          break_long_words=False, break_on_hyphens=False)
+    if len(lines) <= EVIDENCE_WRAP_LINES:
+        return lines
+    kept = lines[:EVIDENCE_WRAP_LINES]
+    shown = sum(len(x.strip()) + 1 for x in kept)
+    kept[-1] += f" … ({max(len(text) - shown, 0)} more characters)"
+    return kept
+
+
 def format_findings(findings, *, evidence_lines: int = 3) -> str:
     """A readable plain-text rendering of a findings frame (what `vmkit diagnose` prints)."""
     if findings.empty:
@@ -66,7 +97,8 @@ def format_findings(findings, *, evidence_lines: int = 3) -> str:
             if ev.get("line") is not None:
                 where += f":{ev['line']}"
             first = (ev.get("text") or "").splitlines()[0] if ev.get("text") else ""
-            out.append(f"           > {where}  {first[:160]}")
+            out.append(f"           > {where}")
+            out += _evidence_lines(first)
         if r.evidence_count > evidence_lines:
             out.append(f"           > ... {r.evidence_count - evidence_lines} more evidence rows")
         if str(r.severity) != "info":
@@ -82,21 +114,32 @@ def format_findings(findings, *, evidence_lines: int = 3) -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from .diagnose import diagnose, findings_to_json
 
+    def diagnose_filter(df, min_severity):
+        return df if min_severity is None else df[df["severity"] >= min_severity].reset_index(drop=True)
+
     try:
         bundle = _open(args.path)
-        findings = diagnose(bundle, min_severity=args.min_severity)
+        every = diagnose(bundle)
+        findings = diagnose_filter(every, args.min_severity)
     except (KitError, OSError) as exc:
-        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        _err("cannot read bundle: ", exc)
         return EXIT_UNREADABLE
     if args.json:
-        json.dump(findings_to_json(findings), sys.stdout, indent=2)
+        from .redact import redact_obj
+
+        json.dump(redact_obj(findings_to_json(findings)), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         when = (bundle.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if bundle.collected_at is not None
                 else "at an unknown time")
-        print(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}")
+        print(_safe(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}"))
         print()
-        print(format_findings(findings))
+        print(_safe(format_findings(findings)))
+        hidden = len(every) - len(findings)
+        if hidden:
+            counts = every.loc[every["severity"] < args.min_severity, "severity"].value_counts()
+            what = ", ".join(f"{int(n)} {sev}" for sev, n in counts.items() if n)
+            print(f"Hidden by --min-severity {args.min_severity}: {hidden} finding(s) ({what}).")
     bad = findings["severity"].isin(["error", "critical"]).any()
     return EXIT_FINDINGS if bad else EXIT_OK
 
@@ -108,7 +151,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         bundle = _open(args.path)
         out = write_report(bundle, args.output)
     except (KitError, OSError) as exc:
-        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        _err("cannot read bundle: ", exc)
         return EXIT_UNREADABLE
     print(f"wrote {out}")
     return EXIT_OK
@@ -119,11 +162,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     try:
         bundle = open_bundle(args.path)
-        print(bundle.summary())
+        print(_safe(bundle.summary()))
         _require_artifacts(bundle, args.path)
+        inv = bundle.inventory
     except (KitError, OSError) as exc:
-        print(f"vmkit: cannot read bundle: {exc}", file=sys.stderr)
+        _err("cannot read bundle: ", exc)
         return EXIT_UNREADABLE
+    print()
+    print(f"Layout: {bundle.kind}" + (f" - {bundle.layout.note}" if bundle.layout.note else ""))
+    print(f"Time reference basis: {bundle.time_reference_basis}")
+    print("Files (artifact, status, path; '-> layout path [how]' where the file was mapped from another layout):")
+    width = max((len(str(a)) for a in inv["artifact"].dropna()), default=1)
+    for r in inv.itertuples(index=False):
+        what = r.artifact if isinstance(r.artifact, str) else "-"
+        line = f"  {what:<{width}}  {r.status:<18}  {r.path}"
+        if isinstance(r.layout_path, str) and r.layout_path != r.path:
+            how = r.mapped_by if isinstance(r.mapped_by, str) else "?"
+            line += f"  -> {r.layout_path} [{how}]"
+        print(line)
     return EXIT_OK
 
 
@@ -133,24 +189,77 @@ def cmd_parse(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .parse import parse_bytes
+    from .redact import redact_frame
 
     try:
         data = Path(args.file).read_bytes()
         result = parse_bytes(data, source=Path(args.file).name, format=args.format)
     except (KitError, OSError) as exc:
-        print(f"vmkit: {exc}", file=sys.stderr)
+        _err("", exc)
         return EXIT_UNREADABLE
+    safe = (lambda t: t) if args.raw else _safe
     with pd.option_context("display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60):
         for name, df in result.frames.items():
+            df = df if args.raw else redact_frame(df)
             print(f"== {name}: {len(df)} rows")
             if args.csv:
                 out = f"{args.csv}.{name}.csv" if len(result.frames) > 1 else args.csv
                 df.to_csv(out, index=False)
                 print(f"   written to {out}")
             else:
-                print(df.head(args.rows).to_string())
+                print(safe(df.head(args.rows).to_string()))
     for issue in result.issues:
-        print(f"issue: {issue}")
+        print(safe(f"issue: {issue}"))
+    return EXIT_OK
+
+
+def cmd_redact(args: argparse.Namespace) -> int:
+    from .redact import detect_secrets_available, load_salt, redact_bundle, scan_path
+
+    if args.check:
+        try:
+            hits = scan_path(args.path)
+        except (KitError, OSError) as exc:
+            _err("cannot read: ", exc)
+            return EXIT_UNREADABLE
+        for h in hits:
+            print(h)  # file, line and kind: never the value
+        if not detect_secrets_available():
+            print("vmkit: detect-secrets is not installed: only the kit's own patterns were used", file=sys.stderr)
+        print(f"{len(hits)} secret(s) found" if hits else "no secrets found", file=sys.stderr)
+        return 1 if hits else EXIT_OK
+    if not args.output:
+        print("vmkit redact: -o OUT.zip is required (or --check PATH)", file=sys.stderr)
+        return EXIT_UNREADABLE
+    salt = None
+    if args.pseudonymize:
+        try:
+            salt, created = load_salt(args.salt_file)
+        except (OSError, ValueError) as exc:
+            _err("salt: ", exc)
+            return EXIT_UNREADABLE
+        if created:
+            print(f"created the salt file {args.salt_file}: keep it (and keep it private) to map the same VM to the "
+                  "same names in later bundles", file=sys.stderr)
+    try:
+        rep = redact_bundle(args.path, args.output, pseudonymize=args.pseudonymize, salt=salt)
+    except (KitError, OSError) as exc:
+        _err("cannot read bundle: ", exc)
+        return EXIT_UNREADABLE
+    print(f"wrote {rep.output}: {rep.files} files, {len(rep.changed)} changed"
+          + (f", {rep.pseudonyms} names and ids pseudonymized" if args.pseudonymize else "")
+          + f"; manifest sha256 updated for {rep.hashes_updated}")
+    for path, why in rep.dropped:
+        print(_safe(f"dropped {path}: {why}"))
+    if rep.manifest_note:
+        print(f"note: {rep.manifest_note}")
+    left = scan_path(rep.output)  # the same scan as --check, on what was written
+    for h in left:
+        print(f"still found: {h}", file=sys.stderr)
+    if left:
+        print(f"vmkit: {rep.output} still holds {len(left)} secret(s): do not share it", file=sys.stderr)
+        return 1
+    print("checked: no secrets found in the copy")
     return EXIT_OK
 
 
@@ -181,7 +290,20 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--format", default=None, help="artifact kind (skip content sniffing); see kit.parse.PARSERS")
     pa.add_argument("--rows", type=int, default=20, help="rows to show (default 20)")
     pa.add_argument("--csv", default=None, help="write the frame(s) to CSV instead")
+    pa.add_argument("--raw", action="store_true", help="show secrets as the file holds them (default: masked)")
     pa.set_defaults(func=cmd_parse, imports=("kit.parse",))
+
+    rd = sub.add_parser("redact", help="a copy of a bundle safe to share; --check scans for secrets",
+                        description="Write a copy of BUNDLE with secrets removed (and, with --pseudonymize, "
+                        "subscription ids, resource/VM/host/user names and private IPs replaced consistently), or "
+                        "with --check scan a file or bundle and exit 1 when it holds a secret.")
+    rd.add_argument("path", help="bundle folder or .zip (with --check: any file too)")
+    rd.add_argument("-o", "--output", default=None, help="the redacted bundle (.zip)")
+    rd.add_argument("--check", action="store_true", help="scan PATH for secrets: file and line, never the value")
+    rd.add_argument("--pseudonymize", action="store_true", help="also replace names, ids and private addresses")
+    rd.add_argument("--salt-file", default="vmkit-redact.salt",
+                    help="the salt that keys the pseudonyms; created when absent (default: ./vmkit-redact.salt)")
+    rd.set_defaults(func=cmd_redact, imports=("kit.redact",))
 
     try:
         from .collect.cli import register

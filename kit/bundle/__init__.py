@@ -7,11 +7,18 @@
     >>> b.issues             # everything that could not be read cleanly
     >>> b.missing            # expected artifacts that are absent, and why they matter
 
-**Kinds.** ``kit`` (has the kit's ``manifest.json``), ``guest-log-collector`` (paths carry the
-``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors, as the agent's CollectGuestLogs zip does), ``logs-folder``
-(a copy of ``C:\\WindowsAzure\\Logs``: WaAppAgent.log, Plugins\\ or AggregateStatus\\ at its root) and ``loose``
-(whatever a customer pasted). A zip (or folder) whose only top-level entry is a folder holding a bundle is opened
-at that folder.
+**Kinds.** ``kit`` (has the kit's ``manifest.json``), ``rescue-disk-logs`` (``az vm repair``'s
+win-collect-attached-disk-logs folder ``<MM-dd-yyyy_HH.mm.ss>_UTC``: when the files were copied, ``copied_at``),
+``disk-inspection`` (VM Inspector's ``DiskInspection_...`` zip), ``log-collection`` (``<HOST>_LogCollection_<time>
+\\device_0\\...``), ``guest-log-collector`` (paths carry the ``WindowsAzure/Logs`` / ``Packages/Plugins`` anchors,
+as the agent's CollectGuestLogs zip does), ``hand-copied`` (flattened or drive-less folder names:
+``WindowsAzure_Logs_Plugins``, ``<Publisher.Type>-<version>``, ``Logs\\...``), ``logs-folder`` (a copy of
+``C:\\WindowsAzure\\Logs``: WaAppAgent.log, Plugins\\ or AggregateStatus\\ at its root) and ``loose`` (whatever a
+customer pasted). A zip (or folder) whose only top-level entry is a folder holding a bundle is opened at that
+folder. :mod:`kit.bundle.layout` maps each path onto the kit layout and says how (the inventory's ``mapped_by``);
+an extension file whose path lacks its extension or version gets them from the evidence
+:mod:`kit.parse._identity` reads (HandlerEnvironment.json beside it, the handler log's own folder lines), see
+docs/bundle-format.md, *Other layouts*.
 
 **Recognising files**, first match wins: (1) ``manifest`` - the kit manifest's entry for the file (its layout
 path or the command in ``origin``); (2) ``path`` - a parser's ``PATTERNS`` on the canonical layout path
@@ -44,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,11 +62,13 @@ from typing import Any
 import pandas as pd
 
 from .. import parse as _parse
+from .. import redact as _redact
 from ..errors import BundleError, SchemaError, UnsafeArchiveError
+from ..parse import _identity
 from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
 from ..schema import LOST_VALUES, Col, FrameSchema
 from ..textio import decode
-from .layout import EXPECTED, META_FILES, canonical, detect_kind, find_root
+from .layout import EXPECTED, META_FILES, Layout, detect_layout, find_root, map_path
 from .manifest import entry_kind, parse_collected_at, read_manifest
 from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL
 from .sources import FolderSource, Source, TooLarge, ZipSource
@@ -70,6 +80,12 @@ INVENTORY = FrameSchema(
         Col("path", "str", "Path of the file inside the bundle, as stored (forward slashes).", False),
         Col("layout_path", "str", "Canonical kit-layout path the file was mapped to (docs/bundle-format.md); frame "
             "rows cite it as `source`. NA when no anchor applies (a customer's `route.txt`)."),
+        Col("mapped_by", "str", "How the path was mapped onto the layout: `layout` (already a kit-layout path), "
+            "`anchor` (.../WindowsAzure/Logs/..., .../Packages/Plugins/... under any prefix), `flattened` "
+            "(WindowsAzure_Logs_Plugins, <Publisher.Type>-<version> folders), `drive-less` (Logs\\..., Plugins\\...), "
+            "`plugin-folder` (<Publisher.Type>\\<version>\\ on its own), `logs-folder` (a copy of "
+            "C:\\WindowsAzure\\Logs); `+identity from ...` when the extension and version came from a file's "
+            "content or its neighbours (kit.bundle.layout, kit.parse._identity); NA when unmapped."),
         Col("artifact", "str", "Artifact kind (parser name in `kit.parse.PARSERS`) it was recognised as; NA when "
             "unrecognised."),
         Col("recognised_by", "category", "`manifest` (the kit manifest's entry), `path` (parser PATTERNS on the "
@@ -123,6 +139,7 @@ class _File:
     rel: str
     layout_path: str | None
     size: int
+    mapped_by: str | None = None
     artifact: str | None = None
     recognised_by: str | None = None
     status: str = "pending"
@@ -164,8 +181,9 @@ class Bundle:
         self.manifest: dict[str, Any] | None = None
         if "manifest.json" in root_files:
             self.manifest = self._load_manifest(root_files["manifest.json"])
-        self.kind: str = detect_kind([r for r in rels.values() if r.lower() not in META_FILES],
-                                     self.manifest is not None)
+        content = [r for r in rels.values() if r.lower() not in META_FILES]
+        self.layout: Layout = Layout("kit") if self.manifest is not None else detect_layout(content, path.name)
+        self.kind: str = self.layout.kind
         self.collected_at: pd.Timestamp | None = None
         if self.manifest is not None:
             self.collected_at = parse_collected_at(self.manifest.get("collected_at"))
@@ -173,27 +191,36 @@ class Bundle:
                 self._issue(root_files["manifest.json"], "bad-manifest",
                             f"expected \"collected_at\" to be an ISO 8601 UTC time, found "
                             f"{self.manifest.get('collected_at')!r}; the collection time is unknown")
+        #: When a collector says it copied the files from a copy of the VM's disk (not when the VM's state was
+        #: captured: see :class:`~kit.bundle.layout.Layout`); None when none says.
+        self.copied_at: pd.Timestamp | None = self.layout.copied_at
+        self._mtimes = {e.path: e.mtime for e in listing if e.mtime is not None}
         entries = {str(a["path"]).replace("\\", "/").lower(): a
                    for a in (self.manifest or {}).get("artifacts", [])}
 
         self._files: list[_File] = []
-        used_layout: dict[str, str] = {}
+        self._used_layout: dict[str, str] = {}
         for e in listing:
             rel = rels[e.path]
             if "/" not in rel and rel.lower() in META_FILES:
                 self._files.append(_File(e.path, rel, None, e.size, status="meta", notes=["describes the bundle"]))
                 continue
-            lp = canonical(rel)
-            if lp is None and self.kind == "logs-folder":
-                lp = "C/WindowsAzure/Logs/" + rel
-            f = _File(e.path, rel, lp, e.size, entry=entries.get(rel.lower()))
+            if rel in self.layout.meta:
+                self._files.append(_File(e.path, rel, None, e.size, status="meta", notes=[self.layout.meta[rel]]))
+                continue
+            mapped = map_path(rel)
+            lp, how = mapped.layout_path, mapped.mapped_by
+            if self.kind == "logs-folder" and how not in ("layout", "anchor"):
+                lp, how = "C/WindowsAzure/Logs/" + rel, "logs-folder"
+            f = _File(e.path, rel, lp, e.size, mapped_by=how, entry=entries.get(rel.lower()))
             if lp is not None:
                 key = lp.lower()
-                if key in used_layout:
-                    f.notes.append(f"maps to the same layout path as {used_layout[key]}; cited by its own path")
+                if key in self._used_layout:
+                    f.notes.append(f"maps to the same layout path as {self._used_layout[key]}; cited by its own "
+                                   "path")
                     f.layout_path = None
                 else:
-                    used_layout[key] = e.path
+                    self._used_layout[key] = e.path
             self._files.append(f)
         for rel_path, reason in source.refused:
             f = _File(rel_path, rel_path[len(self.root):], None, 0, status="skipped", notes=[reason])
@@ -201,6 +228,7 @@ class Bundle:
             self._issue(rel_path, "refused-file", f"expected a regular file, found {reason}")
         self._files.sort(key=lambda f: f.path)
         self._classify()
+        self._assign_identity()
         self._check_manifest(entries, root_files.get("manifest.json", "manifest.json"))
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -327,6 +355,77 @@ class Bundle:
         printable = head[:200].replace("\r", "").replace("\n", "").replace("\t", "").isprintable()
         self._issue(f.source, "unrecognised-file", "expected a file some parser recognises by its path or "
                     "content, found none that does", text=head[:200] if printable else None)
+
+    def _assign_identity(self) -> None:
+        """Give extension files whose path lacks the extension or its version a canonical layout path that names
+        both, from the evidence :mod:`kit.parse._identity` reads (HandlerEnvironment.json beside the file, the
+        handler log's own lines, the only version of that extension in the bundle), so the parsers fill
+        ``extension`` / ``ext_version`` from ``source`` as for any kit bundle."""
+        kinds = ("handler_log", "ext_status", "ext_settings", "handler_env", "handler_manifest")
+        files = [f for f in self._files if f.artifact in kinds and f.status == "pending"]
+        if all(None not in _identity.from_path(f.source) for f in files):
+            return  # every path names both (a kit bundle): nothing to read
+        folder_ids: dict[str, tuple[str, str | None]] = {}
+        for f in files:
+            if f.artifact == "handler_env" or f.path.lower().endswith("handlerenvironment.json"):
+                text = self._head_text(f)
+                ext, ver = _identity.from_handler_environment(text) if text else (None, None)
+                if ext is not None:
+                    folder_ids[f.path.rsplit("/", 1)[0] if "/" in f.path else ""] = (ext, ver)
+        versions: dict[str, set[str]] = {}
+        for f in files:
+            ext, ver = _identity.from_path(f.source)
+            if ext is not None and ver is not None:
+                versions.setdefault(ext.lower(), set()).add(ver)
+        for ext, ver in folder_ids.values():
+            if ver is not None:
+                versions.setdefault(ext.lower(), set()).add(ver)
+        for f in files:
+            ext, ver = _identity.from_path(f.source)
+            how: list[str] = []
+            if ext is None or ver is None:
+                folder = f.path.rsplit("/", 1)[0] if "/" in f.path else ""
+                while True:  # HandlerEnvironment.json in this folder or one above (Status/, RuntimeSettings/)
+                    if folder in folder_ids:
+                        e2, v2 = folder_ids[folder]
+                        if ext is None or e2.lower() == ext.lower():
+                            ext, ver = e2, ver or v2
+                            how.append("HandlerEnvironment.json beside it")
+                        break
+                    if not folder:
+                        break
+                    folder = folder.rsplit("/", 1)[0] if "/" in folder else ""
+            if (ext is None or ver is None) and f.artifact == "handler_log":
+                text = self._head_text(f)
+                e2, v2 = _identity.from_log_text(text) if text else (None, None)
+                if e2 is not None and (ext is None or e2.lower() == ext.lower()):
+                    ext, ver = e2, ver or v2
+                    how.append("the log's own folder lines")
+            if ext is not None and ver is None and len(versions.get(ext.lower(), ())) == 1:
+                ver = next(iter(versions[ext.lower()]))
+                how.append(f"the only version of {ext} in the bundle")
+            target = _identity_path(f, ext, ver)
+            if target is None or target.lower() == (f.layout_path or "").lower():
+                continue
+            key = target.lower()
+            if key in self._used_layout and self._used_layout[key] != f.path:
+                f.notes.append(f"its extension identity points at {target}, already used by {self._used_layout[key]}")
+                continue
+            if f.layout_path is not None:
+                self._used_layout.pop(f.layout_path.lower(), None)
+            self._used_layout[key] = f.path
+            f.layout_path = target
+            if how:
+                f.mapped_by = f"{f.mapped_by or 'content'}+identity from {' and '.join(how)}"
+                f.notes.append(f"extension {ext} {ver} from {' and '.join(how)}")
+            if target.rsplit("/", 1)[-1] != f.path.rsplit("/", 1)[-1]:
+                f.notes.append(f"cited as {target.rsplit('/', 1)[-1]}, the name its sequence number gives")
+
+    def _head_text(self, f: _File) -> str | None:
+        try:
+            return decode(self._src.read_head(f.path, SNIFF_BYTES * 2)).text[:SNIFF_BYTES]
+        except (OSError, UnsafeArchiveError):
+            return None
 
     def _skip(self, f: _File) -> None:
         f.status = "skipped"
@@ -456,8 +555,16 @@ class Bundle:
     def _producers(self, frame: str) -> list[str]:
         return [k for k in _parse.PARSERS if (m := self._module(k)) is not None and frame in m.FRAMES]
 
-    def frame(self, name: str) -> pd.DataFrame:
-        """The frame ``name``, typed per its schema; the schema's empty frame when no file filled it."""
+    #: Whether frames and issues are returned with secrets masked (:mod:`kit.redact`); ``open_bundle(redact=False)``.
+    redacted: bool = True
+
+    def frame(self, name: str, *, raw: bool = False) -> pd.DataFrame:
+        """The frame ``name``, typed per its schema; the schema's empty frame when no file filled it. Secrets in its
+        text columns are masked (:mod:`kit.redact`) unless ``raw`` or the bundle was opened with ``redact=False``."""
+        df = self._frame(name)
+        return df if raw or not self.redacted else _redact.redacted_frame(self, name, df)
+
+    def _frame(self, name: str) -> pd.DataFrame:
         if name in self._frames:
             return self._frames[name]
         schemas = self._schemas()
@@ -531,7 +638,8 @@ class Bundle:
         for name in self._schemas():  # combine() failures are only known once frames are built
             if name != ISSUES.name:
                 self.frame(name)
-        return issues_frame(self._bundle_issues)
+        iss = issues_frame(self._bundle_issues)
+        return _redact.redact_frame(iss) if self.redacted else iss
 
     @property
     def inventory(self) -> pd.DataFrame:
@@ -544,7 +652,7 @@ class Bundle:
                     f.sha256, _ = self._src.sha256(f.path, self._max_file)
                 except (OSError, UnsafeArchiveError, TooLarge) as exc:
                     f.notes.append(f"could not be hashed: {exc}")
-            recs.append({"path": f.path, "layout_path": f.layout_path, "artifact": f.artifact,
+            recs.append({"path": f.path, "layout_path": f.layout_path, "mapped_by": f.mapped_by, "artifact": f.artifact,
                          "recognised_by": f.recognised_by, "status": f.status, "size": f.size,
                          "sha256": f.sha256, "sha256_ok": f.sha256_ok, "rows": f.rows, "issues": f.issues,
                          "encoding": f.encoding, "newline": f.newline, "note": "; ".join(f.notes) or None})
@@ -573,6 +681,8 @@ class Bundle:
                 unusable = [f for f in self._files if f.artifact == kind]
                 note = "; ".join(f"{f.path} is {f.status}" + (f" ({f.notes[-1]})" if f.notes else "")
                                  for f in unusable) or None
+                if note is None:
+                    note = self._not_found().get(kind)
             recs.append({"artifact": kind, "expected_path": where, "why_it_matters": why, "note": note})
         why_by_kind = {k: w for k, _, w in EXPECTED}
         for a in entries:
@@ -582,32 +692,79 @@ class Bundle:
                          "note": _entry_note(a)})
         return MISSING.from_records(recs)
 
+    def _not_found(self) -> dict[str, str]:
+        """Artifact kind -> what a collector's own list says it did not find on the disk (the repair script's
+        ``failedLogFiles.log``: ``NOT FOUND: F:/WindowsAzure/Logs/WaAppAgent.log``, a manifest path with the drive
+        of the attached disk)."""
+        if "_nf" in self.__dict__:
+            return self.__dict__["_nf"]
+        out: dict[str, str] = {}
+        for f in self._files:
+            if f.status != "meta" or not f.rel.lower().endswith("failedlogfiles.log"):
+                continue
+            try:
+                text = decode(self._src.read(f.path, self._max_file)).text
+            except (OSError, UnsafeArchiveError, TooLarge):
+                continue
+            for line in text.splitlines():
+                m = _NOT_FOUND.match(line.strip())
+                lp = map_path(m.group(1)).layout_path if m else None
+                kind = _parse.match_path(lp) if lp else None
+                if kind is not None and kind not in out:
+                    out[kind] = f"not on the disk: {f.rel} says {line.strip()!r}"
+        self.__dict__["_nf"] = out
+        return out
+
     @property
     def time_reference(self) -> pd.Timestamp | None:
-        """``collected_at``, else the newest agent-log time stamp; None when neither is known. See
-        :attr:`time_reference_basis` for which one it is."""
+        """The time the bundle's state is judged at: ``collected_at`` (the kit manifest) when known, else an
+        assumption: the newest agent-log time stamp, else the time a collector says it copied the files from a copy
+        of the disk (:attr:`copied_at`), else the newest file time a zip records. None when nothing gives one.
+        :attr:`time_reference_basis` says which, and that an assumed one is an assumption. No time stamp is
+        shifted: a zip's times carry no zone and are read as UTC."""
         if self.collected_at is not None:
             return self.collected_at
-        log = self.frame("agent_log") if "agent_log" in self._schemas() else pd.DataFrame()
-        if log.empty or "ts" not in log or log["ts"].isna().all():
-            return None
-        return log["ts"].max()
+        return self._assumed_time()[0]
 
     @property
     def time_reference_basis(self) -> str:
-        """``collected_at`` (manifest), ``newest agent-log record`` or ``none``."""
+        """Where :attr:`time_reference` comes from: ``collected_at from manifest.json``, ``newest agent-log record
+        (an assumption: ...)``, ``the repair script's folder ... (an assumption: ...)``, ``newest file time in the
+        zip (...; an assumption: ...)`` or ``none``."""
         if self.collected_at is not None:
             return "collected_at from manifest.json"
-        if self.time_reference is not None:
-            return "newest agent-log record (no collection time known)"
-        return "none"
+        ref, basis = self._assumed_time()
+        return basis if ref is not None else "none"
+
+    def _assumed_time(self) -> tuple[pd.Timestamp | None, str]:
+        if "_assumed" in self.__dict__:
+            return self.__dict__["_assumed"]
+        out: tuple[pd.Timestamp | None, str] = (None, "none")
+        copied = f"; {self.layout.copied_basis}" if self.copied_at is not None else ""
+        log = self.frame("agent_log") if "agent_log" in self._schemas() else pd.DataFrame()
+        if not log.empty and "ts" in log and not log["ts"].isna().all():
+            out = (log["ts"].max(), f"newest agent-log record (an assumption: no collection time known{copied})")
+        elif self.copied_at is not None:
+            out = (self.copied_at, f"when the files were copied (an assumption: no collection time and no "
+                                   f"agent-log record known{copied})")
+        elif self._mtimes:
+            newest = max(self._mtimes.items(), key=lambda kv: kv[1])
+            try:
+                ts = pd.Timestamp(*newest[1], tz="UTC")
+            except (ValueError, TypeError):
+                ts = None
+            if ts is not None:
+                out = (ts, f"newest file time in the zip ({newest[0]}; an assumption: zip times carry no zone, read "
+                           "as UTC; no collection time and no agent-log record known)")
+        self.__dict__["_assumed"] = out
+        return out
 
     @property
     def vm_name(self) -> str:
         """The VM's computer name from the manifest, else the bundle's file or folder name."""
         vm = (self.manifest or {}).get("vm") or {}
         name = vm.get("computer_name") or vm.get("host") if isinstance(vm, dict) else None
-        return str(name or self.path.stem)
+        return str(name or self.layout.vm_name or self.path.stem)
 
     def _overview(self) -> dict[str, Any]:
         inv = self.inventory
@@ -616,6 +773,9 @@ class Bundle:
         iss = self.issues
         when = (self.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if self.collected_at is not None
                 else "unknown (no manifest)")
+        if self.collected_at is None and self.copied_at is not None:
+            when = (f"unknown; files copied {self.copied_at.strftime('%Y-%m-%d %H:%M:%S UTC')} "
+                    f"({self.layout.copied_basis})")
         ref = self.time_reference
         return {
             "when": when,
@@ -694,6 +854,31 @@ class Bundle:
         self.close()
 
 
+_HOMES = {"handler_log": "C/WindowsAzure/Logs/Plugins/{e}/{v}/{name}",
+          "ext_status": "C/Packages/Plugins/{e}/{v}/Status/{name}",
+          "ext_settings": "C/Packages/Plugins/{e}/{v}/RuntimeSettings/{name}",
+          "handler_env": "C/Packages/Plugins/{e}/{v}/HandlerEnvironment.json",
+          "handler_manifest": "C/Packages/Plugins/{e}/{v}/HandlerManifest.json"}
+_NOT_FOUND = re.compile(r"^NOT FOUND: [A-Za-z]:(/.+)$")  # win-collect-attached-disk-logs.ps1's failedLogFiles.log
+_SEQ_NAME = re.compile(r"^(\d+)\.(status|settings)\b", re.IGNORECASE)
+
+
+def _identity_path(f: _File, ext: str | None, ver: str | None) -> str | None:
+    """The canonical path of an extension file once its extension and version are known (None when not both).
+    A renamed ``0.status.txt`` / ``0.settings.json`` gets back its ``<n>.status`` / ``<n>.settings`` name."""
+    if ext is None or ver is None or f.artifact not in _HOMES:
+        return None
+    name = f.path.rsplit("/", 1)[-1]
+    m = _SEQ_NAME.match(name)
+    if m and f.artifact in ("ext_status", "ext_settings"):
+        name = f"{m.group(1)}.{m.group(2).lower()}"
+    if f.layout_path is not None and f.artifact == "handler_log":
+        pe, pv = _identity.from_path(f.layout_path)
+        if pe is not None and pv is not None and pe.lower() == ext.lower() and pv == ver:
+            return None  # already names both (a log nested below the version folder stays where it is)
+    return _HOMES[f.artifact].format(e=ext, v=ver, name=name)
+
+
 def _typed(schema: FrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True) if not schema.check_dtypes(df) else schema.coerce(df)
 
@@ -717,13 +902,14 @@ def _human(n: int) -> str:
 
 
 def open_bundle(path: str | Path, *, max_total_bytes: int = DEFAULT_MAX_TOTAL,
-                max_file_bytes: int = DEFAULT_MAX_FILE) -> Bundle:
+                max_file_bytes: int = DEFAULT_MAX_FILE, redact: bool = True) -> Bundle:
     """Open a bundle from a folder or a zip (any file that is a zip, whatever its extension).
 
     ``max_file_bytes`` caps how much of one file is read (larger files are listed as ``skipped``);
     ``max_total_bytes`` caps the decompressed bytes read from a zip. Raises :class:`~kit.errors.BundleError`
     when the bundle cannot be opened at all (path missing, not a folder or zip) and
-    :class:`~kit.errors.UnsafeArchiveError` for a zip refused by :mod:`kit.bundle.safezip`.
+    :class:`~kit.errors.UnsafeArchiveError` for a zip refused by :mod:`kit.bundle.safezip`. With ``redact=False``
+    frames and issues hold secrets as the files do (see :mod:`kit.redact`).
     """
     p = Path(path)
     if p.is_dir():
@@ -735,7 +921,9 @@ def open_bundle(path: str | Path, *, max_total_bytes: int = DEFAULT_MAX_TOTAL,
     else:
         raise BundleError(f"{p}: no such folder or file")
     try:
-        return Bundle(p, src, max_file_bytes=max_file_bytes)
+        bundle = Bundle(p, src, max_file_bytes=max_file_bytes)
+        bundle.redacted = redact
+        return bundle
     except BaseException:
         src.close()
         raise

@@ -23,11 +23,13 @@ _CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class Entry:
-    """One file of a source: its path as stored (forward slashes) and its size in bytes (a zip's declared size
-    until the member has been read)."""
+    """One file of a source: its path as stored (forward slashes), its size in bytes (a zip's declared size
+    until the member has been read) and, for a zip member, the modification time its header records (local time
+    of the machine that zipped it, no zone: ``(year, month, day, hour, minute, second)``)."""
 
     path: str
     size: int
+    mtime: tuple[int, int, int, int, int, int] | None = None
 
 
 class Source(Protocol):
@@ -111,7 +113,8 @@ class ZipSource:
         self.refused: list[tuple[str, str]] = []
 
     def list(self) -> list[Entry]:
-        return [Entry(n, self.zip.declared_size(n)) for n in self.zip.names()]
+        return [Entry(n, self.zip.declared_size(n), tuple(self.zip.members[n].date_time))  # type: ignore[arg-type]
+                for n in self.zip.names()]
 
     def read(self, path: str, limit: int) -> bytes:
         try:

@@ -11,8 +11,11 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 def cmd_collect(args: argparse.Namespace) -> int:
     from . import TRANSPORTS, collect_many, read_inventory, script_path
 
-    if args.print_script:
-        print(script_path())
+    if args.print_script:  # the script itself, ready for `> Collect-GuestAgentKit.ps1`; its path on stderr
+        sys.stdout.flush()
+        sys.stdout.buffer.write(script_path().read_bytes())  # byte for byte (ASCII, its own line endings)
+        sys.stdout.buffer.flush()
+        print(f"# {script_path()}", file=sys.stderr)
         return EXIT_OK
     hosts = list(args.hosts)
     if args.inventory:
@@ -64,5 +67,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--operation-timeout", type=int, default=20, help="WinRM operation timeout in seconds (20)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.add_argument("--print-script", action="store_true",
-                   help="print the path of the collector .ps1 (to run it by hand on a VM) and exit")
+                   help="print the collector .ps1 (to run it by hand on a VM: `vmkit collect --print-script > "
+                        "Collect-GuestAgentKit.ps1`) and exit; its path goes to stderr")
     c.set_defaults(func=cmd_collect)

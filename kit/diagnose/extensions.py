@@ -161,6 +161,13 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
     names = _known_extensions(ctx)
     ref = ctx.time_reference
     runs = handler_runs(ctx.frame("handler_log"))
+    # What the agent or handler said about an operation running out of time ("Enable command of <ext> has not
+    # exited on time! Killing it..."): the end of that run when it falls inside it, else a finding of its own.
+    said = pd.concat([match(ctx.frame("agent_log"), TIMED_OUT).assign(_a="agent_log"),
+                      match(ctx.frame("handler_log"), TIMED_OUT).assign(_a="handler_log")])
+    if not said.empty:
+        said["_ext"] = [_ext_in(str(t), names) or "an extension" for t in said["text"]]
+    used: set[tuple[str, int]] = set()
     flagged: set[str] = set()
     ops = _operation_logs(ctx)
     untimed = ops[ops["ts"].isna().to_numpy(dtype=bool)] if not ops.empty else ops
@@ -179,7 +186,9 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
             g = g.sort_values("start")
             for i, r in enumerate(g.itertuples(index=False)):
                 is_last = i == len(g) - 1
-                if r.unread and not (r.finished and not pd.isna(r.finished_at)):
+                until = g["start"].iloc[i + 1] if not is_last else None
+                kills = _kills(said, str(ext), r.start, until)
+                if r.unread and (pd.isna(r.finished_at) if r.finished else kills.empty):
                     unknown += r.unread  # whether (or when) it finished is in a record that was not read
                     continue
                 if r.finished:
@@ -187,6 +196,11 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
                     if took <= budget:
                         continue
                     how = f"finished only after {fmt_duration(took)}"
+                elif not kills.empty and not pd.isna(kills["ts"].iloc[0]):
+                    killed = kills["ts"].iloc[0]
+                    took = killed - r.start
+                    how = (f"was killed by the agent at {fmt_ts(killed)}, after {fmt_duration(took)}, for not "
+                           f"exiting on time; last sign of life from the handler {fmt_ts(r.last)}")
                 elif is_last and ref is not None and ref - r.start > budget:
                     took = ref - r.start
                     how = (f"had not finished after {fmt_duration(took)} (collection at {fmt_ts(ref)}); "
@@ -200,28 +214,43 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
                 rows = r.rows
                 ev = log_evidence(pd.concat([rows.head(3), rows.tail(2)]).drop_duplicates(["source", "line"]),
                                   "handler_log", limit=6, first_line_only=True)
+                killed_ev = []  # the agent's own kill line is the strongest evidence: shown first
+                for art, ga in kills.groupby("_a"):
+                    killed_ev += log_evidence(ga, str(art), limit=3)
+                    used |= {(str(a), int(b)) for a, b in zip(ga["source"], ga["line"], strict=True)}
+                ev = killed_ev + ev
                 out.append(ctx.finding(
                     "EXTENSION_TIMEOUT",
                     f"{ext} {r.ext_version if isinstance(r.ext_version, str) else ''}".strip()
                     + f": {r.operation} started {fmt_ts(r.start)} and {how}; the budget is "
                       f"{fmt_duration(budget)}.", ev))
-    said = pd.concat([match(ctx.frame("agent_log"), TIMED_OUT).assign(_a="agent_log"),
-                      match(ctx.frame("handler_log"), TIMED_OUT).assign(_a="handler_log")])
     if not said.empty:
-        said["_ext"] = [_ext_in(str(t), names) or "an extension" for t in said["text"]]
         for ext, g in said.groupby("_ext", sort=False):
-            if ext in flagged:
+            rest = g[[(str(a), int(b)) not in used for a, b in zip(g["source"], g["line"], strict=True)]]
+            if ext in flagged or rest.empty:
                 continue
-            ev = [e for art, ga in g.groupby("_a") for e in log_evidence(ga, str(art), limit=5)]
+            ev = [e for art, ga in rest.groupby("_a") for e in log_evidence(ga, str(art), limit=5)]
             out.append(ctx.finding("EXTENSION_TIMEOUT",
-                                   f"{ext}: the logs say it ran out of time ({len(g)} record(s), the last at "
-                                   f"{fmt_ts(g['ts'].max())}); the budget is {fmt_duration(budget_for(str(ext)))}.",
-                                   ev))
+                                   f"{ext}: the logs say it ran out of time ({len(rest)} record(s), the last at "
+                                   f"{fmt_ts(rest['ts'].max())}); the budget is "
+                                   f"{fmt_duration(budget_for(str(ext)))}.", ev))
     if runs.empty and said.empty and ctx.frame("ext_status").empty and not unknown:
         return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
     if unknown:
         out.append(ctx.not_checked("extension run times", "; ".join(dict.fromkeys(unknown))))
     return out
+
+
+def _kills(said: pd.DataFrame, ext: str, start: pd.Timestamp, until: pd.Timestamp | None) -> pd.DataFrame:
+    """The time-out records about ``ext`` between a run's start and the next run's start, oldest first."""
+    if said.empty:
+        return said
+    rows = said[(said["_ext"] == ext).to_numpy(dtype=bool)]
+    rows = rows[rows["ts"].notna().to_numpy(dtype=bool)]
+    rows = rows[(rows["ts"] >= start).to_numpy(dtype=bool)]
+    if until is not None and not pd.isna(until):
+        rows = rows[(rows["ts"] < until).to_numpy(dtype=bool)]
+    return rows.sort_values(["ts", "line"])
 
 
 def _latest_status(ctx: Context) -> pd.DataFrame:

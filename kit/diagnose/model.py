@@ -1,4 +1,8 @@
-"""Findings: what the kit concluded, why (evidence rows), and what to do."""
+"""Findings: what the kit concluded, why (evidence rows), and what to do.
+
+Secrets never reach a finding: its summary and every evidence text are masked (:func:`kit.redact.redact_text`)
+when the finding becomes a row, whatever frame (raw or not) a rule read them from.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..catalog import FAMILIES, SEVERITIES, catalog
+from ..redact import redact_text
 from ..schema import Col, FrameSchema
 
 MAX_EVIDENCE_TEXT = 600
@@ -54,7 +59,8 @@ class Evidence:
     ts: pd.Timestamp | None = None
 
     def as_dict(self) -> dict:
-        text = self.text if len(self.text) <= MAX_EVIDENCE_TEXT else self.text[: MAX_EVIDENCE_TEXT - 3] + "..."
+        text = redact_text(self.text)  # before cutting it: a cut secret may no longer look like one
+        text = text if len(text) <= MAX_EVIDENCE_TEXT else text[: MAX_EVIDENCE_TEXT - 3] + "..."
         ts = None if self.ts is None or pd.isna(self.ts) else pd.Timestamp(self.ts).isoformat()
         line = None if self.line is None or pd.isna(self.line) else int(self.line)
         return {"artifact": self.artifact, "source": self.source, "line": line, "ts": ts, "text": text}
@@ -81,7 +87,7 @@ class Finding:
         e = catalog()[self.code]
         ev = [x.as_dict() for x in self.evidence]
         return {"code": self.code, "severity": self.severity or e.severity, "family": e.family,
-                "title": e.title, "summary": self.summary, "evidence": ev, "evidence_count": len(ev),
+                "title": e.title, "summary": redact_text(self.summary), "evidence": ev, "evidence_count": len(ev),
                 "remediation": e.remediation, "docs": e.docs}
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from ._identity import from_path
 from .base import ParseIssue
 
-_PLUGIN_PATH = re.compile(r"c/packages/plugins/([^/]+)/([^/]+)/", re.IGNORECASE)
 _SEQ = re.compile(r"(?:^|/)(\d+)\.(?:status|settings)$", re.IGNORECASE)
 
 
@@ -241,11 +241,11 @@ def get(d: Any, *path: str, default: Any = None) -> Any:
 
 
 def plugin_from_path(source: str) -> tuple[str | None, str | None, int | None]:
-    """(extension, version, sequence number) from a C/Packages/Plugins/<ext>/<ver>/.../<n>.status path."""
-    p = source.replace("\\", "/")
-    m = _PLUGIN_PATH.search(p)
-    s = _SEQ.search(p)
-    return (m.group(1) if m else None, m.group(2) if m else None, int(s.group(1)) if s else None)
+    """(extension, version, sequence number) from a C/Packages/Plugins/<ext>/<ver>/.../<n>.status path (the
+    extension and version as :func:`kit.parse._identity.from_path` reads them)."""
+    ext, ver = from_path(source)
+    s = _SEQ.search(source.replace("\\", "/"))
+    return ext, ver, int(s.group(1)) if s else None
 
 
 def to_int(v: Any) -> int | None:

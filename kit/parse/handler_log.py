@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype
+from ._identity import from_path
 from ._logcore import MDY, NAT, fold, group, ns_of, parse_iso, parse_mdy, split_lines
 from .agent_log import HEAD as AGENT_HEAD
 from .base import ParseIssue, ParseResult
@@ -40,7 +41,6 @@ DSC = r"^(?P<level>VERBOSE|WARNING|ERROR|DEBUG): \[(?P<dts>\d{4}-\d{2}-\d{2}[T ]
 AKVVM = (r"^(?P<kts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}): <(?P<klevel>[A-Za-z]{3,8})> "
          r"(?P<msg>\[[^\]\t]*\].*)$")
 PLAIN_TS = rf"^(?P<iso>\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}:\d{{2}}(?:\.\d+)?Z?)|^\[?(?P<mdy>{MDY})\]?"
-_PATH = re.compile(r"c/windowsazure/logs/plugins/([^/]+)/([^/]+)/[^/]+$", re.IGNORECASE)
 
 HANDLER_LOG = FrameSchema(
     "handler_log",
@@ -182,8 +182,7 @@ def parse(text: str, *, source: str) -> ParseResult:
                                      "found the file ending in the middle of its last line", text=last[:300],
                                      parser=NAME))
 
-    m = _PATH.search(source.replace("\\", "/"))
-    ext, ver = (m.group(1), m.group(2)) if m else (None, None)
+    ext, ver = from_path(source)
     df = pd.DataFrame({
         "source": pd.array([source] * nrec, dtype="str"),
         "line": pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),

@@ -1,0 +1,63 @@
+"""Issue 19, the terminal: evidence is wrapped at spaces, never cut inside an address, number or path; a long text
+ends with a marked cut; a filtered run says how many findings it hid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kit.cli import _evidence_lines, main
+
+SAMPLES = Path(__file__).parent.parent / "sample_logs"
+
+
+def test_firewall_evidence_shows_the_whole_address(capsys: pytest.CaptureFixture[str]) -> None:
+    """`remote_address=16` was printed where the rule says 168.63.129.16 (evidence cut at 160 characters)."""
+    main(["diagnose", str(SAMPLES / "firewall-blocks-32526")])
+    out = capsys.readouterr().out
+    assert "remote_address=168.63.129.16" in out
+    assert not re.search(r"remote_address=1[0-9]?\b(?!\.)", out)
+
+
+def test_evidence_is_wrapped_at_spaces_and_a_cut_is_marked() -> None:
+    path = r"C:\Packages\Plugins\Microsoft.Compute.CustomScriptExtension\1.10.15\Downloads\0\very-long-script-name.ps1"
+    text = " ".join([path] * 12)
+    lines = _evidence_lines(text)
+    assert len(lines) == 4 and lines[-1].rstrip().endswith("more characters)") and " … (" in lines[-1]
+    for ln in lines:
+        words = ln.replace(" … (", " ").split()
+        assert all(w == path or not w.startswith("C:") for w in words), ln  # no path split across lines
+    assert _evidence_lines("short text") == ["             short text"]
+
+
+def test_filtered_run_says_what_it_hid(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["diagnose", str(SAMPLES / "firewall-blocks-32526"), "--min-severity", "error"])
+    out = capsys.readouterr().out
+    assert re.search(r"Hidden by --min-severity error: \d+ finding\(s\) \(\d+ info\)\.", out)
+    main(["diagnose", str(SAMPLES / "firewall-blocks-32526")])
+    assert "Hidden by" not in capsys.readouterr().out
+
+
+def test_print_script_prints_the_script_itself(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    from kit.collect import script_path
+
+    assert main(["collect", "--print-script"]) == 0
+    captured = capfdbinary.readouterr()
+    assert captured.out == script_path().read_bytes()
+    assert str(script_path()).encode() in captured.err
+
+
+def test_a_run_killed_by_the_agent_ends_at_the_kill_line() -> None:
+    """Issue 19: the agent's own "has not exited on time! Killing it..." line is the timeout's first evidence and
+    its end, not an unexplained error."""
+    import kit
+
+    f = kit.diagnose(SAMPLES / "cse-timeout-90min")
+    t = f[f["code"] == "EXTENSION_TIMEOUT"]
+    assert len(t) == 1
+    assert "killed by the agent at 2024-09-03 13:51:07 UTC, after 90 min" in t["summary"].iloc[0]
+    first = t["evidence"].iloc[0][0]
+    assert first["source"] == "C/WindowsAzure/Logs/WaAppAgent.log" and first["line"] == 47
+    assert "AGENT_LOG_ERRORS" not in set(f["code"])
