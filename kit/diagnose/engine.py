@@ -71,11 +71,15 @@ class Context:
 
     @property
     def time_reference(self) -> pd.Timestamp | None:
-        """Collection time (manifest), else the newest agent-log timestamp; None when neither is known."""
+        """The bundle's :attr:`~kit.bundle.Bundle.time_reference` (collection time, else an assumed one), taken from
+        a replaced ``agent_log`` when that is where the bundle's comes from."""
         if "agent_log" not in self.frames or self.bundle.collected_at is not None:
             return self.bundle.time_reference
         ts = self.frames["agent_log"]["ts"].dropna()
-        return None if ts.empty else ts.max()
+        if not ts.empty:
+            return ts.max()
+        ref = self.bundle.time_reference  # the next assumption (copy time, zip times), unless it is the bundle's log
+        return None if ref is None or self.bundle.time_reference_basis.startswith("newest agent-log") else ref
 
     def finding(self, code: str, summary: str, evidence: Iterable[Evidence] = (),
                 severity: str | None = None, explains: pd.DataFrame | None = None) -> Finding:
