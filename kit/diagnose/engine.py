@@ -90,7 +90,7 @@ class Context:
 
     def not_checked(self, check: str, missing: str) -> Finding:
         """The info finding a rule returns when the data it needs is absent or unknown: ``missing`` names the file
-        (or frame) and what it lacks, e.g. ``"probes/tcp.json: ok is missing in 2 row(s)"``."""
+        (or frame) and what it lacks, e.g. ``"probes/tcp.json: ok unknown in 2 row(s)"``."""
         return Finding(code="CHECK_NOT_POSSIBLE", summary=f"Not checked: {check} - {missing}.")
 
     def cited(self) -> set[tuple[str, int]]:
