@@ -79,7 +79,7 @@ SUPERSEDES = {
 #: log's silence from the newest record whose time was read, though records after it have no time read
 #: (AGENT_NOT_RUNNING "no record for 84 min"). The services columns are made unknown only in these rules' cases.
 SERVICES_BRANCH = "services rules: branch svc"
-XFAIL = {"agent.agent_version", "agent.agent_not_running"}
+XFAIL: set[str] = set()  # the services rules were fixed on main after branch svc merged
 FILE_NAME = re.compile(r"[\w*.-]+\.(?:json|txt|log|status|settings|xml)\b", re.IGNORECASE)
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -514,3 +514,30 @@ def test_handler_times_all_not_read_are_named_not_missing() -> None:
     assert not _verdicts(out)
     assert _cannot_tell(out, "extension run times", "CustomScriptHandler.log: ts unknown")
     assert not _cannot_tell(out, "no extension handler logs")
+
+
+def test_agent_version_not_a_number_is_no_unsupported_agent() -> None:
+    """A file_version of '' or a word became version () and so 'below the minimum': AGENT_VERSION_UNSUPPORTED."""
+    log = _frame("healthy", "agent_log")
+    no_starts = log[~log["message"].fillna("").str.contains("WindowsAzureGuestAgent starting")].reset_index(drop=True)
+    for value in ("", "Unbekannt"):
+        out = _run("healthy", agent_log=no_starts, services=_edit("healthy", "services", "file_version", value))
+        assert "AGENT_VERSION_UNSUPPORTED" not in set(out["code"])
+        assert _cannot_tell(out, "agent version", "file_version", "unknown")
+
+
+def test_agent_silence_is_measured_on_the_current_log_only() -> None:
+    """Without a services row, only rotated logs left (the current WaAppAgent.log dropped) gave a critical
+    'no record for 77 h'; so did records after the newest dated one whose time was not read."""
+    log = _frame("healthy", "agent_log")
+    services = _frame("healthy", "services").iloc[0:0]
+    rotated = log[log["source"].str.endswith("WaAppAgent.1.log")].reset_index(drop=True)
+    out = _run("healthy", agent_log=rotated, services=services)
+    assert "AGENT_NOT_RUNNING" not in set(out["code"])
+    assert _cannot_tell(out, "is the guest agent running", "current WaAppAgent.log")
+    current = log["source"].str.endswith("/WaAppAgent.log")
+    last_rows = log.index[current][-5:]
+    late_unknown = _set(log, "agent_log", "ts", list(last_rows), None)
+    out = _run("healthy", agent_log=late_unknown, services=services)
+    assert "AGENT_NOT_RUNNING" not in set(out["code"])
+    assert _cannot_tell(out, "WaAppAgent.log", "ts unknown")

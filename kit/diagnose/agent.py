@@ -110,9 +110,23 @@ def agent_not_running(ctx: Context) -> Iterable[Finding]:
                    if files else "no services artifact (commands/services.json)")
         missing += "" if not log.empty else " and no WaAppAgent.log"
         return [ctx.not_checked("is the guest agent running", missing)]
-    last = log.dropna(subset=["ts"]).sort_values("ts").tail(1)
-    if last.empty:
-        return []
+    # Silence is measured on the current WaAppAgent.log only: rotated logs end when they were rotated, and a
+    # record after the newest dated one whose time was not read may be later still.
+    base = log["source"].astype(str).str.replace("\\", "/").str.rsplit("/", n=1).str[-1].str.lower()
+    current = log[(base == "waappagent.log").to_numpy(dtype=bool)]
+    if current.empty:
+        return [ctx.not_checked("is the guest agent running", "no services artifact naming the agent and no "
+                                "current WaAppAgent.log (only rotated logs, which end when they were rotated)")]
+    dated = current.dropna(subset=["ts"])
+    if dated.empty:
+        return [ctx.not_checked("is the guest agent running", f"{current['source'].iloc[0]}: ts unknown in all "
+                                f"{len(current)} record(s)")]
+    last = dated.sort_values("ts").tail(1)
+    tail = current[(current["line"] > last["line"].iloc[0]).fillna(False).to_numpy(dtype=bool)]
+    if tail["ts"].isna().any():
+        return [ctx.not_checked("is the guest agent running", f"{last['source'].iloc[0]}: ts unknown in "
+                                f"{int(tail['ts'].isna().sum())} record(s) after the newest dated one (line "
+                                f"{int(last['line'].iloc[0])}), so when the agent last wrote is unknown")]
     silent = ref - last["ts"].iloc[0]
     if silent > SILENCE_LIMIT:
         return [ctx.finding("AGENT_NOT_RUNNING",
@@ -141,6 +155,10 @@ def agent_version(ctx: Context) -> Iterable[Finding]:
         where = ("no file version for it in the services artifact" if not _agent_rows(ctx).empty
                  else "no services artifact naming it")
         return [ctx.not_checked("agent version", f"no agent start line in WaAppAgent.log and {where}")]
+    if not re.fullmatch(r"\s*\d+(?:\.\d+){1,3}\s*", version):  # '', a word, '2.7': not a version it can compare
+        src = evidence[0].source if evidence else "the services artifact"
+        return [ctx.not_checked("agent version", f"{src}: the agent's version (file_version) is unknown: it reads "
+                                f"{version!r}, not a version number (major.minor.build.revision)")]
     if _version_tuple(version) < MIN_SUPPORTED_VERSION:
         return [ctx.finding("AGENT_VERSION_UNSUPPORTED",
                             f"The guest agent is version {version}, below the minimum supported "
