@@ -58,6 +58,9 @@ def _require_artifacts(bundle, path: str) -> None:
     inv = bundle.inventory
     if not inv["artifact"].notna().any():
         seen = "no files at all" if inv.empty else f"{len(inv)} file(s), none of them recognised"
+        zips = [str(p) for p, n in zip(inv["path"], inv["note"], strict=True) if "a zip inside the bundle" in str(n)]
+        if zips:
+            seen += f"; it holds {len(zips)} zip archive(s) ({', '.join(zips[:3])}): open that instead"
         looked = ", ".join(f"{k} ({where})" for k, where, _ in EXPECTED)
         raise NotABundle(f"{path}: not a bundle: {seen}. Looked for agent artifacts by path and by content: "
                          f"{looked}, handler logs, status and settings files, event logs, pasted console output. "

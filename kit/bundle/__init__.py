@@ -337,6 +337,13 @@ class Bundle:
             f.notes.append(f"could not be read: {exc}")
             self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
             return
+        if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip inside the bundle: named, not opened
+            f.status = "unrecognised"
+            f.notes.append("a zip inside the bundle: not opened")
+            self._issue(f.source, "nested-zip", "expected an artifact, found a zip archive inside the bundle: it is "
+                        f"not opened; open it on its own (vmkit inspect {f.path.rsplit('/', 1)[-1]}) or unpack it "
+                        "into the bundle")
+            return
         kind = self._sniff_bytes(raw, f.source)
         if kind is not None:
             f.artifact, f.recognised_by = kind, "content"

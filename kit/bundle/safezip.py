@@ -66,6 +66,18 @@ def safe_member_name(name: str) -> str | None:
     return "/".join(parts)
 
 
+def _check_characters(info: zipfile.ZipInfo) -> None:
+    """Refuse a name holding a NUL or another control character. ``zipfile`` cuts a name at its first NUL
+    (``orig_filename`` keeps it whole), so ``a.log\\0.exe`` would be listed as ``a.log``; other tools cut or show
+    such names differently, and a terminal could be driven by them."""
+    raw = info.orig_filename
+    for i, ch in enumerate(raw):
+        if ord(ch) < 32 or ord(ch) == 127:
+            shown = raw.encode("unicode_escape").decode("ascii")  # NUL as \x00, never raw
+            raise UnsafeArchiveError(f"member {shown!r} has a control character (U+{ord(ch):04X}) at position {i} "
+                                     "of its name; zip tools read such names differently, so the zip is refused")
+
+
 def _is_link_or_special(info: zipfile.ZipInfo) -> bool:
     mode = info.external_attr >> 16
     if stat.S_IFMT(mode) == 0:
@@ -104,6 +116,7 @@ class SafeZip:
         members: dict[str, zipfile.ZipInfo] = {}
         seen_lower: dict[str, str] = {}
         for info in infos:
+            _check_characters(info)
             name = safe_member_name(info.filename)
             if name is None:
                 continue
