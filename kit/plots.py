@@ -244,36 +244,68 @@ def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Fig
     return fig
 
 
-def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
-    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
-    primary NIC's IP marked."""
+_SOURCE_NAMES = {"route_print": "route print", "get_netroute": "Get-NetRoute", "get_netroute_json": "Get-NetRoute",
+                 "get_netroute_txt": "Get-NetRoute"}
+
+
+def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, int]:
+    """The IPv4 routes to draw: one row per route (a route that both ``route print`` and Get-NetRoute list is one
+    row, its sources joined in ``origin``), and, when there are more than ``max_rows``, the ones that decide first:
+    the effective route for WireServer and IMDS, default routes, routes whose destination covers either address,
+    persistent routes; then the others in table order. Returns (rows in table order, {row label: [targets it is
+    effective for]}, how many were left out)."""
     from . import routing
-    from .diagnose.routes import _primary
 
     table = bundle.frame("routes")
-    table = table[table["family"] == "IPv4"] if not table.empty else table
-    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(table), 3), max_rows)))
-    ax.axis("off")
+    table = table[(table["family"] == "IPv4").to_numpy(dtype=bool)] if not table.empty else table
     if table.empty:
+        return table, {}, 0
+    # route print names the interface by its IP, Get-NetRoute by ifIndex: the NIC's IPv4 address joins the two
+    addrs = bundle.frame("ip_addresses")
+    by_index = {} if addrs.empty else {int(i): str(a) for i, a, f in zip(addrs["if_index"], addrs["address"],
+                                                                            addrs["family"], strict=True)
+                                       if not pd.isna(i) and f == "IPv4" and isinstance(a, str)}
+    iface = [x if isinstance(x, str) else by_index.get(int(i)) if not pd.isna(i) else None
+             for x, i in zip(table["interface"], table["if_index"], strict=True)]
+    via = ["on-link" if bool(o) else str(g) for o, g in zip(table["on_link"].fillna(False), table["gateway"],
+                                                            strict=True)]
+    keys = [f"{d}|{v}|{n}" for d, v, n in zip(table["destination"], via, iface, strict=True)]
+    merged = table.assign(_k=keys, interface=iface)
+    first_of = merged.reset_index().drop_duplicates("_k").set_index("_k")["index"]  # key -> the row kept
+    eff: dict = {}
+    for name, target in (("WireServer", WIRESERVER_IP), ("IMDS", IMDS_IP)):
+        r = routing.effective_route(table, target)  # decided on the table as read (it prefers route print)
+        if r is not None:
+            eff.setdefault(first_of[merged.loc[r.name, "_k"]], []).append(name)
+    origins = merged.groupby("_k", sort=False)["origin"].agg(lambda s: "+".join(sorted({str(x) for x in s.dropna()})))
+    table = merged.drop_duplicates("_k").assign(origin=lambda d: d["_k"].map(origins)).drop(columns="_k")
+    if len(table) <= max_rows:
+        return table, eff, 0
+    dest = table["destination"].astype(str)
+    covers = pd.Series([any(routing.candidate_routes(table.loc[[i]], t).shape[0] for t in (WIRESERVER_IP, IMDS_IP))
+                        for i in table.index], index=table.index)
+    rank = pd.Series(3, index=table.index)
+    rank[table["persistent"].fillna(False).astype(bool)] = 2
+    rank[covers.to_numpy(dtype=bool) | dest.str.startswith("0.0.0.0").to_numpy(dtype=bool)] = 1
+    rank[table.index.isin(list(eff))] = 0
+    keep = rank.sort_values(kind="stable").index[:max_rows]
+    return table.loc[table.index.isin(keep)], eff, len(table) - len(keep)
+
+
+def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
+    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
+    primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`)."""
+    from . import routing
+
+    show, eff, left_out = route_rows(bundle, max_rows)
+    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(show), 3), max_rows)))
+    ax.axis("off")
+    if show.empty:
         _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
         ax.set_title("Routes")
         return fig
-
-    class _Ctx:  # the minimum of a rule context that _primary needs
-        def __init__(self, b):
-            self.bundle = b
-
-        def frame(self, name):
-            return self.bundle.frame(name)
-
-    primary = _primary(_Ctx(bundle))
-    eff = {}
-    for name, target in (("WireServer", WIRESERVER_IP), ("IMDS", IMDS_IP)):
-        r = routing.effective_route(table, target)
-        if r is not None:
-            eff.setdefault(r.name, []).append(name)
-    show = table.head(max_rows)
-    cols = ["destination", "gateway", "interface", "metric", "persistent", "effective for"]
+    primary = routing.primary_nic(bundle.frame)
+    cols = ["destination", "gateway", "interface", "metric", "persistent", "from", "effective for"]
     cells = []
     for idx, r in show.iterrows():
         gw = "On-link" if bool(r["on_link"]) else str(r["gateway"])
@@ -281,8 +313,10 @@ def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: in
             f"if {int(r['if_index'])}" if not pd.isna(r["if_index"]) else "")
         metric = "" if pd.isna(r["metric"]) else str(int(r["metric"]))
         cells.append([str(r["destination"]), gw, iface, metric, "yes" if bool(r["persistent"]) else "",
+                      " + ".join(dict.fromkeys(_SOURCE_NAMES.get(o, o) for o in str(r["origin"]).split("+"))),
                       ", ".join(eff.get(idx, []))])
-    tbl = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="left")
+    tbl = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="left",
+                   colWidths=[0.15, 0.12, 0.13, 0.07, 0.08, 0.25, 0.2])
     tbl.auto_set_font_size(False)
     tbl.set_fontsize(8)
     tbl.scale(1, 1.15)
@@ -295,8 +329,8 @@ def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: in
     title = "Routes: effective route for WireServer/IMDS highlighted"
     if primary.get("ip"):
         title += f"; primary NIC IP {primary['ip']} in bold ({primary.get('basis', '')})"
-    if len(table) > max_rows:
-        title += f"; first {max_rows} of {len(table)} routes"
+    if left_out:
+        title += f"\n{len(show)} of {len(show) + left_out} routes shown: the deciding ones; {left_out} others left out"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -122,3 +122,31 @@ def source_address_for(ip_addresses: pd.DataFrame, primary: dict) -> dict | None
     skipped = len(rows) - len(eligible)
     why = f"first of {len(eligible)} addresses without SkipAsSource" + (f" ({skipped} skipped)" if skipped else "")
     return {"address": chosen, "matches_primary": chosen == primary.get("ip"), "why": why}
+
+
+def as_ip(value: object) -> str | None:
+    """``value`` when it is an IP address, else None (not read, or a word in its place)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    return value
+
+
+def primary_nic(frame) -> dict:
+    """The primary NIC (``{"ip", "if_index", "basis", ...}``, see :func:`primary_interface`) from a bundle's frames;
+    ``frame`` is ``bundle.frame`` or a rule context's ``frame``. IMDS's first NIC/IP decides when it was read; an
+    address that was not read is no primary IP (``ip`` None). Rules, plots and notebooks all use this one."""
+    imds = frame("imds_network")
+    ip = None
+    if not imds.empty:
+        first = imds.sort_values(["nic_index", "ip_index"]).head(1)
+        ip = as_ip(first["private_ip"].iloc[0])
+        if len(imds) > 1 and first[["nic_index", "ip_index"]].isna().any(axis=None):
+            ip = None  # which NIC and IP come first is not known
+    primary = primary_interface(frame("adapters"), frame("ip_addresses"), imds_private_ip=ip)
+    if primary.get("ip") is not None and as_ip(primary["ip"]) is None:
+        primary["ip"] = None  # an address that was not read is no primary IP to compare with
+    return primary

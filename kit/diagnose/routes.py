@@ -75,17 +75,7 @@ def _routes(ctx: Context) -> pd.DataFrame:
 
 
 def _primary(ctx: Context) -> dict:
-    imds = ctx.frame("imds_network")
-    ip = None
-    if not imds.empty:
-        first = imds.sort_values(["nic_index", "ip_index"]).head(1)
-        ip = _ip(first["private_ip"].iloc[0])
-        if len(imds) > 1 and first[["nic_index", "ip_index"]].isna().any(axis=None):
-            ip = None  # which NIC and IP come first is not known
-    primary = routing.primary_interface(ctx.frame("adapters"), ctx.frame("ip_addresses"), imds_private_ip=ip)
-    if primary.get("ip") is not None and _ip(primary["ip"]) is None:
-        primary["ip"] = None  # an address that was not read is no primary IP to compare with
-    return primary
+    return routing.primary_nic(ctx.frame)
 
 
 def _describe(route: pd.Series) -> str:
