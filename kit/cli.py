@@ -186,10 +186,52 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _show_value(v: object, width: int = 40) -> str:
+    """A cell as a person reads it: blank for missing, whole numbers without '.0', one line, cut with '…'."""
     import pandas as pd
+
+    if v is None or (not isinstance(v, (list, dict, tuple)) and pd.isna(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, pd.Timestamp):
+        v = v.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if v.tzinfo is not None else "")
+    text = " ".join(str(v).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_frame(df, *, rows: int = 20, width: int = 120) -> str:
+    """A frame as a readable text table: the provenance ``source`` column and all-empty columns left out, missing
+    values blank; when the table is wider than ``width``, one block of ``column: value`` lines per row."""
+    shown = df.head(rows)
+    cols = [c for c in shown.columns if c != "source" and shown[c].notna().any()]
+    same: list[str] = []
+    if len(shown) > 1:  # a value every row shares is said once, above the table
+        for c in list(cols):
+            values = {_show_value(v) for v in shown[c]}
+            if len(values) == 1 and c not in ("line", "end_line"):
+                same.append(f"{c}={values.pop()}")
+                cols.remove(c)
+    head = [f"same in every row shown: {', '.join(same)}"] if same else []
+    cells = [[_show_value(v) for v in shown[c]] for c in cols]
+    widths = [max([len(c), *(len(x) for x in col)]) for c, col in zip(cols, cells, strict=True)]
+    if sum(widths) + 2 * len(cols) <= width:
+        lines = [*head, "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip(),
+                 "  ".join("-" * w for w in widths)]
+        for i in range(len(shown)):
+            lines.append("  ".join(col[i].ljust(w) for col, w in zip(cells, widths, strict=True)).rstrip())
+        return "\n".join(lines)
+    label = max((len(c) for c in cols), default=0)
+    blocks = head[:]
+    for i in range(len(shown)):
+        blocks.append("\n".join(f"{c.rjust(label)}: {_show_value(shown[c].iloc[i], width - label - 2)}"
+                                for c in cols if _show_value(shown[c].iloc[i])))
+    return "\n\n".join(blocks)
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
 
     from .parse import parse_bytes
     from .redact import redact_frame
@@ -201,19 +243,41 @@ def cmd_parse(args: argparse.Namespace) -> int:
         _err("", exc)
         return EXIT_UNREADABLE
     safe = (lambda t: t) if args.raw else _safe
-    with pd.option_context("display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60):
-        for name, df in result.frames.items():
-            df = df if args.raw else redact_frame(df)
-            print(f"== {name}: {len(df)} rows")
-            if args.csv:
-                out = f"{args.csv}.{name}.csv" if len(result.frames) > 1 else args.csv
-                df.to_csv(out, index=False)
-                print(f"   written to {out}")
-            else:
-                print(safe(df.head(args.rows).to_string()))
+    fmt = "csv" if args.csv else args.output_format
+    out_base = args.csv or args.output
+    if fmt == "parquet" and not out_base:
+        print("vmkit parse: --format parquet needs -o OUT", file=sys.stderr)
+        return EXIT_UNREADABLE
+    frames = {name: (df if args.raw else redact_frame(df)) for name, df in result.frames.items()}
+    if fmt == "table":
+        width = shutil.get_terminal_size((160, 24)).columns if sys.stdout.isatty() else 160
+        for name, df in frames.items():
+            more = f", showing the first {args.rows}" if len(df) > args.rows else ""
+            print(f"== {name}: {len(df)} row(s){more} from {Path(args.file).name}")
+            if not df.empty:
+                print(safe(render_frame(df, rows=args.rows, width=width)))
+            print()
+    else:
+        for name, df in frames.items():
+            if out_base:
+                out = f"{out_base}.{name}.{fmt}" if len(frames) > 1 else out_base
+                _write_frame(df, out, fmt)
+                print(f"{name}: {len(df)} row(s) written to {out}", file=sys.stderr)
+            else:  # csv / json to stdout, for piping
+                sys.stdout.write(safe(df.to_csv(index=False) if fmt == "csv" else
+                                      df.to_json(orient="records", date_format="iso", lines=True)))
     for issue in result.issues:
-        print(safe(f"issue: {issue}"))
+        print(safe(f"issue: {issue}"), file=sys.stderr if fmt != "table" else sys.stdout)
     return EXIT_OK
+
+
+def _write_frame(df, out: str, fmt: str) -> None:
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    elif fmt == "json":
+        df.to_json(out, orient="records", date_format="iso", lines=True)
+    else:
+        df.to_parquet(out, index=False)
 
 
 def cmd_redact(args: argparse.Namespace) -> int:
@@ -292,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("file")
     pa.add_argument("--format", default=None, help="artifact kind (skip content sniffing); see kit.parse.PARSERS")
     pa.add_argument("--rows", type=int, default=20, help="rows to show (default 20)")
-    pa.add_argument("--csv", default=None, help="write the frame(s) to CSV instead")
+    pa.add_argument("--csv", default=None, help="write the frame(s) to this CSV file (same as --format csv -o)")
+    pa.add_argument("--output-format", "-f", choices=["table", "csv", "json", "parquet"], default="table",
+                    help="table (readable, default), csv or json (JSON lines) to stdout or -o, parquet (needs -o)")
+    pa.add_argument("--output", "-o", default=None, help="write the frame(s) here (one file per frame: OUT.<frame>"
+                    ".<fmt> when there are several)")
     pa.add_argument("--raw", action="store_true", help="show secrets as the file holds them (default: masked)")
     pa.set_defaults(func=cmd_parse, imports=("kit.parse",))
 

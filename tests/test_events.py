@@ -184,5 +184,5 @@ def test_vmkit_parse_reads_an_evtx(capsys: pytest.CaptureFixture[str]) -> None:
     from kit.cli import main
 
     assert main(["parse", str(SHAPES / REAL[1])]) == 0
-    assert "== events: 17 rows" in capsys.readouterr().out
+    assert "== events: 17 row(s)" in capsys.readouterr().out
     assert len(parse_bytes((SHAPES / REAL[1]).read_bytes(), source="a").frames["events"]) == 17

@@ -61,3 +61,30 @@ def test_a_run_killed_by_the_agent_ends_at_the_kill_line() -> None:
     first = t["evidence"].iloc[0][0]
     assert first["source"] == "C/WindowsAzure/Logs/WaAppAgent.log" and first["line"] == 47
     assert "AGENT_LOG_ERRORS" not in set(f["code"])
+
+
+def test_vmkit_parse_prints_a_readable_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Raw pandas was printed: lines of 237 to 1,343 characters, NaN and <NA> mixed, '23 rows' while showing 20."""
+    assert main(["parse", str(SAMPLES / "healthy" / "commands" / "route_print.txt"), "--rows", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "== routes: 18 row(s), showing the first 5 from route_print.txt" in out
+    assert "NaN" not in out and "<NA>" not in out
+    assert max(len(line) for line in out.splitlines()) <= 160
+    assert "same in every row shown: origin=route_print" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_vmkit_parse_writes_machine_formats(tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    src = str(SAMPLES / "healthy" / "commands" / "services.json")
+    out = tmp_path / f"services.{fmt}"
+    assert main(["parse", src, "-f", fmt, "-o", str(out)]) == 0
+    back = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, lines=True), "parquet": pd.read_parquet}[fmt](out)
+    assert list(back["name"]) == ["WindowsAzureGuestAgent", "RdAgent"]
+    if fmt != "parquet":
+        capsys.readouterr()
+        assert main(["parse", src, "-f", fmt]) == 0
+        assert "WindowsAzureGuestAgent" in capsys.readouterr().out
+    else:
+        assert main(["parse", src, "-f", "parquet"]) == 2  # binary never to a terminal
