@@ -337,7 +337,8 @@ class Bundle:
             f.notes.append(f"could not be read: {exc}")
             self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
             return
-        if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip inside the bundle: named, not opened
+        if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")) and f.path.lower().endswith(".zip"):
+            # a zip inside the bundle: named, not opened (an Office file is a zip too: left to the general case)
             f.status = "unrecognised"
             f.notes.append("a zip inside the bundle: not opened")
             self._issue(f.source, "nested-zip", "expected an artifact, found a zip archive inside the bundle: it is "
