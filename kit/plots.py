@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .net import HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 
@@ -106,6 +107,7 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
     _collection_line(ax, bundle)
     _time_axis(ax)
     ax.set_ylabel("records per bin")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Agent timeline - {len(log)} WaAppAgent.log records")
     ax.legend(loc="upper left", fontsize=8, ncol=4, framealpha=0.9)
     fig.tight_layout()
@@ -236,6 +238,7 @@ def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Fig
         _time_axis(ax2)
         _collection_line(ax2, bundle)
         ax2.set_ylabel("cumulative errors")
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax2.legend(fontsize=8, loc="upper left")
     else:
         _missing(ax2, "No agent connection errors in the logs" if not log.empty else "No agent log in this bundle")
@@ -354,6 +357,7 @@ def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -
             left += pivot[sev].to_numpy()
     ax.legend(fontsize=8)
     ax.set_xlabel("findings")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.25 steps
     ax.set_title("Findings by family and severity", fontsize=10)
     fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -41,8 +41,11 @@ REPORT = "report.html"  # where the HTML report is written
 from IPython.display import Markdown, display
 
 import kit
+import kit.notebook
 from kit import plots
 from kit.walkthroughs import walkthrough_links, with_walkthroughs
+
+BUNDLE = kit.notebook.setup(None if HOST else BUNDLE) or BUNDLE  # whole text in tables; the path found
 
 if HOST:
     from kit.collect import collect

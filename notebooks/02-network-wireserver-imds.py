@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -31,7 +31,10 @@ BUNDLE = "../sample_logs/firewall-blocks-32526"
 
 # %%
 import kit
+import kit.notebook
 from kit import plots
+
+BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path found wherever this runs from
 from kit.parse.firewall_rules import blocking_rules
 
 bundle = kit.open_bundle(BUNDLE)

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,7 +33,10 @@ BUNDLE = "../sample_logs/imds-route-secondary-nic"
 
 # %%
 import kit
+import kit.notebook
 from kit import plots, routing
+
+BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path found wherever this runs from
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)

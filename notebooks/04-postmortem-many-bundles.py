@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,7 +24,10 @@
 BUNDLES = "../sample_logs"
 
 # %%
+import kit.notebook
 from kit import fleet
+
+BUNDLES = kit.notebook.setup(BUNDLES)  # whole text in tables; the folder found wherever this runs from
 
 result = fleet.diagnose_many(BUNDLES)
 result.bundles

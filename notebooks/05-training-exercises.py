@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,9 +27,12 @@ SAMPLES = "../sample_logs"
 ANSWERS = {}  # for automated runs: {"ex1": "...", ...}; leave empty when you train
 
 # %%
+import kit.notebook
 from kit import open_bundle, plots
 from kit.catalog import catalog
 from kit.training import check, exercises
+
+SAMPLES = kit.notebook.setup(SAMPLES)  # whole text in tables; the samples found wherever this runs from
 
 sorted(catalog())
 

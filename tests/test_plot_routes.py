@@ -54,3 +54,11 @@ def test_routes_plot_imports_no_rule_module() -> None:
     src = Path(plots.__file__).read_text()
     start, end = src.index("def route_rows("), src.index("def findings_overview(")
     assert "diagnose" not in src[start:end]
+
+
+def test_count_axes_are_integers() -> None:
+    b = kit.open_bundle(ROOT / "firewall-blocks-32526")
+    fig = plots.findings_overview(b)
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    assert all(float(t).is_integer() for t in ticks)
