@@ -38,6 +38,9 @@ def test_effective_routes_are_drawn_and_highlighted(sample: str, max_rows: int) 
     assert len(highlighted) == len(eff)
     if left_out:
         assert f"{left_out} others left out" in ax.get_title()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     keys = list(zip(show["destination"], show["gateway"].astype(str), show["interface"].astype(str), strict=True))
     assert len(keys) == len(set(keys))  # one row per route, not one per source
 
