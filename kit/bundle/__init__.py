@@ -271,26 +271,21 @@ class Bundle:
         return None
 
     def _sniff(self, head: str, source: str) -> str | None:
-        for kind in _parse.SNIFF_ORDER:
+        """The text format whose content sniffer accepts ``head`` (in SNIFF_ORDER), or None."""
+        return self._first_sniffer(_parse.SNIFF_ORDER, "sniff", head, source)
+
+    def _sniff_bytes(self, head: bytes, source: str) -> str | None:
+        """The binary format (a parser with ``BINARY``) whose magic ``head`` starts with, or None."""
+        binary = [k for k in _parse.PARSERS if getattr(self._module(k), "BINARY", False)]
+        return self._first_sniffer(binary, "sniff_bytes", head, source)
+
+    def _first_sniffer(self, kinds, method: str, head: str | bytes, source: str) -> str | None:
+        for kind in kinds:
             mod = self._module(kind)
             if mod is None:
                 continue
             try:
-                if mod.sniff(head):
-                    return kind
-            except Exception as exc:  # a sniffer bug: record it, try the others
-                self._issue(source, "parser-error", f"sniffer of {kind} failed: {type(exc).__name__}: {exc}",
-                            parser=kind)
-        return None
-
-    def _sniff_bytes(self, head: bytes, source: str) -> str | None:
-        """The binary format (a parser with ``BINARY``) whose magic ``head`` starts with, or None."""
-        for kind in _parse.PARSERS:
-            mod = self._module(kind)
-            if mod is None or not getattr(mod, "BINARY", False):
-                continue
-            try:
-                if mod.sniff_bytes(head):
+                if getattr(mod, method)(head):
                     return kind
             except Exception as exc:  # a sniffer bug: record it, try the others
                 self._issue(source, "parser-error", f"sniffer of {kind} failed: {type(exc).__name__}: {exc}",

@@ -31,15 +31,7 @@ FAMILIES = ("IPv4", "IPv6")
 ADDRESS_ORIGINS = ("ipconfig", "get_netipaddress")
 
 
-def _ip(value: object) -> str | None:
-    """``value`` when it is an IP address, else None (not read, or a word in its place)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    return value
+_ip = routing.as_ip  # ``value`` when it is an IP address, else None (not read, or a word in its place)
 
 
 @functools.lru_cache(maxsize=4096)
