@@ -53,6 +53,24 @@ def _events(ctx: Context) -> pd.DataFrame:
     return ctx.frame("events")
 
 
+def _select(ctx: Context, provider: str, ids: set[int]) -> pd.DataFrame:
+    """The events from ``provider`` with one of ``ids`` (an unread provider or id selects nothing)."""
+    ev = _events(ctx)
+    if ev.empty:
+        return ev
+    return ev[((ev["provider"] == provider) & ev["event_id"].isin(ids)).fillna(False).to_numpy(dtype=bool)]
+
+
+def _agent_scm(ctx: Context, ids: set[int]) -> pd.DataFrame:
+    """Service Control Manager events with one of ``ids`` about one of the agent's services."""
+    rows = _select(ctx, "Service Control Manager", ids)
+    return rows[_agent_service(rows)] if not rows.empty else rows
+
+
+def _ids(rows: pd.DataFrame) -> str:
+    return "/".join(str(int(i)) for i in sorted(rows["event_id"].dropna().unique()))
+
+
 def _agent_service(df: pd.DataFrame) -> pd.Series:
     """Rows whose service (display name, or key name from Binary) is one of the agent's."""
     name = df["service"].fillna("").str.strip().str.lower()
@@ -99,36 +117,24 @@ def _loop(rows: pd.DataFrame) -> int:
 
 
 def agent_service_terminated(ctx: Context) -> Iterable[Finding]:
-    ev = _events(ctx)
-    if ev.empty:
-        return []
-    rows = ev[((ev["provider"] == "Service Control Manager") & ev["event_id"].isin(SCM_TERMINATED))
-              .fillna(False).to_numpy(dtype=bool)]
-    rows = rows[_agent_service(rows)] if not rows.empty else rows
+    rows = _agent_scm(ctx, SCM_TERMINATED)
     if rows.empty:
         return []
     n, loop = len(rows), _loop(rows)
     looped = (f" {loop} of them within one hour: the service is in a crash loop and the agent cannot stay up long "
               "enough to report" if loop >= LOOP_COUNT else "")
-    ids = "/".join(str(int(i)) for i in sorted(rows["event_id"].dropna().unique()))
     return [ctx.finding("AGENT_SERVICE_TERMINATED",
                         f"Windows recorded {n} unexpected end(s) of {_names(rows)} {_span(rows)} (Service Control "
-                        f"Manager {ids}).{looped}", _evidence(rows))]
+                        f"Manager {_ids(rows)}).{looped}", _evidence(rows))]
 
 
 def agent_service_start_failed(ctx: Context) -> Iterable[Finding]:
-    ev = _events(ctx)
-    if ev.empty:
-        return []
-    rows = ev[((ev["provider"] == "Service Control Manager") & ev["event_id"].isin(SCM_START_FAILED))
-              .fillna(False).to_numpy(dtype=bool)]
-    rows = rows[_agent_service(rows)] if not rows.empty else rows
+    rows = _agent_scm(ctx, SCM_START_FAILED)
     if rows.empty:
         return []
-    ids = "/".join(str(int(i)) for i in sorted(rows["event_id"].dropna().unique()))
     return [ctx.finding("AGENT_SERVICE_START_FAILED",
                         f"Windows could not start {_names(rows)} {len(rows)} time(s) {_span(rows)} (Service Control "
-                        f"Manager {ids}).", _evidence(rows))]
+                        f"Manager {_ids(rows)}).", _evidence(rows))]
 
 
 def agent_process_crashed(ctx: Context) -> Iterable[Finding]:
@@ -148,11 +154,7 @@ def agent_process_crashed(ctx: Context) -> Iterable[Finding]:
 
 
 def app_control_blocks_agent(ctx: Context) -> Iterable[Finding]:
-    ev = _events(ctx)
-    if ev.empty:
-        return []
-    rows = ev[((ev["provider"] == "Microsoft-Windows-AppLocker") & ev["event_id"].isin(APPLOCKER_BLOCKED))
-              .fillna(False).to_numpy(dtype=bool)]
+    rows = _select(ctx, "Microsoft-Windows-AppLocker", APPLOCKER_BLOCKED)
     if rows.empty:
         return []
     rows = rows[rows["service"].fillna("").str.contains(_AGENT_PATH).to_numpy(dtype=bool)]
