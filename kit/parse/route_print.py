@@ -29,6 +29,7 @@ import re
 from ..schema import LINE, SOURCE, Col, FrameSchema
 from ..textio import split_lines
 from . import _localized
+from ._console import WINDOWS_PROMPT
 from .base import ParseIssue, ParseResult
 
 NAME = "route_print"
@@ -83,7 +84,7 @@ _V6_WRAP = re.compile(r"^\s{10,}(\S.*?)\s*$")
 _ROWISH = re.compile(rf"^\s*({_V4}\b|\d+\s+\d+\s+[0-9A-Fa-f]*:)")
 _RULER = re.compile(r"^\s*={20,}\s*$")
 _FAMILY = re.compile(r"(?<![0-9A-Za-z])IPv([46])(?![0-9])", re.IGNORECASE)
-_PROMPT = re.compile(r"^\s*(PS\b[^>]*>|[A-Z]:\\[^>]*>|route(\.exe)?\s+(-\d\s+)?print\b)", re.IGNORECASE)
+_PROMPT = re.compile(rf"{WINDOWS_PROMPT.pattern}|^\s*route(\.exe)?\s+(-\d\s+)?print\b", re.IGNORECASE)
 #: an on-link word: at most four words, no digits and no address punctuation
 _WORDS = re.compile(r"^[^\d:./\\]+(?:\s[^\d:./\\]+){0,3}$")
 

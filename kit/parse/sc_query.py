@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from ._console import WINDOWS_PROMPT
 from .base import ParseIssue, ParseResult
 from .services import NAME as SERVICES_NAME
 from .services import SERVICES, START_CODES, STATUS_CODES, dispatch
@@ -66,7 +67,7 @@ _FILE_NAME = re.compile(r"^sc[_-]?(?:queryex|query|qc)[_-](?P<name>[A-Za-z0-9_.$
                         re.IGNORECASE)
 
 #: A console prompt (``C:\\Users\\x>``, ``PS C:\\>``): never a block header.
-_PROMPT = re.compile(r"^(?:PS )?[A-Za-z]:\\[^>]*>")
+_PROMPT = WINDOWS_PROMPT
 
 _PATH_LABELS = {"binary_path_name"}
 _DISPLAY_LABELS = {"display_name"}

@@ -44,6 +44,7 @@ from ..net import IMDS_IP, WIRESERVER_IP
 from ..schema import LINE, SOURCE, Col, FrameSchema
 from ..textio import split_lines
 from . import _localized
+from ._console import WINDOWS_PROMPT
 from .base import ParseIssue, ParseResult
 
 NAME = "winhttp_proxy"
@@ -77,7 +78,7 @@ _VALUE = re.compile(r"^\s*(?P<label>[^:：]+?)\s*[:：]\s*(?P<value>\S.*?)\s*$")
 _HEADER = re.compile(r"winhttp.*[:：]\s*$", re.IGNORECASE)
 _NO_BYPASS = {_localized.norm(t) for ts in _TABLE["no_bypass"].values() for t in ts} | {
     "(none)", "none", "(нет)", "(无)", "(aucun)", "(ninguno)", "(keine)", "(nenhum)"}
-_PROMPT = re.compile(r"^\s*(PS\b[^>]*>|[A-Z]:\\[^>]*>)")
+_PROMPT = WINDOWS_PROMPT
 _HOSTPORT = r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:;=/\[\]]+):\d{1,5}/?"
 #: a proxy address as netsh prints it: host:port, scheme://host:port, or scheme=host:port;scheme=host:port
 _PROXY_VALUE = re.compile(rf"^(?:[A-Za-z]+=)?{_HOSTPORT}(?:[;\s]+(?:[A-Za-z]+=)?{_HOSTPORT})*;?$")
