@@ -116,9 +116,9 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
 
 def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
     """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked; version
-    changes from the agent log (auto-upgrades, :func:`kit.derived.extension_history`) as triangles on their
+    changes from the agent log (auto-upgrades, :func:`kit.derive.history.extension_history`) as triangles on their
     extension's row."""
-    from .derived import extension_history
+    from .derive.history import extension_history
     from .diagnose.extensions import budget_for, handler_runs
 
     runs = handler_runs(bundle.frame("handler_log"))
@@ -257,7 +257,7 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     the effective route for WireServer and IMDS, default routes, routes whose destination covers either address,
     persistent routes; then the others in table order. Returns (rows in table order, {row label: [targets it is
     effective for]}, how many were left out)."""
-    from . import routing
+    from .derive import routes as routing
 
     table = bundle.frame("routes")
     table = table[(table["family"] == "IPv4").to_numpy(dtype=bool)] if not table.empty else table
@@ -298,7 +298,7 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
 def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
     """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
     primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`)."""
-    from . import routing
+    from .derive import routes as routing
 
     show, eff, left_out = route_rows(bundle, max_rows)
     fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(show), 3), max_rows)))

@@ -63,6 +63,7 @@ import pandas as pd
 
 from .. import parse as _parse
 from .. import redact as _redact
+from ..derive import DERIVED, derive
 from ..errors import BundleError, SchemaError, UnsafeArchiveError
 from ..parse import _identity
 from ..parse.base import ISSUES, SNIFF_BYTES, ParseIssue, issues_frame
@@ -572,7 +573,10 @@ class Bundle:
             return self._frames[name]
         schemas = self._schemas()
         if name not in schemas:
-            raise KeyError(f"no frame named {name!r}; frames: {', '.join(sorted(schemas))}")
+            if name in DERIVED:  # computed once per bundle from the raw frames; frame() masks it like the others
+                self._frames[name] = df = derive(name, self._frame)
+                return df
+            raise KeyError(f"no frame named {name!r}; frames: {', '.join(sorted([*schemas, *DERIVED]))}")
         if name == ISSUES.name:
             return self.issues
         kinds = self._producers(name)
@@ -604,12 +608,13 @@ class Bundle:
         if name.startswith("_"):
             raise AttributeError(name)
         schemas = self._schemas()
-        if name in schemas:
+        if name in schemas or name in DERIVED:
             return self.frame(name)
-        raise AttributeError(f"Bundle has no attribute or frame {name!r}; frames: {', '.join(sorted(schemas))}")
+        raise AttributeError(f"Bundle has no attribute or frame {name!r}; frames: "
+                             f"{', '.join(sorted([*schemas, *DERIVED]))}")
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._schemas()))
+        return sorted(set(super().__dir__()) | set(self._schemas()) | set(DERIVED))
 
     def parse_all(self) -> None:
         """Parse every recognised file now (frames are otherwise parsed on first access)."""
