@@ -8,6 +8,8 @@
     vmkit redact BUNDLE -o OUT.zip [--pseudonymize]   a copy safe to share: secrets removed (names replaced)
     vmkit redact --check PATH                         scan a file or bundle for secrets; exit 1 when any
     vmkit collect HOST... [options]                   collect a bundle from VMs over WinRM
+    vmkit diff BEFORE AFTER [--json]                  findings resolved / new / still there, and what changed;
+                                                        exit 1 = a new finding at error or above
 """
 
 from __future__ import annotations
@@ -145,6 +147,29 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             print(f"Hidden by --min-severity {args.min_severity}: {hidden} finding(s) ({what}).")
     bad = findings["severity"].isin(["error", "critical"]).any()
     return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .comparison import compare
+
+    try:
+        before, after = _open(args.before), _open(args.after)
+        c = compare(before, after)
+    except (KitError, OSError) as exc:
+        _err("cannot read bundle: ", exc)
+        return EXIT_UNREADABLE
+    if args.json:
+        from .redact import redact_obj
+
+        doc = {"before": c.before_label, "after": c.after_label, "notes": c.notes, "counts": c.counts(),
+               "findings": json.loads(c.findings.to_json(orient="records", date_format="iso")),
+               "changes": json.loads(c.changes.to_json(orient="records", date_format="iso"))}
+        json.dump(redact_obj(doc), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(_safe(c.text(min_severity=args.min_severity)))
+    new = c.findings[c.findings["status"] == "new"]
+    return EXIT_FINDINGS if new["severity_after"].isin(["error", "critical"]).any() else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -342,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
                    help="hide findings below this severity")
     d.set_defaults(func=cmd_diagnose, imports=("kit.diagnose",))
+
+    df = sub.add_parser("diff", help="compare two bundles: findings resolved, new, still there; what changed",
+                        description="Compare BEFORE with AFTER (bundle folders or zips): which findings a change "
+                        "resolved, which it introduced, which remain, and what changed in the frames that decide "
+                        "them (routes, proxy, firewall rules, services, probes, agent and extension versions), each "
+                        "with its evidence. Exit 1 when AFTER has a new finding at error or above.")
+    df.add_argument("before", help="the earlier bundle")
+    df.add_argument("after", help="the later bundle")
+    df.add_argument("--json", action="store_true", help="machine-readable comparison")
+    df.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
+                    help="hide findings below this severity")
+    df.set_defaults(func=cmd_diff, imports=("kit.comparison",))
 
     r = sub.add_parser("report", help="write a self-contained HTML report")
     r.add_argument("path", help="bundle folder or .zip")
