@@ -391,6 +391,12 @@ def cmd_redact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_args(p: argparse.ArgumentParser, json_help: str) -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
+                   help="hide findings below this severity")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vmkit", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -399,9 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("diagnose", help="run the diagnosis rules over a bundle")
     d.add_argument("path", help="bundle folder or .zip")
-    d.add_argument("--json", action="store_true", help="machine-readable list of findings")
-    d.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
-                   help="hide findings below this severity")
+    _output_args(d, "machine-readable list of findings")
     d.set_defaults(func=cmd_diagnose, imports=("kit.diagnose",))
 
     df = sub.add_parser("diff", help="compare two bundles: findings resolved, new, still there; what changed",
@@ -411,9 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with its evidence. Exit 1 when AFTER has a new finding at error or above.")
     df.add_argument("before", help="the earlier bundle")
     df.add_argument("after", help="the later bundle")
-    df.add_argument("--json", action="store_true", help="machine-readable comparison")
-    df.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
-                    help="hide findings below this severity")
+    _output_args(df, "machine-readable comparison")
     df.set_defaults(func=cmd_diff, imports=("kit.comparison",))
 
     pr = sub.add_parser("probe", help="probe a VM now: WireServer, HostGAPlugin and IMDS from the VM, in seconds",

@@ -157,9 +157,7 @@ class Bundle(_Recognition, _Views):
             self._skip(f)
             return
         except (OSError, UnsafeArchiveError) as exc:
-            f.status = "failed"
-            f.notes.append(f"could not be read: {exc}")
-            self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            self._unreadable(f, exc)
             return
         f.size = len(data)
         if f.sha256 is None:
