@@ -159,7 +159,7 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
         if opts.encrypted_http:
             notes.append("warning: " + _warn_http_once(result.endpoint, opts.transport))
         rec = run_collector(address, cred, opts, zip_path, params=params, on_log=on_log, on_progress=on_progress,
-                            stats=stats, cancel=cancel)
+                            stats=stats, cancel=cancel, label=host)
         result.log = notes + rec.log + [f"stray output: {s}" for s in rec.stray]
         from ..bundle.safezip import extract_zip
 
@@ -227,6 +227,7 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
     for h in hosts:
         todo.put(h)
     done: queue.SimpleQueue[tuple[str, CollectResult]] = queue.SimpleQueue()
+    busy: set[str] = set()
 
     def worker() -> None:
         # Daemon threads, not a ThreadPoolExecutor: after Ctrl-C the process must not wait at exit for a worker that
@@ -236,6 +237,7 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
                 h = todo.get_nowait()
             except queue.Empty:
                 return
+            busy.add(h)
             try:
                 r = collect(h, **kwargs)
             except CollectionInterrupted as exc:
@@ -243,6 +245,7 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
             except Exception as exc:  # a bug, not a VM failure: still report it per host
                 r = CollectResult(host=h, ok=False, error=f"{type(exc).__name__}: {exc}", error_kind="error")
             done.put((h, r))
+            busy.discard(h)
 
     bar = None
     if progress and hosts:
@@ -266,7 +269,13 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
                 bar.update(1)
                 bar.set_postfix_str(f"{h}: {'ok' if r.ok else r.error_kind}")
     except KeyboardInterrupt:
+        pressed = time.monotonic()
         left = cancel.interrupt()
+        # A VM whose bundle had fully arrived is only being unpacked: give it until ~1.5 s after Ctrl-C to finish.
+        while set(busy) - cancel.stopped - results.keys() and time.monotonic() < pressed + 1.5:
+            with contextlib.suppress(queue.Empty):
+                h, r = done.get(timeout=0.05)
+                results.setdefault(h, r)
         while not done.empty():  # results that arrived meanwhile
             h, r = done.get_nowait()
             results.setdefault(h, r)

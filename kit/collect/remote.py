@@ -358,8 +358,10 @@ def _is_refused(exc: BaseException) -> bool:
 class _Run:
     """One collection in flight, as the Ctrl-C path sees it: where it is, and how to stop it from any thread."""
 
-    def __init__(self, host: str, cred: Credential | None, opts: ConnectOptions, receiver: BundleReceiver) -> None:
+    def __init__(self, host: str, cred: Credential | None, opts: ConnectOptions, receiver: BundleReceiver,
+                 label: str | None = None) -> None:
         self.host, self.cred, self.opts, self.receiver = host, cred, opts, receiver
+        self.label = label or host
         self.shell_id: str | None = None
         self.command_id: str | None = None
         self.lock = threading.Lock()  # held while the receiver writes; the interrupter takes it to stop the writes
@@ -416,6 +418,7 @@ class Cancel:
         self.event = threading.Event()
         self._runs: set[_Run] = set()
         self._lock = threading.Lock()
+        self.stopped: set[str] = set()  # labels of the runs interrupt() stopped
 
     def is_set(self) -> bool:
         return self.event.is_set()
@@ -435,6 +438,7 @@ class Cancel:
         self.event.set()
         with self._lock:
             runs = list(self._runs)
+            self.stopped.update(r.label for r in runs)
         left: list[Path] = []
         threads = [threading.Thread(target=lambda r=r: left.extend(r.stop(budget_s)), daemon=True) for r in runs]
         for t in threads:
@@ -448,7 +452,8 @@ class Cancel:
 def run_collector(host: str, cred: Credential | None, opts: ConnectOptions, target, *, params: dict[str, Any],
                   on_log: Callable[[str], None] | None = None,
                   on_progress: Callable[[int, int | None], None] | None = None,
-                  stats: RunStats | None = None, cancel: Cancel | None = None) -> BundleReceiver:
+                  stats: RunStats | None = None, cancel: Cancel | None = None,
+                  label: str | None = None) -> BundleReceiver:
     """Run the collector on ``host`` and receive its zip into ``target`` (verified). Returns the receiver.
 
     ``opts.scheme`` must be concrete (``https``/``http``; see :meth:`ConnectOptions.resolve`). Raises a
@@ -465,7 +470,7 @@ def run_collector(host: str, cred: Credential | None, opts: ConnectOptions, targ
     started = time.monotonic()
     deadline = started + opts.deadline_s
     receiver = BundleReceiver(target, on_log=on_log, on_progress=on_progress)
-    run = _Run(host, cred, opts, receiver)
+    run = _Run(host, cred, opts, receiver, label)
     proto = None
     stderr = bytearray()
     rc: int | None = None
