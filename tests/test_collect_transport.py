@@ -109,12 +109,14 @@ def test_cli_default_transport_over_http_is_ntlm_with_encryption(tmp_path, monke
     monkeypatch.setenv("VMKIT_PASSWORD", PASSWORD)
     monkeypatch.setenv("VMKIT_USER", USER)
     with WinrsServer(SampleVm(HEALTHY), user=USER, password=PASSWORD, auth="ntlm") as srv:
-        with pytest.warns(HttpEncryptionWarning):
-            rc = vmkit(["collect", "127.0.0.1", "--http", "--port", str(srv.port), "--out", str(tmp_path),
-                        "--no-progress"])
+        rc = vmkit(["collect", "127.0.0.1", "--http", "--port", str(srv.port), "--out", str(tmp_path),
+                    "--no-progress"])
         assert all(q.encrypted for q in srv.requests if q.action != "auth")
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert rc == 0 and "1 of 1 VMs collected" in out
+    # the warning as one plain line on stderr, once
+    assert err.count("warning: WinRM over plain HTTP") == 1 and "does NOT authenticate the server" in err
+    assert "remote.py" not in err
     assert len(list(tmp_path.glob("*.zip"))) == 1
 
 
@@ -129,6 +131,12 @@ def test_scheme_auto_falls_back_to_http_when_nothing_listens_on_5986(tmp_path, m
             r = collect("127.0.0.1", user=USER, password=PASSWORD, out=tmp_path, interactive=False)
     assert r.ok, r.error
     assert r.endpoint == f"http://127.0.0.1:{srv.port}/wsman"
+    monkeypatch.setattr(ConnectOptions, "HTTP_PORT", closed)  # nothing on either port
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HttpEncryptionWarning)
+        r = collect("127.0.0.1", user=USER, password=PASSWORD, out=tmp_path, interactive=False,
+                    raise_on_error=False)
+    assert r.error_kind == "refused" and f"HTTPS {closed} did not accept a connection either" in r.error
 
 
 def test_scheme_auto_prefers_https_when_it_listens(cert, tmp_path, monkeypatch):

@@ -31,15 +31,29 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.http and args.https:
         print("vmkit collect: --http and --https exclude each other", file=sys.stderr)
         return EXIT_USAGE
+    import warnings
+
     from ..errors import CollectionInterrupted
+    from .remote import HttpEncryptionWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *a, **kw):  # the HTTP warning as one plain line, not a Python source location
+        if issubclass(category, HttpEncryptionWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:  # pragma: no cover - other warnings as Python shows them
+            shown(message, category, *a, **kw)
 
     try:
-        results = collect_many(
-            hosts, max_workers=args.parallel, progress=not args.no_progress, user=args.user, out=args.out,
-            transport=args.transport, scheme="http" if args.http else "https" if args.https else "auto",
-            port=args.port, insecure=args.insecure, ca_file=args.ca_file, cert_pem=args.cert,
-            cert_key_pem=args.cert_key, proxy=args.proxy, deadline_s=args.deadline,
-            operation_timeout_s=args.operation_timeout, read_timeout_s=args.operation_timeout + 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", HttpEncryptionWarning)  # once per process is the kit's own rule
+            warnings.showwarning = show
+            results = collect_many(
+                hosts, max_workers=args.parallel, progress=not args.no_progress, user=args.user, out=args.out,
+                transport=args.transport, scheme="http" if args.http else "https" if args.https else "auto",
+                port=args.port, insecure=args.insecure, ca_file=args.ca_file, cert_pem=args.cert,
+                cert_key_pem=args.cert_key, proxy=args.proxy, deadline_s=args.deadline,
+                operation_timeout_s=args.operation_timeout, read_timeout_s=args.operation_timeout + 10)
     except CollectionInterrupted as exc:
         print(f"\nvmkit collect: {exc}", file=sys.stderr)
         for r in exc.results:

@@ -109,6 +109,7 @@ class ConnectOptions:
     deadline_s: float = 1800.0
     allow_unencrypted: bool = False  # Basic over plain HTTP, like WinRM's own AllowUnencrypted (tests, labs)
     probe_timeout_s: float = 5.0  # scheme "auto": how long to wait for 5986 to accept a TCP connection
+    fell_back: bool = False  # set by resolve(): "auto" found nothing on 5986 and chose HTTP 5985
 
     #: WinRM's default ports (class attributes, so tests can point "auto" at a local peer).
     HTTPS_PORT = 5986
@@ -158,7 +159,7 @@ class ConnectOptions:
         except socket.gaierror:
             return replace(self, scheme="https")  # the name does not resolve: the HTTPS attempt will say so
         except OSError:
-            return replace(self, scheme="http")
+            return replace(self, scheme="http", fell_back=True)
 
 
 @dataclass
@@ -295,6 +296,8 @@ def classify(exc: BaseException, host: str, opts: ConnectOptions, secrets: tuple
     if isinstance(exc, CollectionError):
         return exc
     where = opts.endpoint(host)
+    if opts.fell_back:
+        where += f" (HTTPS {opts.HTTPS_PORT} did not accept a connection either)"
     text = redact(f"{type(exc).__name__}: {exc}", *secrets)
     if (isinstance(exc, StopIteration | ValueError | ET.ParseError) and step
             and not isinstance(exc, requests.RequestException)):
