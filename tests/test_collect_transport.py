@@ -181,6 +181,24 @@ def test_peer_that_answers_unencrypted_is_refused(tmp_path):
     assert _files(tmp_path) == []
 
 
+def test_an_altered_encrypted_answer_is_refused(tmp_path, monkeypatch):
+    from . import winrs_server
+
+    real = winrs_server.encrypt_message
+
+    def tampered(ctx, message):  # one byte of the sealed message flipped on the way (a machine in the middle)
+        body = bytearray(real(ctx, message))
+        i = len(body) - len(winrs_server.BOUNDARY) - 10
+        body[i] ^= 0x01
+        return bytes(body)
+
+    monkeypatch.setattr(winrs_server, "encrypt_message", tampered)
+    with WinrsServer(SampleVm(HEALTHY), user=USER, password=PASSWORD, auth="ntlm") as srv:
+        r = _ntlm(srv, tmp_path, raise_on_error=False)
+    assert r.error_kind == "encryption" and "did not verify" in r.error, r
+    assert _files(tmp_path) == []
+
+
 def test_peer_that_offers_no_ntlm_is_an_auth_error_saying_so(tmp_path):
     # a Basic-only listener over HTTP (AllowUnencrypted + Basic): the NTLM client finds no Negotiate/NTLM challenge
     with WinrsServer(SampleVm(HEALTHY), user=USER, password=PASSWORD) as srv:

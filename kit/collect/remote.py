@@ -339,6 +339,10 @@ def classify(exc: BaseException, host: str, opts: ConnectOptions, secrets: tuple
                                    "take WinRM message encryption; use HTTPS (port 5986) for this VM", inner=None)
         return TransportError(f"{where} answered HTTP {exc.code}: {redact(exc.message or '', *secrets)[:300]}",
                               inner=None, kind="network")
+    if type(exc).__module__.split(".")[0] == "spnego":  # pyspnego: a sealed answer whose signature did not verify
+        return EncryptionError(f"an encrypted answer from {where} did not verify ({type(exc).__name__}): it was "
+                               "altered on the way, or does not belong to this NTLM session. Nothing of it was "
+                               "used", inner=None)
     if isinstance(exc, WinRMError):
         if "encrypt" in str(exc).lower():
             return EncryptionError(f"WinRM message encryption with {where} failed: {text}", inner=None)
