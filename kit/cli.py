@@ -175,17 +175,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from .collect.cli import plain_http_warning
     from .errors import CollectionError
     from .live import connect
 
+    if args.http and args.https:
+        print("vmkit probe: --http and --https exclude each other", file=sys.stderr)
+        return EXIT_UNREADABLE
     if args.insecure:
         print("warning: --insecure: the VM's TLS certificate is not checked", file=sys.stderr)
+    scheme = "http" if args.http else "https" if args.https else "auto"
     try:
-        session = connect(args.host, user=args.user, transport=args.transport,
-                          scheme="http" if args.http else "https", port=args.port, insecure=args.insecure,
-                          ca_file=args.ca_file, cert_pem=args.cert, cert_key_pem=args.cert_key, proxy=args.proxy,
-                          deadline_s=args.deadline, operation_timeout_s=args.operation_timeout,
-                          read_timeout_s=args.operation_timeout + 10, keep=args.keep)
+        with plain_http_warning():
+            session = connect(args.host, user=args.user, transport=args.transport, scheme=scheme, port=args.port,
+                              insecure=args.insecure, ca_file=args.ca_file, cert_pem=args.cert,
+                              cert_key_pem=args.cert_key, proxy=args.proxy, deadline_s=args.deadline,
+                              operation_timeout_s=args.operation_timeout,
+                              read_timeout_s=args.operation_timeout + 10, keep=args.keep)
     except (CollectionError, KitError) as exc:
         _err("", exc)
         return EXIT_UNREADABLE

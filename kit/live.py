@@ -237,7 +237,7 @@ def _safe(host: str) -> str:
 
 
 def connect(host: str, *, user: str | None = None, password: Any = None, credential: Credential | None = None,
-            transport: str = "ntlm", scheme: str = "https", port: int | None = None, insecure: bool = False,
+            transport: str = "ntlm", scheme: str = "auto", port: int | None = None, insecure: bool = False,
             ca_file: str | None = None, cert_pem: str | None = None, cert_key_pem: str | None = None,
             proxy: str | None = None, deadline_s: float = 90.0, operation_timeout_s: int = 20,
             read_timeout_s: int = 30, allow_unencrypted: bool = False, interactive: bool | None = None,
@@ -257,6 +257,11 @@ def connect(host: str, *, user: str | None = None, password: Any = None, credent
                           deadline_s=deadline_s, operation_timeout_s=operation_timeout_s,
                           read_timeout_s=read_timeout_s, allow_unencrypted=allow_unencrypted)
     opts.check()
+    opts = opts.resolve(address)  # "auto": HTTPS when 5986 answers, else HTTP 5985 with encryption; decided once
+    if opts.scheme == "http" and not opts.allow_unencrypted:
+        from .collect.remote import _warn_http_once
+
+        _warn_http_once(opts.endpoint(address), opts.transport)
     cred = credential
     if cred is None and transport != "certificate":
         cred = get_credential(address, user, password=password, interactive=interactive)

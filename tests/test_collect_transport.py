@@ -134,9 +134,9 @@ def test_scheme_auto_falls_back_to_http_when_nothing_listens_on_5986(tmp_path, m
     monkeypatch.setattr(ConnectOptions, "HTTP_PORT", closed)  # nothing on either port
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HttpEncryptionWarning)
-        r = collect("127.0.0.1", user=USER, password=PASSWORD, out=tmp_path, interactive=False,
-                    raise_on_error=False)
-    assert r.error_kind == "refused" and f"HTTPS {closed} did not accept a connection either" in r.error
+        r = collect("127.0.0.1", user=USER, password=PASSWORD, out=tmp_path / "second", interactive=False,
+                    raise_on_error=False)  # its own folder: bundle names have a resolution of one second
+    assert r.error_kind == "refused" and f"HTTPS {closed} did not accept a connection either" in r.error, r.error
 
 
 def test_scheme_auto_prefers_https_when_it_listens(cert, tmp_path, monkeypatch):

@@ -174,3 +174,19 @@ def test_watch_plot_draws_each_verdict_lane() -> None:
     assert [t.get_text() for t in ax.get_yticklabels()] == ["HostGAPlugin", "IMDS"]
     assert len(ax.patches) == 6
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"unreachable", "reachable", "no-answer"}
+
+
+def test_probe_over_ntlm_with_message_encryption_the_default_for_azure_vms() -> None:
+    """HTTP 5985 + NTLM sealing (what an Azure VM has without an HTTPS listener), end to end."""
+    import warnings
+
+    from kit.collect.remote import HttpEncryptionWarning
+
+    with WinrsServer(SampleVm(SAMPLES / "imds-route-secondary-nic"), user=USER, password=PASSWORD,
+                     auth="ntlm") as srv, warnings.catch_warnings():
+        warnings.simplefilter("ignore", HttpEncryptionWarning)
+        with live.connect("127.0.0.1", port=srv.port, scheme="http", user=USER, password=PASSWORD,
+                          interactive=False) as session:
+            p = session.probe()
+    verdicts = dict(zip(p.reachability["endpoint"], p.reachability["verdict"].astype(str), strict=True))
+    assert verdicts == {"WireServer": "reachable", "HostGAPlugin": "reachable", "IMDS": "unreachable"}

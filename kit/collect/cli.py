@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+
+@contextlib.contextmanager
+def plain_http_warning() -> Iterator[None]:
+    """Show the kit's HTTP-encryption warning as one plain stderr line, not a Python source location."""
+    import warnings
+
+    from .remote import HttpEncryptionWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *a, **kw):
+        if issubclass(category, HttpEncryptionWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:  # pragma: no cover - other warnings as Python shows them
+            shown(message, category, *a, **kw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", HttpEncryptionWarning)  # once per process is the kit's own rule
+        warnings.showwarning = show
+        yield
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -31,23 +54,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.http and args.https:
         print("vmkit collect: --http and --https exclude each other", file=sys.stderr)
         return EXIT_USAGE
-    import warnings
-
     from ..errors import CollectionInterrupted
-    from .remote import HttpEncryptionWarning
-
-    shown = warnings.showwarning
-
-    def show(message, category, *a, **kw):  # the HTTP warning as one plain line, not a Python source location
-        if issubclass(category, HttpEncryptionWarning):
-            print(f"warning: {message}", file=sys.stderr)
-        else:  # pragma: no cover - other warnings as Python shows them
-            shown(message, category, *a, **kw)
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", HttpEncryptionWarning)  # once per process is the kit's own rule
-            warnings.showwarning = show
+        with plain_http_warning():
             results = collect_many(
                 hosts, max_workers=args.parallel, progress=not args.no_progress, user=args.user, out=args.out,
                 transport=args.transport, scheme="http" if args.http else "https" if args.https else "auto",
