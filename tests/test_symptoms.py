@@ -110,3 +110,9 @@ def test_format_leads_with_the_symptom(tmp_path: Path) -> None:
 def test_unknown_symptom_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown symptom"):
         symptoms(pd.DataFrame(), None, symptom="slow disk")
+
+
+def test_start_notebook_leads_with_the_symptom() -> None:
+    src = (Path(__file__).parent.parent / "notebooks" / "00-start-here.py").read_text(encoding="utf-8")
+    assert src.index("## Symptom: the agent shows \"Not Ready\"") < src.index("## What the bundle holds")
+    assert "symptoms(kit.diagnose(bundle), bundle)" in src
