@@ -353,3 +353,21 @@ def test_same_arm_error_in_another_shape_gives_the_same_finding(tmp_path: Path) 
         summaries.append(f.loc[f["code"] == "DEPLOYMENT_EXTENSION_FAILED", "summary"].iloc[0])
     for s in summaries:
         assert "extension 'CustomScriptExtension1', its own message \"Finished executing command\"" in s, s
+
+
+def test_inner_error_read_from_json_nested_in_a_json_string() -> None:
+    """Same data, other shape: the ARM error of arm_cse_failed_az.txt one level deeper (a JSON document inside a JSON
+    string, as ARM nests an operation's error in a wrapper's message) gives the same extension and inner message."""
+    import json
+
+    from kit.diagnose.paste import arm_details
+
+    doc = json.loads((PASTES / "arm_cse_failed_az.txt").read_text(encoding="utf-8"))
+    once = json.dumps(doc, separators=(",", ":"))
+    twice = json.dumps({"code": "Conflict", "message": once})
+    for text in (once, twice):
+        assert arm_details(text) == {"extension": "CustomScriptExtension1",
+                                     "inner_message": "Finished executing command"}, text
+    path = 'Error message: "Failed to run C:\\\\Packages\\\\nssm.exe".'
+    assert arm_details("VM has reported a failure when processing extension 'x'. " + path)["inner_message"] == (
+        "Failed to run C:\\\\Packages\\\\nssm.exe")

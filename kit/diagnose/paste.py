@@ -75,10 +75,12 @@ _PUB_TYPE = re.compile(r"\(publisher '([^']+)' and type '([^']+)'\)")
 _HANDLER = re.compile(r"(?:Handler|handler for VM extension type) '([^']+)'")
 _INNER_CODE = re.compile(r"(?:Error code:|terminal error code) '([^']*)'")
 _INNER_MESSAGE = re.compile(r"(?:Error message|error message): ?(.*)$|The extension last reported (.*)$")
-#: Where an inner message ends: the ARM text that follows it.
-_MESSAGE_END = re.compile(r"'?\.? Detailed error:|(?:\\r\\n|\\n|\r?\n)+\s*More information on troubleshooting|"
-                          r"\.? More information on troubleshooting|\\r\\n|' For more information")
-_QUOTES = " '\"\\."
+#: Where an inner message ends: the ARM text that follows it, or the end of its (possibly escaped) line.
+_MESSAGE_END = re.compile(r"'?\.? Detailed error:|More information on troubleshooting|' For more information|"
+                          r"\\+r\\+n|\\+n(?![A-Za-z0-9])|\r?\n")
+#: Quotes, escapes and stops left around a message that was cut out of (possibly nested) JSON or a quoted string.
+_MESSAGE_TRIM_START = re.compile(r"^[\s'\"\\]+")
+_MESSAGE_TRIM_END = re.compile(r"(?:\\+[rn]|[\s'\".,\\])+$")
 
 
 def arm_details(text: str) -> dict[str, str]:
@@ -106,7 +108,8 @@ def arm_details(text: str) -> dict[str, str]:
         msg = m.group(1) if m.group(1) is not None else m.group(2)
         cut = _MESSAGE_END.search(msg)
         msg = msg[: cut.start()] if cut else msg
-        msg = msg.strip().lstrip(_QUOTES).rstrip(_QUOTES + ",").replace('\\"', '"').strip()
+        msg = _MESSAGE_TRIM_END.sub("", _MESSAGE_TRIM_START.sub("", msg))
+        msg = re.sub(r'\\+"', '"', msg).strip()
         if msg:
             out["inner_message"] = msg
     return out
