@@ -44,6 +44,8 @@ INFO_ONLY: dict[str, tuple[str, set[int]]] = {
     "arm_sku_not_available_ps.txt": ("DEPLOYMENT_REQUEST_REJECTED", {3}),
     "arm_quota_portal.txt": ("DEPLOYMENT_REQUEST_REJECTED", {1}),
     "terraform_backup_client_timeout.txt": ("DEPLOYMENT_CLIENT_GAVE_UP", {14}),
+    "arm_invalid_password_terraform.txt": ("DEPLOYMENT_REQUEST_REJECTED", {1}),
+    "arm_conflict_vm_not_running_portal.txt": ("DEPLOYMENT_REQUEST_REJECTED", {4}),
 }
 #: real pastes another parser's sniffer takes first (see the xfail test below)
 MISROUTED = ["arm_authorization_failed_sdk.txt"]
