@@ -389,3 +389,25 @@ def test_authorization_failure_lines_hit_the_rejected_code() -> None:
 def test_authorization_failure_paste_is_read_as_a_paste(tmp_path: Path) -> None:
     f = kit.diagnose(kit.open_bundle(loose(tmp_path, "arm_authorization_failed_sdk.txt")))
     assert "DEPLOYMENT_REQUEST_REJECTED" in set(f["code"])
+
+
+def test_pipeline_job_limit_against_the_budget_table() -> None:
+    """An Azure Pipelines job cut off at its limit (the line verbatim from Azure/ResourceModules#879, with 60 minutes as
+    on a hosted agent, Azure/mlops-v2#78) while it ran `az vm extension set` (the command form of Learn's Custom
+    Script Extension article): the limit is read from the line and set against the extension's budget."""
+    from kit.diagnose.paste import client_gave_up, hits
+
+    cmd = ("az vm extension set --resource-group myResourceGroup --vm-name myVM --name CustomScriptExtension "
+           "--publisher Microsoft.Compute --settings ./script-config.json\n")
+    cut = "##[error]The job running on agent Azure Pipelines 2 ran longer than the maximum time of {} minutes.\n"
+    assert "DEPLOYMENT_CLIENT_GAVE_UP" in {s.code for s in hits(cut.format(60))}
+    sev, why = client_gave_up(cmd + cut.format(60))
+    assert sev == "warning" and "limit of 60 minutes" in why and "90 min" in why
+    sev, why = client_gave_up(cmd + cut.format(120))
+    assert sev == "info" and "did not give up early" in why
+    sev, _ = client_gave_up(cmd.replace("CustomScriptExtension", "BGInfo") + cut.format(60))
+    assert sev == "info"
+    sev, _ = client_gave_up("Set-AzVMCustomScriptExtension -ResourceGroupName rg -VMName vm -Name cse\n"
+                            + cut.format(60))
+    assert sev == "warning"
+    assert client_gave_up("npm test\n" + cut.format(60))[0] is None  # a job about something else: no finding

@@ -141,8 +141,17 @@ _TF_TYPE = re.compile(r"""(?m)^\s*(?:\+\s*)?type\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\
 _TF_PUBLISHER = re.compile(r"""(?m)^\s*(?:\+\s*)?publisher\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\"""")
 _TF_CREATE_TIMEOUT = re.compile(r"""(?s)timeouts\s*\{[^}]*?\bcreate\s*=\s*"([^"]+)\"""")
 _TF_ELAPSED = re.compile(r"Still creating\.\.\. [\[(]([0-9hms]+) elapsed[\])]")
-_EXTENSION_CONTEXT = re.compile(r"azurerm_virtual_machine_extension|Extension Name:|/extensions/|VM extension",
-                                re.IGNORECASE)
+#: Extension types named by the command that deployed them: az (`--name` is the type there), Azure PowerShell.
+_CMD_TYPES = (re.compile(r"\baz vm(?:ss)? extension set\b.*?--name[ =]\"?([\w.-]+)"),
+              re.compile(r"\bSet-AzVM(?:ss)?Extension\b.*?-ExtensionType[ :]\"?([\w.-]+)", re.IGNORECASE))
+_CMD_IMPLIED = ((re.compile(r"\bSet-AzVMCustomScriptExtension\b", re.IGNORECASE), "CustomScriptExtension"),
+                (re.compile(r"\bSet-AzVMDscExtension\b", re.IGNORECASE), "DSC"),
+                (re.compile(r"\bSet-AzVMChefExtension\b", re.IGNORECASE), "ChefClient"))
+#: An Azure Pipelines job cut off at its time limit: "The job running on agent X ran longer than the maximum time of
+#: 120 minutes." (Azure/ResourceModules#879; 60 minutes for Microsoft-hosted agents, Azure/mlops-v2#78).
+_PIPELINE_LIMIT = re.compile(r"ran longer than the maximum time of (\d+) minutes")
+_EXTENSION_CONTEXT = re.compile(r"azurerm_virtual_machine_extension|Extension Name:|/extensions/|VM extension|"
+                                r"\baz vm(?:ss)? extension set\b|\bSet-AzVM\w*Extension\b", re.IGNORECASE)
 _TERRAFORM = re.compile(r"azurerm_|\bterraform\b|Still creating\.\.\.|^│ Error:", re.IGNORECASE | re.MULTILINE)
 #: Terraform's azurerm provider waits 30 minutes for a VM extension by default (aztfmod/terraform-azurerm-caf#1277).
 TERRAFORM_DEFAULT_TIMEOUT = pd.Timedelta(minutes=30)
@@ -171,6 +180,8 @@ def client_gave_up(text: str) -> tuple[str | None, str]:
         return None, ""
     types = {m.group(1) for m in _TF_TYPE.finditer(text)}
     types |= {m.group(2) for m in _PUB_TYPE.finditer(text)}
+    types |= {m.group(1) for pat in _CMD_TYPES for m in pat.finditer(text)}
+    types |= {name for pat, name in _CMD_IMPLIED if pat.search(text)}
     publishers = [m.group(1) for m in _TF_PUBLISHER.finditer(text)]
     named = sorted({(f"{publishers[0]}.{t}" if len(publishers) == 1 and "." not in t else t) for t in types})
     budgets = {budget_for(t) for t in named}
@@ -179,6 +190,9 @@ def client_gave_up(text: str) -> tuple[str | None, str]:
     m = _TF_CREATE_TIMEOUT.search(text)
     if m and _go_duration(m.group(1)) is not None:
         wait, how = _go_duration(m.group(1)), f"its configured create timeout ({m.group(1)})"
+    elif _PIPELINE_LIMIT.search(text):
+        limit = _PIPELINE_LIMIT.search(text)
+        wait, how = pd.Timedelta(minutes=int(limit.group(1))), f"the pipeline job's limit of {limit.group(1)} minutes"
     elif _TERRAFORM.search(text):
         wait, how = TERRAFORM_DEFAULT_TIMEOUT, "the Terraform azurerm provider's default of 30 minutes"
     elapsed = [d for d in (_go_duration(e) for e in _TF_ELAPSED.findall(text)) if d is not None]
