@@ -395,7 +395,8 @@ def test_pipeline_job_limit_against_the_budget_table() -> None:
     """An Azure Pipelines job cut off at its limit (the line verbatim from Azure/ResourceModules#879, with 60 minutes as
     on a hosted agent, Azure/mlops-v2#78) while it ran `az vm extension set` (the command form of Learn's Custom
     Script Extension article): the limit is read from the line and set against the extension's budget."""
-    from kit.diagnose.paste import client_gave_up, hits
+    from kit.diagnose.paste import client_gave_up
+    from kit.parse.paste import hits
 
     cmd = ("az vm extension set --resource-group myResourceGroup --vm-name myVM --name CustomScriptExtension "
            "--publisher Microsoft.Compute --settings ./script-config.json\n")
