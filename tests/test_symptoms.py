@@ -71,6 +71,8 @@ def test_the_symptom_itself_is_not_a_cause(tmp_path: Path) -> None:
     df, f = _symptoms(root)
     assert "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED" in set(f["code"])
     assert df["rank"].isna().all()
+    assert df["symptom"].iloc[0].endswith("a deployment error in the bundle reports it: "
+                                          "VMAgentStatusCommunicationError)")
 
 
 def test_missing_data_says_cannot_tell(tmp_path: Path) -> None:
@@ -116,3 +118,20 @@ def test_start_notebook_leads_with_the_symptom() -> None:
     src = (Path(__file__).parent.parent / "notebooks" / "00-start-here.py").read_text(encoding="utf-8")
     assert src.index("## Symptom: the agent shows \"Not Ready\"") < src.index("## What the bundle holds")
     assert "symptoms(kit.diagnose(bundle), bundle)" in src
+
+
+def test_app_control_is_judged_only_from_app_control_logs(tmp_path: Path) -> None:
+    """A System log alone says nothing about AppLocker: "cannot tell" stays; an AppLocker log without a block is read
+    (no "cannot tell", no rank)."""
+    from tests.test_diagnose_scenarios import EVENTS
+
+    label = next(c.label for c in NOT_READY_CAUSES if c.key == "app-control")
+    root = _broken(tmp_path / "a", "AGENT_SERVICE_TERMINATED")
+    df, _ = _symptoms(root)
+    assert df.loc[df["cause"] == label, "why"].iloc[0].startswith("cannot tell")
+    vm = Vm(copy_sample("healthy", tmp_path / "b"))
+    vm.write("commands/applocker.xml", (EVENTS / "applocker-other-file.wevtutil.xml").read_bytes().decode("utf-8"))
+    vm.seal()
+    df, _ = _symptoms(vm.root)
+    assert label not in set(df["cause"]), df[["rank", "cause", "why"]]
+    assert df["rank"].isna().all()

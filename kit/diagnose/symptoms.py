@@ -45,7 +45,8 @@ class Cause:
     label: str
     #: Finding codes that point at this cause, most direct first.
     codes: tuple[str, ...]
-    #: Frames the cause is judged from: when all are empty the cause cannot be told.
+    #: Frames the cause is judged from: when all are empty the cause cannot be told. ``events:<regex>``: only event
+    #: records of a channel the regex matches count.
     frames: tuple[str, ...]
     #: What is missing, in words, when the frames are empty.
     needs: str
@@ -57,7 +58,7 @@ NOT_READY_CAUSES: tuple[Cause, ...] = (
     Cause("crash", "the agent crashes or restarts in a loop",
           ("AGENT_CRASH_LOOP", "AGENT_SERVICE_TERMINATED", "AGENT_PROCESS_CRASHED", "AGENT_SERVICE_START_FAILED",
            "AGENT_BAD_IMAGE_FORMAT"),
-          ("agent_log", "events"), "WaAppAgent.log and the System/Application event logs"),
+          ("agent_log", "events:^(?:System|Application)$"), "WaAppAgent.log and the System/Application event logs"),
     Cause("wireserver", "WireServer (168.63.129.16) or HostGAPlugin is blocked or unreachable",
           ("GUEST_FIREWALL_BLOCKS_WIRESERVER", "WIRESERVER_ROUTE_WRONG_INTERFACE", "NO_ROUTE_TO_PLATFORM",
            "WIRESERVER_UNREACHABLE", "HOSTGAPLUGIN_UNREACHABLE", "FABRIC_ADDRESS_NOT_DISCOVERED",
@@ -71,7 +72,7 @@ NOT_READY_CAUSES: tuple[Cause, ...] = (
     Cause("clock", "the VM's clock is wrong (certificates and tokens fail)", (), (),
           "a rule that compares the VM's clock with a time source (this kit has none yet)"),
     Cause("app-control", "application control (AppLocker/WDAC) blocks the agent", ("APP_CONTROL_BLOCKS_AGENT",),
-          ("events",), "the AppLocker/CodeIntegrity event logs"),
+          ("events:AppLocker|CodeIntegrity",), "the AppLocker/CodeIntegrity event logs"),
     Cause("version", "the agent is too old", ("AGENT_VERSION_UNSUPPORTED",), ("agent_log", "agent_status"),
           "the agent's version (WaAppAgent.log or the aggregate status)"),
 )
@@ -84,6 +85,15 @@ def _frame(bundle, name: str) -> pd.DataFrame:
         return bundle.frame(name)
     except Exception:  # a frame this bundle type does not know is as good as an empty one here
         return pd.DataFrame()
+
+
+def _holds(bundle, spec: str) -> bool:
+    """Whether the bundle holds data for ``spec`` (a frame name, or ``events:<channel regex>``)."""
+    name, _, channels = spec.partition(":")
+    df = _frame(bundle, name)
+    if df.empty or not channels:
+        return not df.empty
+    return bool(df["channel"].astype("string").str.contains(channels, case=False, regex=True).fillna(False).any())
 
 
 def _first_sentence(text: str) -> str:
@@ -123,6 +133,8 @@ def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.Dat
     if symptom != NOT_READY:
         raise ValueError(f"unknown symptom {symptom!r}; known: {NOT_READY!r}")
     seen = not_ready_seen(bundle)
+    if not findings.empty and (findings["code"] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED").any():
+        seen = seen[:-1] + "; a deployment error in the bundle reports it: VMAgentStatusCommunicationError)"
     cat = catalog()
     ranked: list[tuple[int, int, dict]] = []
     unranked: list[dict] = []
@@ -143,7 +155,7 @@ def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.Dat
             continue
         if not cause.frames:
             unranked.append({"cause": cause.label, "why": f"cannot tell: not checked, because it needs {cause.needs}"})
-        elif all(_frame(bundle, f).empty for f in cause.frames):
+        elif not any(_holds(bundle, f) for f in cause.frames):
             unranked.append({"cause": cause.label,
                              "why": f"cannot tell: {cause.needs} missing from this bundle"})
     rows = []
