@@ -1,6 +1,7 @@
 """`vmkit`: the command line over the same functions the notebooks call.
 
-    vmkit diagnose PATH [--json] [--min-severity S]   findings; exit 0 = nothing at error or above,
+    vmkit diagnose PATH [--json] [--min-severity S]   the causes of "agent Not Ready" ranked, then the findings
+                                                        (--json: the findings only); exit 0 = nothing at error or above,
                                                         1 = findings at error or above, 2 = bundle unreadable
     vmkit report PATH -o report.html                  one self-contained HTML report
     vmkit inspect PATH                                what the bundle holds: recognised files, frames, issues
