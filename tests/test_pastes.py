@@ -412,3 +412,21 @@ def test_pipeline_job_limit_against_the_budget_table() -> None:
                             + cut.format(60))
     assert sev == "warning"
     assert client_gave_up("npm test\n" + cut.format(60))[0] is None  # a job about something else: no finding
+
+
+def test_deployment_error_names_the_guest_side_the_vm_files_show(tmp_path: Path) -> None:
+    """The pasted VMAgentStatusCommunicationError next to a bundle whose agent service is stopped: the deployment
+    finding points at the VM's own AGENT_NOT_RUNNING; next to the healthy sample it names none."""
+    from tests.test_diagnose_scenarios import FAULTS, Vm
+
+    vm = Vm(copy_sample("healthy", tmp_path / "a"))
+    FAULTS["AGENT_NOT_RUNNING"](vm)
+    vm.write("ticket/new-azvm.txt", (PASTES / "arm_agent_status_ps.txt").read_text(encoding="utf-8"))
+    vm.seal()
+    f = kit.diagnose(kit.open_bundle(vm.root))
+    summary = f.loc[f["code"] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED", "summary"].iloc[0]
+    assert "The VM's own files show the guest side: AGENT_NOT_RUNNING (see that finding)" in summary
+    root = copy_sample("healthy", tmp_path / "b")
+    shutil.copyfile(PASTES / "arm_agent_status_ps.txt", root / "new-azvm.txt")
+    f = kit.diagnose(kit.open_bundle(root))
+    assert "guest side" not in f.loc[f["code"] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED", "summary"].iloc[0]

@@ -30,6 +30,20 @@ PROBED = {"IMDS_UNREACHABLE": "imds", "WIRESERVER_UNREACHABLE": "wireserver",
 #: Evidence lines shown per code and file.
 PER_FILE = 5
 MAX_QUOTE = 200
+#: What the VM's own files say about a deployment error: codes of earlier families that show its guest side.
+GUEST_SIDE = {
+    "DEPLOYMENT_EXTENSION_FAILED": ("EXTENSION_FAILED", "EXTENSION_DOWNLOAD_FAILED", "EXTENSION_OS_UNSUPPORTED",
+                                    "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"),
+    "DEPLOYMENT_EXTENSION_HANDLER_FAILED": ("EXTENSION_FAILED", "EXTENSION_OS_UNSUPPORTED", "APP_CONTROL_BLOCKS_AGENT"),
+    "DEPLOYMENT_EXTENSION_TIMEOUT": ("EXTENSION_TIMEOUT", "EXTENSION_STUCK_TRANSITIONING", "AGENT_NOT_RUNNING",
+                                     "WIRESERVER_UNREACHABLE", "HOSTGAPLUGIN_UNREACHABLE"),
+    "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED": ("AGENT_NOT_RUNNING", "AGENT_CRASH_LOOP", "AGENT_SERVICE_TERMINATED",
+                                             "AGENT_SERVICE_START_FAILED", "AGENT_PROCESS_CRASHED",
+                                             "GUEST_FIREWALL_BLOCKS_WIRESERVER", "PROXY_INTERCEPTS_AGENT_TRAFFIC",
+                                             "WIRESERVER_UNREACHABLE", "HOSTGAPLUGIN_UNREACHABLE",
+                                             "AGENT_CERTIFICATE_ERROR", "APP_CONTROL_BLOCKS_AGENT"),
+    "DEPLOYMENT_CLIENT_GAVE_UP": ("EXTENSION_TIMEOUT", "EXTENSION_STUCK_TRANSITIONING"),
+}
 #: A line that is an ARM error about an extension carries that extension's own status text, which may match the
 #: generic extension signatures too: on that line the ARM code is the finding, not those.
 SUBSUMES = {"DEPLOYMENT_EXTENSION_FAILED": {"EXTENSION_FAILED"},
@@ -263,6 +277,11 @@ def paste_signatures(ctx: Context) -> Iterable[Finding]:
             elif code == "DEPLOYMENT_REQUEST_REJECTED":
                 summary += (": Azure refused the request itself, so it is not a fault of any VM or its guest agent, "
                             "and nothing in a VM bundle bears on it")
+        guest = [c for c in GUEST_SIDE.get(code, ()) if any(f.code == c and f.severity != "info"
+                                                             for f in ctx.findings)]
+        if guest:
+            summary += (f". The VM's own files show the guest side: {', '.join(guest)} (see "
+                        f"{'that finding' if len(guest) == 1 else 'those findings'})")
         if code in PROBED and _probes_reached(ctx, PROBED[code]):
             severity = "info"
             summary += (f". The bundle's own probes reached {PROBED[code]} when it was collected, so the paste shows "
