@@ -1,6 +1,7 @@
 """`vmkit`: the command line over the same functions the notebooks call.
 
-    vmkit diagnose PATH [--json] [--min-severity S]   findings; exit 0 = nothing at error or above,
+    vmkit diagnose PATH [--json] [--min-severity S]   the causes of "agent Not Ready" ranked, then the findings
+                                                        (--json: the findings only); exit 0 = nothing at error or above,
                                                         1 = findings at error or above, 2 = bundle unreadable
     vmkit report PATH -o report.html                  one self-contained HTML report
     vmkit inspect PATH                                what the bundle holds: recognised files, frames, issues
@@ -141,6 +142,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 else "at an unknown time")
         print(_safe(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}"))
         print()
+        try:  # symptom first (issue 15 part 4): the causes of "agent Not Ready", ranked from every finding
+            from .diagnose.symptoms import format_symptoms, symptoms
+
+            block = format_symptoms(symptoms(every, bundle))
+        except Exception as exc:  # the findings below stand on their own
+            block = f"Symptom: agent Not Ready - the causes could not be ranked ({type(exc).__name__})."
+        if block:
+            print(_safe(block))
+            print()
+            print("Findings:")
         print(_safe(format_findings(findings)))
         hidden = len(every) - len(findings)
         if hidden:
