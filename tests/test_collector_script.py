@@ -34,9 +34,13 @@ Every other ERROR or MISSING node fails the test: a real syntax error is never h
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kit.collect import script
 
@@ -379,3 +383,48 @@ def test_real_syntax_errors_are_never_allowed():
            b"        @{n = 'A'; e = { 1 } }, SkipAsSource,\n        @{n = 'B'; e = { 2 } }\n}\n")
     bad, allowed = grammar_errors(sel)
     assert not bad
+
+
+# ---------------------------------------------------------------------------------------------- the Windows workflow
+WORKFLOW = Path(__file__).parent.parent / ".github" / "workflows" / "windows-collect.yml"
+
+
+def _schema_check(path: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema with the GitHub Actions workflow schema it carries (no network)."""
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_windows_workflow_is_a_valid_github_workflow():
+    pytest.importorskip("check_jsonschema")
+    r = _schema_check(WORKFLOW)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_windows_workflow_runs_what_issue_18_asks():
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    job = doc["jobs"]["collect"]
+    assert job["runs-on"] == "windows-latest"
+    runs = "\n".join(str(s.get("run", "")) for s in job["steps"])
+    assert "Invoke-ScriptAnalyzer" in runs and "Language.Parser]::ParseFile" in runs
+    assert "-File kit\\collect\\Collect-GuestAgentKit.ps1" in runs  # by hand, Windows PowerShell 5.1
+    assert "Stop-Process -Id $p.Id" in runs and "--partial" in runs  # killed midway leaves a partial bundle
+    assert "-CommandTimeoutSec 0" in runs and "--step-status timeout" in runs
+    assert "Set-Culture de-DE" in runs and "ConstrainedLanguage" in runs
+    assert "vmkit collect localhost --http --transport ntlm" in runs  # HTTP 5985 + NTLM message encryption
+    assert "vmkit inspect" in runs and "vmkit diagnose" in runs
+    shells = {s.get("shell") for s in job["steps"]
+              if re.search(r"Collect-GuestAgentKit\.ps1'?\s+-OutFile", str(s.get("run", "")))}
+    assert len(shells) >= 1
+    assert shells == {"powershell"}  # the collector runs under Windows PowerShell 5.1, what VMs have
+
+
+def test_schema_check_catches_a_broken_workflow(tmp_path):
+    pytest.importorskip("check_jsonschema")
+    doc = yaml.safe_load(WORKFLOW.read_text())
+    del doc["jobs"]["collect"]["runs-on"]
+    doc["jobs"]["collect"]["steps"][0] = {"uses": "actions/checkout@v4", "shell": 3, "with": "nope"}
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(doc))
+    r = _schema_check(bad)
+    assert r.returncode != 0 and "runs-on" in r.stdout + r.stderr

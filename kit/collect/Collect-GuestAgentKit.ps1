@@ -179,9 +179,14 @@ if ($LanguageMode -ne 'FullLanguage') {
             limits = [ordered]@{ per_file_bytes = $PerFileBytes; total_bytes = $TotalBytes }
             steps = $steps; pending = @(); artifacts = $arts }
         New-Item -ItemType File -Path (Join-Path $Stage 'manifest.json') -Value (ConvertTo-Json -InputObject $manifest -Depth 6) -Force | Out-Null
-        Compress-Archive -Path (Join-Path $Stage '*') -DestinationPath $OutFile -Force
-        Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue
-        Write-Host ('Partial bundle written: {0}' -f $OutFile)
+        try {
+            Compress-Archive -Path (Join-Path $Stage '*') -DestinationPath $OutFile -Force
+            Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue
+            Write-Host ('Partial bundle written: {0}' -f $OutFile)
+        } catch {
+            # Compress-Archive may itself be held to ConstrainedLanguage: the folder is the bundle then.
+            Write-Warning ('Could not zip it ({0}); the partial bundle is the folder {1}' -f $_.Exception.Message, $Stage)
+        }
         exit 0
     }
 }
@@ -323,6 +328,7 @@ function Add-File([IO.FileInfo]$File, [bool]$Must) {
     $want = [Math]::Min($len, $PerFileBytes)
     if (Test-Deadline) {
         Add-Record $rel $origin 'skipped' 0 $len $null ('collection deadline of {0} s reached' -f $DeadlineSec)
+        if (-not $script:Failure) { $script:Failure = ('the collection deadline of {0} s was reached' -f $DeadlineSec) }
         return
     }
     if (-not $Must -and ($script:Used + $want) -gt $TotalBytes) {
@@ -411,6 +417,7 @@ function Invoke-Step([string]$Name, [scriptblock]$Body) {
     $status = 'ok'; $err = $null
     if (Test-Deadline) {
         $status = 'skipped'; $err = ('the collection deadline of {0} s was reached' -f $DeadlineSec)
+        if (-not $script:Failure) { $script:Failure = $err }
     } else {
         Write-Log ('step: ' + $Name)
         try { $null = & $Body }
@@ -642,7 +649,7 @@ function New-BundleZip([string]$Dest) {
 
 function Complete-Bundle {
     # Runs whatever happened before (also after Ctrl-C: PowerShell runs finally blocks when a script is stopped).
-    $status = $(if ($script:Complete) { 'complete' } else { 'partial' })
+    $status = $(if ($script:Complete -and -not $script:Failure) { 'complete' } else { 'partial' })
     if (-not $script:Complete -and -not $script:Failure) {
         $script:Failure = 'the collection was stopped before it finished (Ctrl-C, a stop signal or an error)'
     }
