@@ -250,3 +250,51 @@ def test_sha256_of_partial_files_still_checked(tmp_path):
     assert "hash-mismatch" in set(b.issues["kind"])
     entry = next(a for a in m["artifacts"] if a["path"] == "commands/services.json")
     assert entry["sha256"] != hashlib.sha256(b"[]").hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- over the wire
+def _script_stream(zip_bytes: bytes, logs: list[str]) -> bytes:
+    """The collector's stdout in stream mode (kit.collect.script protocol): what Complete-Bundle writes."""
+    import base64
+
+    out = [b"GAKIT BEGIN 1", *[f"GAKIT LOG {m}".encode() for m in logs],
+           f"GAKIT ZIP {len(zip_bytes)} {hashlib.sha256(zip_bytes).hexdigest()}".encode()]
+    out += [base64.b64encode(zip_bytes[i:i + 57000]) for i in range(0, len(zip_bytes), 57000)]
+    out.append(b"GAKIT END")
+    return b"\n".join(out) + b"\n"
+
+
+def test_partial_bundle_streamed_over_winrm_arrives_whole_and_says_partial(tmp_path, healthy):
+    from kit.collect.receiver import BundleReceiver
+
+    m, remove = _collector_shape(_healthy_manifest(), stop_after="firewall rules",
+                                 bad={"Get-NetRoute": ("timeout", "did not finish within 30 s; stopped")})
+    m["collector"]["mode"] = "winrm"
+    z = _bundle(tmp_path, m, remove, as_zip=True)
+    stream = _script_stream(z.read_bytes(), ["step: route print", "step Get-NetRoute: timeout: did not finish"])
+    r = BundleReceiver(tmp_path / "out" / "vm.zip")
+    for i in range(0, len(stream), 1000):
+        r.feed(stream[i:i + 1000])
+    got = r.finish()
+    assert got.read_bytes() == z.read_bytes()
+    assert r.log[-1] == "step Get-NetRoute: timeout: did not finish"
+    b = kit.open_bundle(got)
+    assert b.partial and b.manifest["collector"]["mode"] == "winrm"
+    kinds = b.issues["kind"].astype(str).tolist()
+    assert kinds.count("partial-bundle") == 1 and kinds.count("collection-step") == 1
+    pd.testing.assert_frame_equal(_frame(b, "services"), _frame(healthy, "services"))
+
+
+def test_constrained_language_over_winrm_is_a_clear_script_failure(tmp_path):
+    from kit.collect.receiver import BundleReceiver
+    from kit.errors import RemoteScriptError
+
+    # what the script's ConstrainedLanguage branch writes in stream mode (Write-Output: CRLF line ends)
+    out = (b"GAKIT BEGIN 1\r\nGAKIT FAIL PowerShell runs in ConstrainedLanguage mode here (an AppLocker or WDAC "
+           b"policy does not trust this script): only the agent and extension files can be copied, commands and "
+           b"probes are skipped; run the script by hand from a folder the policy allows\r\n")
+    r = BundleReceiver(tmp_path / "vm.zip")
+    r.feed(out)
+    with pytest.raises(RemoteScriptError, match="ConstrainedLanguage mode"):
+        r.finish()
+    assert not (tmp_path / "vm.zip").exists() and not (tmp_path / "vm.zip.part").exists()

@@ -635,12 +635,13 @@ function New-BundleZip([string]$Dest) {
     try {
         $zip = New-Object IO.Compression.ZipArchive($fs, [IO.Compression.ZipArchiveMode]::Create)
         try {
-            foreach ($f in @(Get-ChildItem -LiteralPath $Stage -File -Recurse -Force)) {
-                if ($f.Name -like '*.tmp') { continue }
-                $e = $zip.CreateEntry(($f.FullName.Substring($root.Length) -replace '\\', '/'), [IO.Compression.CompressionLevel]::Optimal)
-                $e.LastWriteTime = [DateTimeOffset]$f.LastWriteTimeUtc
+            # .NET only (no cmdlets): this also runs while PowerShell is stopping the script after Ctrl-C
+            foreach ($full in [IO.Directory]::GetFiles($Stage, '*', [IO.SearchOption]::AllDirectories)) {
+                if ($full.EndsWith('.tmp')) { continue }
+                $e = $zip.CreateEntry(($full.Substring($root.Length) -replace '\\', '/'), [IO.Compression.CompressionLevel]::Optimal)
+                $e.LastWriteTime = [DateTimeOffset][IO.File]::GetLastWriteTimeUtc($full)
                 $out = $e.Open()
-                $in = [IO.File]::OpenRead($f.FullName)
+                $in = [IO.File]::OpenRead($full)
                 try { $in.CopyTo($out) } finally { $in.Dispose(); $out.Dispose() }
             }
         } finally { $zip.Dispose() }
@@ -656,8 +657,9 @@ function Complete-Bundle {
     Add-Bytes 'collect.log' ($Utf8.GetBytes((($script:CollectLog.ToArray()) -join "`r`n") + "`r`n")) 'collector log'
     Save-Manifest $status
     New-BundleZip $zipPath
-    $hash = (Get-FileHash -Algorithm SHA256 -LiteralPath $zipPath).Hash.ToLowerInvariant()
-    $length = (Get-Item -LiteralPath $zipPath).Length
+    $zs = [IO.File]::OpenRead($zipPath)
+    try { $hash = ConvertTo-Hex ([Security.Cryptography.SHA256]::Create().ComputeHash($zs)); $length = $zs.Length }
+    finally { $zs.Dispose() }
     if ($Stream) {
         # The zip as base64 lines between a header (length and SHA-256 first, so the client can check and show
         # progress) and an END line; a transfer cut anywhere lacks the END line and is refused by the client.
