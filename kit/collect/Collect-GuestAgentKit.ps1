@@ -242,6 +242,7 @@ $script:Os = $null
 $script:VmId = $null
 $script:Complete = $false
 $script:Failure = $null
+$script:Abandoned = 0
 if ($Stream) {
     $Stage = Join-Path ([IO.Path]::GetTempPath()) ('guestagent-kit-' + [guid]::NewGuid().ToString('N', $Inv))
     $zipPath = $Stage + '.zip'
@@ -446,6 +447,7 @@ function Invoke-Bounded([scriptblock]$Body, [object[]]$Arguments = @(), [int]$Ti
         $h = $ps.BeginInvoke()
         if (-not $h.AsyncWaitHandle.WaitOne($TimeoutSec * 1000)) {
             $null = $ps.BeginStop($null, $null)
+            $script:Abandoned += 1
             throw (New-Object TimeoutException ('did not finish within {0} s; stopped' -f $TimeoutSec))
         }
         $done = $true
@@ -731,7 +733,9 @@ try {
     Invoke-Step 'probes: imds instance' {
         $inst = Invoke-Probe 'http://169.254.169.254/metadata/instance?api-version=2021-02-01' $md
         Add-Json 'probes/imds_instance.json' $inst 'probes/imds_instance.json'
-        if ($inst.status -eq 200) { $script:VmId = ($inst.body | ConvertFrom-Json).compute.vmId }
+        if ($inst.status -eq 200) {
+            try { $script:VmId = ($inst.body | ConvertFrom-Json).compute.vmId } catch { $script:VmId = $null }  # not JSON: a proxy answered
+        }
     }
     Invoke-Step 'probes: imds versions' {
         Add-Json 'probes/imds_versions.json' (Invoke-Probe 'http://169.254.169.254/metadata/versions' $md) 'probes/imds_versions.json'
@@ -799,5 +803,10 @@ try {
     if ($oldOutEnc) { try { [Console]::OutputEncoding = $oldOutEnc } catch { } }
     if ([IO.File]::Exists($zipPath)) { try { [IO.File]::Delete($zipPath) } catch { } }
     if ($exit -eq 0 -and $Stage -and (Test-Path -LiteralPath $Stage)) { Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue }
+}
+if ($Stream -and $script:Abandoned -gt 0) {
+    # A runspace stopped at its time limit may still be stuck in a provider call; over WinRM nothing else runs in
+    # this process, so end it for sure and let the client see the exit code.
+    [Environment]::Exit($exit)
 }
 exit $exit
