@@ -298,3 +298,55 @@ def test_constrained_language_over_winrm_is_a_clear_script_failure(tmp_path):
     with pytest.raises(RemoteScriptError, match="ConstrainedLanguage mode"):
         r.finish()
     assert not (tmp_path / "vm.zip").exists() and not (tmp_path / "vm.zip.part").exists()
+
+
+# ---------------------------------------------------------------------------------------------- recorded code pages
+SHAPES = Path(__file__).parent / "shapes"
+DE_ROUTE = SHAPES / "route_print" / "route_print.de.cp850.txt"  # real German output, source in its SOURCES.md
+
+
+def _with_route(tmp_path: Path, data: bytes, code_page: int | None) -> Path:
+    m, _ = _collector_shape(_healthy_manifest())
+    for a in m["artifacts"]:
+        if a["path"] == "commands/route_print.txt":
+            a.update(size=len(data), original_size=len(data), sha256=hashlib.sha256(data).hexdigest())
+            a.pop("code_page", None)
+            a.pop("encoding", None)
+            if code_page is not None:
+                a["code_page"] = code_page
+    d = _bundle(tmp_path, m, [])
+    (d / "commands/route_print.txt").write_bytes(data)
+    return d
+
+
+def _routes(b) -> pd.DataFrame:
+    df = b.routes
+    df = df[df["origin"] == "route_print"]
+    cols = ["family", "destination", "prefix_len", "gateway", "on_link", "interface", "metric"]
+    return df[cols].astype("object").sort_values(cols[:3], key=lambda s: s.astype(str)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("code_page", [850, 65001, None], ids=["recorded-850", "recorded-wrongly-65001", "none"])
+def test_recorded_console_code_page_reads_the_same_routes(tmp_path, code_page):
+    """Same data, same answer: the German cp850 route print with the collector's code page, with a wrong one
+    (the bytes are not UTF-8, so the kit's own rule decides) and without one."""
+    data = DE_ROUTE.read_bytes()
+    assert not data.isascii()
+    b = kit.open_bundle(_with_route(tmp_path, data, code_page))
+    inv = b.inventory.set_index("path")
+    assert inv.loc["commands/route_print.txt", "encoding"] == "cp850"
+    note = str(inv.loc["commands/route_print.txt", "note"])
+    assert ("recorded by the collector" in note) is (code_page == 850)
+    assert not (b.issues["kind"] == "encoding").any(), b.issues
+    ref = kit.open_bundle(_with_route(tmp_path / "ref", data, None))
+    pd.testing.assert_frame_equal(_routes(b), _routes(ref))
+    assert len(_routes(b)) > 5
+
+
+def test_recorded_legacy_page_never_misreads_utf8(tmp_path):
+    data = (SHAPES / "route_print" / "route_print.de.utf8.txt").read_bytes()
+    assert not data.isascii()
+    b = kit.open_bundle(_with_route(tmp_path, data, 850))
+    assert b.inventory.set_index("path").loc["commands/route_print.txt", "encoding"] in ("utf-8", "utf-8-sig")
+    ref = kit.open_bundle(_with_route(tmp_path / "ref", DE_ROUTE.read_bytes(), 850))
+    pd.testing.assert_frame_equal(_routes(b), _routes(ref))

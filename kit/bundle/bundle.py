@@ -28,7 +28,7 @@ from ._files import (
 from ._recognise import _Recognition
 from ._views import _Views
 from .layout import META_FILES, Layout, detect_layout, find_root, map_path
-from .manifest import collection_state, parse_collected_at, read_failure
+from .manifest import collection_state, decode_recorded, parse_collected_at, read_failure
 from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL
 from .sources import FolderSource, Source, TooLarge, ZipSource
 
@@ -177,7 +177,9 @@ class Bundle(_Recognition, _Views):
             f.encoding = "binary"
             self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
             return
-        dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        dec = decode_recorded(data, f.entry) or decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        if "recorded by the collector" in dec.how:  # issue 18: the console code page from manifest.json
+            f.notes.append(dec.how)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
         for note in dec.notes:

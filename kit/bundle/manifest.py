@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import parse as _parse
 from ..parse.base import ParseIssue
-from ..textio import decode
+from ..textio import Decoded, decode
 
 FORMAT = "guestagent-kit-bundle"
 
@@ -258,3 +258,36 @@ def read_failure(source: str, exc: BaseException, declared_size: int | None) -> 
                                    f"records, found it corrupt ({inner}): the entry was cut short or changed; only "
                                    "this file is lost")
     return "unreadable-file", f"expected a readable file, found an error: {exc}"
+
+
+#: ``artifacts[].code_page`` (the console code page the collector recorded for a command's output) -> Python codec.
+CODE_PAGES: dict[int, str] = {65001: "utf-8", 437: "cp437", 850: "cp850", 852: "cp852", 866: "cp866", 932: "cp932",
+                              936: "cp936", 949: "cp949", 950: "cp950", 1250: "cp1250", 1251: "cp1251",
+                              1252: "cp1252"}
+
+
+def decode_recorded(data: bytes, entry: dict[str, Any] | None) -> Decoded | None:
+    """Command output decoded with the code page its manifest entry records, when that reading is sound.
+
+    None (the caller falls back to :func:`kit.textio.decode`'s rule) when there is no known ``code_page``, the bytes
+    are ASCII (every page reads them alike), carry a BOM or NULs (UTF-16), do not decode strictly in the recorded
+    page, or are well-formed UTF-8 while a legacy page is recorded (a record can be wrong; UTF-8 is not an accident).
+    """
+    cp = entry.get("code_page") if isinstance(entry, dict) else None
+    if not isinstance(cp, int) or isinstance(cp, bool) or cp not in CODE_PAGES:
+        return None
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:4096] or data.isascii():
+        return None
+    codec = CODE_PAGES[cp]
+    if codec != "utf-8":
+        try:
+            data.decode("utf-8")
+            return None
+        except UnicodeDecodeError:
+            pass
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    return Decoded(text=text, encoding=codec,
+                   how=f"{codec} (code page {cp} recorded by the collector in manifest.json)")
