@@ -439,10 +439,14 @@ function Invoke-Step([string]$Name, [scriptblock]$Body) {
 function Invoke-Bounded([scriptblock]$Body, [object[]]$Arguments = @(), [int]$TimeoutSec = $CimTimeoutSec) {
     # Runs $Body in a runspace of its own and waits at most $TimeoutSec: a WMI provider or a cmdlet that hangs is
     # stopped and abandoned, and the collection goes on. $Body sees only its arguments, not this script.
+    $rs = [Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace()
+    $rs.Open()
+    $rs.SessionStateProxy.SetVariable('ErrorActionPreference', 'Stop')  # as in this script: errors end the step
     $ps = [PowerShell]::Create()
+    $ps.Runspace = $rs
     $done = $false
     try {
-        $null = $ps.AddScript("`$ErrorActionPreference = 'Stop'`n" + [string]$Body)
+        $null = $ps.AddScript([string]$Body)  # the text inside the braces; a param() block stays first
         foreach ($a in $Arguments) { $null = $ps.AddArgument($a) }
         $h = $ps.BeginInvoke()
         if (-not $h.AsyncWaitHandle.WaitOne($TimeoutSec * 1000)) {
@@ -453,7 +457,7 @@ function Invoke-Bounded([scriptblock]$Body, [object[]]$Arguments = @(), [int]$Ti
         $done = $true
         $out = $ps.EndInvoke($h)
         , @(foreach ($o in $out) { $o })
-    } finally { if ($done) { $ps.Dispose() } }
+    } finally { if ($done) { $ps.Dispose(); $rs.Dispose() } }
 }
 
 function Invoke-Native([string]$Exe, [string]$Arguments, [int]$TimeoutSec = $CommandTimeoutSec) {
