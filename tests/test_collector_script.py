@@ -15,6 +15,7 @@
   date format (``'{0:N2}'``), all of which follow the VM's culture;
 * ``test-path``: ``Test-Path`` gets a literal, a ``(Join-Path ...)``, or a variable guarded on the same condition
   (``$p -and (Test-Path ...)``, ``IsNullOrWhiteSpace($p)``): ``Test-Path ''`` throws;
+* ``unknown-command``: every ``Verb-Noun`` command is a function of the script or a known 5.1 cmdlet;
 * ``step``: the collecting functions are called only inside an ``Invoke-Step`` script block (or inside the helper
   functions steps call), every step name is in ``$Plan`` (the manifest's ``pending`` list), and ``Invoke-Step``
   records the outcome in the manifest.
@@ -59,6 +60,17 @@ BOUNDED_RUNNERS = {"invoke-bounded", "add-collected"}
 COLLECTING = {"add-native", "add-collected", "add-file", "add-present", "add-json", "add-bytes", "test-tcp",
               "invoke-probe", "invoke-native", "invoke-bounded"}
 DATE_WORDS = re.compile(r"(date|time|stamp|when|created|modified)", re.I)
+#: Cmdlets of Windows PowerShell 5.1 the script may call; any other Verb-Noun name must be a function of the script
+#: (``unknown-command`` catches a typo such as ``Add-Recrod`` that only Windows would find, at run time).
+KNOWN_CMDLETS = {
+    "add-type", "compress-archive", "convertfrom-json", "convertto-json", "copy-item", "foreach-object",
+    "get-applockerpolicy", "get-childitem", "get-ciminstance", "get-command", "get-date", "get-filehash", "get-item",
+    "get-location", "get-netadapter", "get-netfirewalladdressfilter", "get-netfirewallapplicationfilter",
+    "get-netfirewallportfilter", "get-netfirewallrule", "get-netipaddress", "get-netroute", "get-random",
+    "get-service", "join-path", "new-item", "new-object", "out-null", "remove-item", "select-object",
+    "set-strictmode", "sort-object", "split-path", "test-path", "where-object", "write-host", "write-output",
+    "write-warning",
+}
 
 
 @dataclass(frozen=True)
@@ -170,8 +182,9 @@ def _in_step(src: bytes, n) -> bool:
     return False
 
 
-def check(src: bytes) -> list[Violation]:
-    """Every rule violation in a PowerShell source."""
+def check(src: bytes, *, names: bool = True) -> list[Violation]:
+    """Every rule violation in a PowerShell source (``names=False``: a snippet that calls the script's functions
+    without defining them)."""
     root = PARSER.parse(src).root_node
     out: list[Violation] = []
     bounded = _bounded_bodies(src, root)
@@ -190,6 +203,9 @@ def check(src: bytes) -> list[Violation]:
             els = _elements(n)
             params = {_text(src, e).lower().rstrip(":") for e in els if e.type == "command_parameter"}
             inv = any(c.type == "command_invokation_operator" for c in n.children)
+            if (names and re.fullmatch(r"[a-z]+-[a-z0-9]+", name) and name not in functions
+                    and name not in KNOWN_CMDLETS and not inv):
+                add("unknown-command", n, f"{name}: neither a function of the script nor a known cmdlet")
             # cim-timeout
             if name in CIM_COMMANDS and "-operationtimeoutsec" not in params:
                 add("cim-timeout", n)
@@ -339,6 +355,10 @@ BAD = {
         "if (Test-Path -LiteralPath $path) { 1 }",
         "$ok = Test-Path $cim.PathName",
     ],
+    "unknown-command": [
+        "function Add-Record { 1 }\nAdd-Recrod 'x'",
+        "$s = Get-Serivce -Name RdAgent",
+    ],
     "step": [
         "Add-Native 'commands/route_print.txt' 'ROUTE.EXE' 'print' 'route print'",
         "$Plan = @('a')\nInvoke-Step 'b' { Add-Json 'x.json' @{} 'x' }",
@@ -368,7 +388,7 @@ def test_each_rule_catches_a_bad_snippet(rule, snippet):
 
 @pytest.mark.parametrize("snippet", GOOD)
 def test_good_snippets_pass(snippet):
-    assert check(snippet.encode()) == []
+    assert check(snippet.encode(), names=False) == []
 
 
 def test_real_syntax_errors_are_never_allowed():
