@@ -15,6 +15,8 @@
   date format (``'{0:N2}'``), all of which follow the VM's culture;
 * ``test-path``: ``Test-Path`` gets a literal, a ``(Join-Path ...)``, or a variable guarded on the same condition
   (``$p -and (Test-Path ...)``, ``IsNullOrWhiteSpace($p)``): ``Test-Path ''`` throws;
+* ``undefined-variable``: every variable read is assigned somewhere (a parameter, ``foreach``, ``-ErrorVariable``,
+  an assignment) or is automatic: under ``Set-StrictMode -Version 2.0`` a typo throws on the VM;
 * ``unknown-command``: every ``Verb-Noun`` command is a function of the script or a known 5.1 cmdlet;
 * ``step``: the collecting functions are called only inside an ``Invoke-Step`` script block (or inside the helper
   functions steps call), every step name is in ``$Plan`` (the manifest's ``pending`` list), and ``Invoke-Step``
@@ -73,6 +75,12 @@ KNOWN_CMDLETS = {
 }
 
 
+#: Variables PowerShell defines (under ``Set-StrictMode -Version 2.0`` reading any other unassigned one throws).
+AUTOMATIC = {"_", "true", "false", "null", "args", "input", "psscriptroot", "pscommandpath", "executioncontext",
+             "psversiontable", "lastexitcode", "host", "pwd", "matches", "erroractionpreference",
+             "progresspreference", "psboundparameters", "error"}
+
+
 @dataclass(frozen=True)
 class Violation:
     rule: str
@@ -108,6 +116,12 @@ def _command_name(src: bytes, cmd) -> str:
 def _elements(cmd) -> list:
     els = cmd.child_by_field_name("command_elements")
     return [c for c in els.children if c.type != "command_argument_sep"] if els is not None else []
+
+
+def _var(src: bytes, n) -> str:
+    """A variable's name without sigil, scope or braces, lower case (``$script:Used`` -> ``used``)."""
+    v = _text(src, n).lstrip("$@").lower().strip("{}")
+    return re.sub(r"^(script|global|local|private|using):", "", v)
 
 
 def _line_of(src: bytes, row: int) -> str:
@@ -282,6 +296,29 @@ def check(src: bytes, *, names: bool = True) -> list[Violation]:
         elif n.type == "type_literal" and re.fullmatch(r"\[(wmi|wmiclass|wmisearcher)\]", _text(src, n), re.I):
             add("cim-timeout", n, f"{_text(src, n)}: WMI accelerator without an operation timeout")
 
+    # undefined-variable: read somewhere, assigned nowhere (a typo Set-StrictMode turns into a failure on the VM)
+    if names:
+        assigned = set()
+        for n in _walk(root):
+            if n.type in ("left_assignment_expression", "script_parameter"):
+                v = next((v for v in _walk(n) if v.type == "variable"), None)
+                if v is not None:
+                    assigned.add(_var(src, v))
+            elif n.type == "foreach_statement":
+                v = next((c for c in n.children if c.type == "variable"), None)
+                if v is not None:
+                    assigned.add(_var(src, v))
+            elif n.type == "command":
+                els = _elements(n)
+                for i, e in enumerate(els[:-1]):
+                    if _text(src, e).lower() in ("-errorvariable", "-outvariable", "-ev", "-ov"):
+                        assigned.add(_var(src, els[i + 1]))
+        for n in _walk(root):
+            if n.type == "variable" and not _text(src, n).lower().startswith("$env:"):
+                name = _var(src, n)
+                if name not in assigned and name not in AUTOMATIC:
+                    add("undefined-variable", n, f"${name} is read but never assigned")
+
     # step bookkeeping: every step is planned, and Invoke-Step records and saves
     plan = re.search(r"^\$Plan\s*=\s*@\(([^)]*)\)", src.decode("utf-8", "replace"), re.M)
     planned = set(re.findall(r"'([^']*)'", plan.group(1))) if plan else set()
@@ -354,6 +391,10 @@ BAD = {
     "test-path": [
         "if (Test-Path -LiteralPath $path) { 1 }",
         "$ok = Test-Path $cim.PathName",
+    ],
+    "undefined-variable": [
+        "Set-StrictMode -Version 2.0\n$total = 1\nWrite-Host ($totl + 1)",
+        "foreach ($f in @(1)) { Write-Host $file }",
     ],
     "unknown-command": [
         "function Add-Record { 1 }\nAdd-Recrod 'x'",
