@@ -17,6 +17,8 @@
   (``$p -and (Test-Path ...)``, ``IsNullOrWhiteSpace($p)``): ``Test-Path ''`` throws;
 * ``undefined-variable``: every variable read is assigned somewhere (a parameter, ``foreach``, ``-ErrorVariable``,
   an assignment) or is automatic: under ``Set-StrictMode -Version 2.0`` a typo throws on the VM;
+* ``call-arity``: a call to a function of the script passes at most as many positional arguments as it has
+  parameters, and names only parameters it has;
 * ``unknown-command``: every ``Verb-Noun`` command is a function of the script or a known 5.1 cmdlet;
 * ``step``: the collecting functions are called only inside an ``Invoke-Step`` script block (or inside the helper
   functions steps call), every step name is in ``$Plan`` (the manifest's ``pending`` list), and ``Invoke-Step``
@@ -122,6 +124,43 @@ def _var(src: bytes, n) -> str:
     """A variable's name without sigil, scope or braces, lower case (``$script:Used`` -> ``used``)."""
     v = _text(src, n).lstrip("$@").lower().strip("{}")
     return re.sub(r"^(script|global|local|private|using):", "", v)
+
+
+def _arguments(cmd) -> list[list]:
+    """A command's arguments as groups of nodes between separators: the grammar gives ``$tcp.ToArray()`` as two
+    nodes (a member access, then its argument list), which PowerShell reads as one argument."""
+    els = cmd.child_by_field_name("command_elements")
+    groups: list[list] = []
+    sep = True
+    for c in els.children if els is not None else ():
+        if c.type == "command_argument_sep":
+            sep = True
+            continue
+        if sep or c.type == "command_parameter":
+            groups.append([c])
+        else:
+            groups[-1].append(c)
+        sep = False
+    return groups
+
+
+def _signatures(src: bytes, root) -> dict[str, list[tuple[str, bool]]]:
+    """The script's functions -> their parameters in order, as (name, is a [switch])."""
+    out = {}
+    for n in _walk(root):
+        if n.type != "function_statement":
+            continue
+        name = next(_text(src, c).lower() for c in n.children if c.type == "function_name")
+        holder = next((c for c in n.children if c.type == "function_parameter_declaration"), None)
+        if holder is None:
+            holder = next((b for b in _walk(n) if b.type == "param_block"), None)
+        params = []
+        for p in (_walk(holder) if holder is not None else ()):
+            if p.type == "script_parameter":
+                v = next(v for v in _walk(p) if v.type == "variable")
+                params.append((_var(src, v), "[switch]" in _text(src, p).lower()))
+        out[name] = params
+    return out
 
 
 def _line_of(src: bytes, row: int) -> str:
@@ -296,6 +335,30 @@ def check(src: bytes, *, names: bool = True) -> list[Violation]:
         elif n.type == "type_literal" and re.fullmatch(r"\[(wmi|wmiclass|wmisearcher)\]", _text(src, n), re.I):
             add("cim-timeout", n, f"{_text(src, n)}: WMI accelerator without an operation timeout")
 
+    # call-arity: a call to one of the script's functions passes no more positional arguments than it declares
+    # parameters, and names only parameters it has ("A positional parameter cannot be found" on the VM)
+    sigs = _signatures(src, root)
+    for n in _walk(root):
+        if n.type != "command" or (name := _command_name(src, n)) not in sigs:
+            continue
+        params = sigs[name]
+        els, positional, i = _arguments(n), 0, 0
+        while i < len(els):
+            t = _text(src, els[i][0])
+            if els[i][0].type == "command_parameter":
+                pname = t.lstrip("-").rstrip(":").lower()
+                hit = [p for p in params if p[0].startswith(pname)]
+                if len(hit) != 1:
+                    add("call-arity", n, f"{name} has no parameter -{pname}")
+                elif not hit[0][1] and not t.endswith(":"):
+                    i += 1  # the value of a named parameter
+            else:
+                positional += 1
+            i += 1
+        if positional > sum(1 for p in params if not p[1]):
+            add("call-arity", n, f"{name} takes {sum(1 for p in params if not p[1])} positional arguments, "
+                                 f"{positional} given")
+
     # undefined-variable: read somewhere, assigned nowhere (a typo Set-StrictMode turns into a failure on the VM)
     if names:
         assigned = set()
@@ -395,6 +458,10 @@ BAD = {
     "undefined-variable": [
         "Set-StrictMode -Version 2.0\n$total = 1\nWrite-Host ($totl + 1)",
         "foreach ($f in @(1)) { Write-Host $file }",
+    ],
+    "call-arity": [
+        "function Add-Json([string]$Path, $Object, [string]$Origin) { 1 }\nAdd-Json 'a' @{} 'b' 'c'",
+        "function Get-Children([string]$Root, [switch]$Recurse) { 1 }\nGet-Children 'C:\\x' -Recurce",
     ],
     "unknown-command": [
         "function Add-Record { 1 }\nAdd-Recrod 'x'",
