@@ -350,3 +350,38 @@ def test_recorded_legacy_page_never_misreads_utf8(tmp_path):
     assert b.inventory.set_index("path").loc["commands/route_print.txt", "encoding"] in ("utf-8", "utf-8-sig")
     ref = kit.open_bundle(_with_route(tmp_path / "ref", DE_ROUTE.read_bytes(), 850))
     pd.testing.assert_frame_equal(_routes(b), _routes(ref))
+
+
+def _round_trip_o(stamp: str) -> str:
+    """A collector time as .NET's round-trip format 'o' writes a UTC DateTime: seven fraction digits and Z."""
+    ts = pd.Timestamp(stamp).tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond:06d}{ts.nanosecond // 100}" + "Z"
+
+
+def test_invariant_round_trip_times_same_answer(tmp_path, healthy):
+    """Same data, the collector's new time format ('o', invariant culture): same frames, same findings."""
+    m, _ = _collector_shape(_healthy_manifest())
+    m["collected_at"] = _round_trip_o(m["collected_at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", m["collected_at"])
+    d = _bundle(tmp_path, m, [])
+    for rel in ("probes/tcp.json", "probes/imds_instance.json", "probes/imds_versions.json",
+                "probes/wireserver_versions.json", "probes/imds_attested.json"):
+        f = d / rel
+        if not f.exists():
+            continue
+        doc = json.loads(f.read_text())
+        for rec in doc if isinstance(doc, list) else [doc]:
+            if rec.get("time"):
+                rec["time"] = _round_trip_o(rec["time"])
+        data = json.dumps(doc, indent=2).encode()
+        f.write_bytes(data)
+        for a in m["artifacts"]:
+            if a["path"] == rel:
+                a.update(size=len(data), original_size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (d / "manifest.json").write_text(json.dumps(m, indent=2))
+    b = kit.open_bundle(d)
+    assert b.collected_at == healthy.collected_at
+    for name in ("tcp_probes", "http_probes"):
+        pd.testing.assert_frame_equal(_frame(b, name), _frame(healthy, name), obj=name)
+    assert b.issues.empty, b.issues[["source", "kind", "message"]]
+    assert sorted(kit.diagnose(b)["code"]) == sorted(kit.diagnose(healthy)["code"])
