@@ -50,11 +50,16 @@ def test_cli_fixed_direction_exits_0_and_json_is_complete(capsys: pytest.Capture
     assert any("different VMs" in n for n in doc["notes"])
 
 
+@pytest.fixture(scope="module")
+def healthy_findings():
+    return kit.diagnose(kit.open_bundle(HEALTHY))
+
+
 @pytest.mark.parametrize("sample", ALL, ids=lambda p: p.name)
-def test_every_sample_against_healthy_accounts_for_every_finding(sample: Path) -> None:
-    c = kit.compare(sample, HEALTHY)
+def test_every_sample_against_healthy_accounts_for_every_finding(sample: Path, healthy_findings) -> None:
     before = kit.diagnose(kit.open_bundle(sample))
-    after = kit.diagnose(kit.open_bundle(HEALTHY))
+    after = healthy_findings
+    c = kit.compare(sample, HEALTHY, findings_before=before, findings_after=after)
     # every finding of either side is listed exactly once per occurrence
     assert (c.findings["status"] != "new").sum() == len(before)
     assert (c.findings["status"] != "resolved").sum() == len(after)

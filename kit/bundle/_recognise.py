@@ -192,6 +192,11 @@ class _Recognition:
         except (OSError, UnsafeArchiveError):
             return None
 
+    def _unreadable(self, f: _File, exc: BaseException) -> None:
+        f.status = "failed"
+        f.notes.append(f"could not be read: {exc}")
+        self._issue(f.source, *read_failure(f.source, exc, f.size))  # a damaged zip entry is worded as such
+
     def _skip(self, f: _File) -> None:
         f.status = "skipped"
         f.notes.append(f"larger than the per-file limit of {_human(self._max_file)}: not read "
@@ -229,9 +234,7 @@ class _Recognition:
                 self._skip(f)
                 continue
             except (OSError, UnsafeArchiveError) as exc:
-                f.status = "failed"
-                f.notes.append(f"could not be read: {exc}")
-                self._issue(f.source, *read_failure(f.source, exc, f.size))
+                self._unreadable(f, exc)
                 continue
             f.sha256_ok = f.sha256.lower() == str(expected).lower()
             if not f.sha256_ok:

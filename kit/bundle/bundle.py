@@ -28,7 +28,7 @@ from ._files import (
 from ._recognise import _Recognition
 from ._views import _Views
 from .layout import META_FILES, Layout, detect_layout, find_root, map_path
-from .manifest import collection_state, decode_recorded, parse_collected_at, read_failure
+from .manifest import collection_state, decode_recorded, parse_collected_at
 from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL
 from .sources import FolderSource, Source, TooLarge, ZipSource
 
@@ -166,9 +166,7 @@ class Bundle(_Recognition, _Views):
             self._skip(f)
             return
         except (OSError, UnsafeArchiveError) as exc:
-            f.status = "failed"
-            f.notes.append(f"could not be read: {exc}")
-            self._issue(f.source, *read_failure(f.source, exc, f.size))
+            self._unreadable(f, exc)
             return
         f.size = len(data)
         if f.sha256 is None:

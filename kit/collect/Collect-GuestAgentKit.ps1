@@ -83,6 +83,7 @@ $ScriptVersion = '1'
 $Host_ = $env:COMPUTERNAME
 $KitVersion = 'manual'
 $ScriptSha = ''
+$Profile_ = 'full'   # 'probe' (kit.live): the network commands and the probes only, no files
 # ConstrainedLanguage mode (an AppLocker or WDAC policy that does not trust this script) forbids .NET types: read it
 # before using any, and then take the cmdlet-only path at the end of this file.
 $LanguageMode = [string]$ExecutionContext.SessionState.LanguageMode
@@ -91,7 +92,8 @@ if ($ParamsJson) {
     # Sent by the kit's client as the first line of stdin: limits and probe settings, never a credential.
     $p = $ParamsJson | ConvertFrom-Json
     foreach ($name in @('per_file_bytes', 'total_bytes', 'probe_attempts', 'probe_timeout_ms', 'nonce', 'host',
-                        'kit_version', 'script_sha256', 'command_timeout_s', 'cim_timeout_s', 'deadline_s')) {
+                        'kit_version', 'script_sha256', 'command_timeout_s', 'cim_timeout_s', 'deadline_s',
+                        'profile')) {
         if (-not ($p.PSObject.Properties.Name -contains $name)) { continue }
         $v = $p.$name
         switch ($name) {
@@ -106,6 +108,7 @@ if ($ParamsJson) {
             'command_timeout_s' { $CommandTimeoutSec = [int]$v }
             'cim_timeout_s' { $CimTimeoutSec = [int]$v }
             'deadline_s' { $DeadlineSec = [int]$v }
+            'profile' { $Profile_ = [string]$v }
         }
     }
 }
@@ -120,6 +123,7 @@ $Plan = @('environment', 'applocker', 'route print', 'ipconfig /all', 'netsh win
     'Get-NetIPAddress', 'services', 'firewall rules', 'probes: tcp', 'probes: imds instance', 'probes: imds versions',
     'probes: imds attested', 'probes: wireserver versions', 'files: agent logs', 'files: extension state',
     'files: extension logs', 'files: rotated agent logs')
+if ($Profile_ -eq 'probe') { $Plan = @($Plan | Where-Object { $_ -notlike 'files:*' }) }  # no file step is planned
 
 if ($LanguageMode -ne 'FullLanguage') {
     . { # ------------------------------------------------------------------ ConstrainedLanguage: cmdlets only
@@ -276,7 +280,7 @@ function Save-Manifest([string]$Status) {
     $m = [ordered]@{
         format = $KitFormat; format_version = 1; status = $Status
         collector = [ordered]@{ name = 'guestagent-kit'; version = $KitVersion; script_sha256 = $ScriptSha;
-            mode = $(if ($Stream) { 'winrm' } else { 'manual' }) }
+            mode = $(if ($Stream) { 'winrm' } else { 'manual' }); profile = $Profile_ }
         vm = [ordered]@{ host = $Host_; computer_name = $env:COMPUTERNAME; vm_id = $script:VmId; os = $script:Os;
             time_zone = [TimeZoneInfo]::Local.Id;
             utc_offset_minutes = [int][TimeZoneInfo]::Local.GetUtcOffset([DateTime]::UtcNow).TotalMinutes }
@@ -761,33 +765,37 @@ try {
         if ($null -ne $ws.status) { Add-Bytes 'probes/wireserver_versions.xml' ($Utf8.GetBytes([string]$ws.body)) 'probes/wireserver_versions.xml' }
     }
 
-    Invoke-Step 'files: agent logs' {
-        foreach ($name in @('WaAppAgent.log', 'TransparentInstaller.log')) { Add-Present (Join-Path $logs $name) $true }
-        foreach ($f in (Get-Children (Join-Path $logs 'AggregateStatus') 'aggregatestatus*.json')) { Add-File $f $true }
-    }
-    Invoke-Step 'files: extension state' {
-        foreach ($ext in (Get-Children $pkgs -Directory)) {
-            foreach ($ver in (Get-Children $ext.FullName -Directory)) {
-                foreach ($n in @('HandlerManifest.json', 'HandlerEnvironment.json')) {
-                    $f = Join-Path $ver.FullName $n
-                    if ([IO.File]::Exists($f)) { Add-File (Get-Item -LiteralPath $f -Force) $true }
+    if ($Profile_ -eq 'probe') {
+        Write-Log 'profile probe: the network commands and probes only, no files'
+    } else {
+        Invoke-Step 'files: agent logs' {
+            foreach ($name in @('WaAppAgent.log', 'TransparentInstaller.log')) { Add-Present (Join-Path $logs $name) $true }
+            foreach ($f in (Get-Children (Join-Path $logs 'AggregateStatus') 'aggregatestatus*.json')) { Add-File $f $true }
+        }
+        Invoke-Step 'files: extension state' {
+            foreach ($ext in (Get-Children $pkgs -Directory)) {
+                foreach ($ver in (Get-Children $ext.FullName -Directory)) {
+                    foreach ($n in @('HandlerManifest.json', 'HandlerEnvironment.json')) {
+                        $f = Join-Path $ver.FullName $n
+                        if ([IO.File]::Exists($f)) { Add-File (Get-Item -LiteralPath $f -Force) $true }
+                    }
+                    foreach ($f in (Get-Children (Join-Path $ver.FullName 'Status') '*.status')) { Add-File $f $true }
+                    foreach ($f in (Get-Children (Join-Path $ver.FullName 'Status') 'HeartBeat.Json')) { Add-File $f $true }
+                    foreach ($f in (Get-Children (Join-Path $ver.FullName 'RuntimeSettings') '*.settings')) { Add-File $f $true }
                 }
-                foreach ($f in (Get-Children (Join-Path $ver.FullName 'Status') '*.status')) { Add-File $f $true }
-                foreach ($f in (Get-Children (Join-Path $ver.FullName 'Status') 'HeartBeat.Json')) { Add-File $f $true }
-                foreach ($f in (Get-Children (Join-Path $ver.FullName 'RuntimeSettings') '*.settings')) { Add-File $f $true }
             }
         }
-    }
-    Invoke-Step 'files: extension logs' {
-        foreach ($f in (Get-Children (Join-Path $logs 'Plugins') '*' -Recurse | Sort-Object LastWriteTimeUtc -Descending)) {
-            Add-File $f $false
+        Invoke-Step 'files: extension logs' {
+            foreach ($f in (Get-Children (Join-Path $logs 'Plugins') '*' -Recurse | Sort-Object LastWriteTimeUtc -Descending)) {
+                Add-File $f $false
+            }
+            $t = Join-Path $logs 'Telemetry.log'
+            if ([IO.File]::Exists($t)) { Add-File (Get-Item -LiteralPath $t -Force) $false }
         }
-        $t = Join-Path $logs 'Telemetry.log'
-        if ([IO.File]::Exists($t)) { Add-File (Get-Item -LiteralPath $t -Force) $false }
-    }
-    Invoke-Step 'files: rotated agent logs' {
-        foreach ($f in (Get-Children $logs 'WaAppAgent*.log' | Where-Object { $_.Name -ne 'WaAppAgent.log' } |
-                Sort-Object LastWriteTimeUtc -Descending)) { Add-File $f $false }
+        Invoke-Step 'files: rotated agent logs' {
+            foreach ($f in (Get-Children $logs 'WaAppAgent*.log' | Where-Object { $_.Name -ne 'WaAppAgent.log' } |
+                    Sort-Object LastWriteTimeUtc -Descending)) { Add-File $f $false }
+        }
     }
     $script:Complete = $true
 } catch {
