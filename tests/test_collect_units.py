@@ -36,8 +36,10 @@ def test_script_gathers_every_layout_artifact():
         assert f"'{path}'" in text, path
     # read-only: shared read access, and only the staging folder is ever removed
     assert "[IO.FileShare]::ReadWrite -bor [IO.FileShare]::Delete" in text
-    removes = re.findall(r"Remove-Item[^\n]*", text)
-    assert removes == ["Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue }"]
+    removes = re.findall(r"Remove-Item -LiteralPath (\S+)", text)
+    assert removes and set(removes) == {"$Stage"}
+    deletes = re.findall(r"\[IO\.File\]::Delete\((\$\w+)\)", text)
+    assert set(deletes) == {"$dest", "$OutFile", "$zipPath"}  # a half-copied staged file, the zip being replaced
     assert not re.search(r"\b(Set-Content|Out-File|Set-ItemProperty|New-NetFirewallRule|route add|Stop-Service)\b",
                          text, flags=re.I)
 

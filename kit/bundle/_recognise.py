@@ -15,7 +15,7 @@ from ._files import (
     _human,
     _identity_path,
 )
-from .manifest import entry_kind, read_manifest
+from .manifest import entry_kind, read_failure, read_manifest, size_or_hash_mismatch
 from .sources import TooLarge
 
 
@@ -195,7 +195,7 @@ class _Recognition:
     def _unreadable(self, f: _File, exc: BaseException) -> None:
         f.status = "failed"
         f.notes.append(f"could not be read: {exc}")
-        self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+        self._issue(f.source, *read_failure(f.source, exc, f.size))  # a damaged zip entry is worded as such
 
     def _skip(self, f: _File) -> None:
         f.status = "skipped"
@@ -238,5 +238,4 @@ class _Recognition:
                 continue
             f.sha256_ok = f.sha256.lower() == str(expected).lower()
             if not f.sha256_ok:
-                self._issue(f.source, "hash-mismatch", f"expected SHA-256 {expected} (manifest.json), found "
-                            f"{f.sha256}: the file changed after collection")
+                self._issue(f.source, *size_or_hash_mismatch(a, f.sha256, f.size))

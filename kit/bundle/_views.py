@@ -81,7 +81,7 @@ class _Views:
                 note = "; ".join(f"{f.path} is {f.status}" + (f" ({f.notes[-1]})" if f.notes else "")
                                  for f in unusable) or None
                 if note is None:
-                    note = self._not_found().get(kind)
+                    note = self._not_found().get(kind) or self._collection.notes_by_kind.get(kind)
             recs.append({"artifact": kind, "expected_path": where, "why_it_matters": why, "note": note})
         why_by_kind = {k: w for k, _, w in EXPECTED}
         for a in entries:

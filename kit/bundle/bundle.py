@@ -28,7 +28,7 @@ from ._files import (
 from ._recognise import _Recognition
 from ._views import _Views
 from .layout import META_FILES, Layout, detect_layout, find_root, map_path
-from .manifest import parse_collected_at
+from .manifest import collection_state, decode_recorded, parse_collected_at
 from .safezip import DEFAULT_MAX_FILE, DEFAULT_MAX_TOTAL
 from .sources import FolderSource, Source, TooLarge, ZipSource
 
@@ -105,6 +105,15 @@ class Bundle(_Recognition, _Views):
         self._classify()
         self._assign_identity()
         self._check_manifest(entries, root_files.get("manifest.json", "manifest.json"))
+        # issue 18: a collection the manifest says is partial, or whose steps failed or hung
+        self._collection = collection_state(self.manifest, root_files.get("manifest.json", "manifest.json"),
+                                            present={f.rel.lower() for f in self._files})
+        #: True when the kit manifest says the collection did not finish (see Bundle.issues for what is missing)
+        self.partial: bool = self._collection.partial
+        self._bundle_issues += self._collection.issues
+        for f in self._files:
+            if self._collection.summary and f.status == "meta" and f.rel.lower() == "manifest.json":
+                f.notes.append(self._collection.summary)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _issue(self, source: str, kind: str, message: str, *, line: int | None = None, text: str | None = None,
@@ -166,7 +175,9 @@ class Bundle(_Recognition, _Views):
             f.encoding = "binary"
             self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
             return
-        dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        dec = decode_recorded(data, f.entry) or decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        if "recorded by the collector" in dec.how:  # issue 18: the console code page from manifest.json
+            f.notes.append(dec.how)
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
         for note in dec.notes:
