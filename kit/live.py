@@ -150,7 +150,8 @@ class LiveSession:
         target = Path(files.name) / "probe.zip"
         params = {"host": self.host, "kit_version": __version__, "script_sha256": script.script_sha256(),
                   "profile": PROBE_PROFILE, "probe_attempts": self.probe_attempts,
-                  "probe_timeout_ms": self.probe_timeout_ms, "nonce": f"{secrets.randbelow(10**10):010d}"}
+                  "probe_timeout_ms": self.probe_timeout_ms, "deadline_s": script.script_deadline(self.opts.deadline_s),
+                  "nonce": f"{secrets.randbelow(10**10):010d}"}
         stats = RunStats()
         started = time.monotonic()
         run_collector(self.address, self._cred, self.opts, target, params=params, stats=stats)

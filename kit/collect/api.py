@@ -153,6 +153,7 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
             raise CollectionError(f"{zip_path} or {base} already exists; not overwriting a bundle")
         params = {"host": host, "kit_version": __version__, "script_sha256": _script.script_sha256(),
                   "per_file_bytes": int(per_file_bytes), "total_bytes": int(total_bytes),
+                  "deadline_s": _script.script_deadline(deadline_s),
                   "nonce": f"{_secrets.randbelow(10**10):010d}"}
         opts = opts.resolve(address)
         result.endpoint = opts.endpoint(address)
