@@ -169,6 +169,7 @@ class Bundle(_Recognition, _Views):
             self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
             return
         dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        del data  # the text is all the parser needs: a big log is not held twice while it is parsed
         f.encoding, f.newline = dec.encoding, dec.newline
         issues: list[ParseIssue] = []
         for note in dec.notes:
