@@ -166,7 +166,7 @@ class Bundle(_Recognition, _Views):
             f.sha256 = hashlib.sha256(data).hexdigest()
         if getattr(module, "BINARY", False):  # .evtx: the parser takes the bytes as they are
             f.encoding = "binary"
-            self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
+            self._run_parser(f, kind, module, [], lambda d=data: module.parse_bytes(d, source=f.source))
             return
         dec = decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
         del data  # the text is all the parser needs: a big log is not held twice while it is parsed
