@@ -46,10 +46,11 @@ def main() -> int:
     ap.add_argument("--size-mb", type=int, default=250)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--keep", help="build the bundle here and keep it (reused when it exists)")
+    ap.add_argument("--kit", default=str(ROOT), help="the kit checkout to run (another worktree: before/after)")
     a = ap.parse_args()
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = a.kit + os.pathsep + env.get("PYTHONPATH", "")
     tmp = tempfile.TemporaryDirectory()
     zpath = Path(a.keep) if a.keep else Path(tmp.name) / "big.zip"
     if not zpath.exists():

@@ -195,13 +195,17 @@ def byte_lines(text: str) -> ByteLines:
     ends = term
     has_cr = "\r" in text
     if has_cr:
-        cr = byte_positions(buf, 13)
-        after = np.minimum(cr + 1, size - 1)
-        lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
-        if len(lone):
-            term = np.union1d(term, lone)
+        crlf = (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
+        # Every CR is part of a CRLF (the agent's own files) when there are as many CRs as CRLFs: no second scan.
+        n_cr = sum(int(np.count_nonzero(buf[i:i + _CHUNK] == 13)) for i in range(0, size, _CHUNK))
+        if n_cr != int(np.count_nonzero(crlf)):
+            cr = byte_positions(buf, 13)
+            after = np.minimum(cr + 1, size - 1)
+            lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
+            if len(lone):
+                term = np.union1d(term, lone)
+            crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
         ends = term.copy()
-        crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
         ends[crlf] -= 1
     final_newline = size > 0 and len(term) > 0 and int(term[-1]) == size - 1
     starts = np.empty(len(term) + 1, dtype=np.int64)
