@@ -257,11 +257,14 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
     windows: list[pa.Buffer] = []
     for b, buffer in enumerate(buffers):
         src = np.frombuffer(buffer, dtype=np.uint8)
-        rows = np.arange(n) if which is None else np.flatnonzero(which == b)
-        if not len(rows):
-            continue
         # inline bytes of short values (zero past the value), the 4-byte prefix of long ones
-        short_rows, long_rows = rows[short[rows]], rows[~short[rows]]
+        if which is None:
+            short_rows, long_rows = np.flatnonzero(short), np.flatnonzero(~short)
+        else:
+            rows = np.flatnonzero(which == b)
+            if not len(rows):
+                continue
+            short_rows, long_rows = rows[short[rows]], rows[~short[rows]]
         if len(short_rows):
             inline = byte_rows(src, off[short_rows], 12)
             inline[np.arange(12)[None, :] >= length[short_rows, None]] = 0
