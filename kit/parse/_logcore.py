@@ -371,6 +371,26 @@ def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa
     return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), data)
 
 
+def _load_malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):  # another C library (musl), or none found
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed by the parser's temporaries back to the system (glibc's ``malloc_trim``).
+
+    NumPy temporaries of a few MiB come from the C heap, and glibc keeps freed heap memory for later use: after
+    a big parse that is tens of MiB counted in the process's resident size (and in its peak, when the frame is
+    then built). A no-op where glibc is not the C library."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     """The data buffer and the (n + 1) int64 value offsets of a large_string array."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
