@@ -173,9 +173,10 @@ class Bundle(_Recognition, _Views):
             f.sha256 = hashlib.sha256(data).hexdigest()
         if getattr(module, "BINARY", False):  # .evtx: the parser takes the bytes as they are
             f.encoding = "binary"
-            self._run_parser(f, kind, module, [], lambda: module.parse_bytes(data, source=f.source))
+            self._run_parser(f, kind, module, [], lambda d=data: module.parse_bytes(d, source=f.source))
             return
         dec = decode_recorded(data, f.entry) or decode(data, hint="oem" if kind in _CONSOLE_OUTPUT else None)
+        del data  # the text is all the parser needs: a big log is not held twice while it is parsed
         if "recorded by the collector" in dec.how:  # issue 18: the console code page from manifest.json
             f.notes.append(dec.how)
         f.encoding, f.newline = dec.encoding, dec.newline
