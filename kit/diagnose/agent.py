@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..catalog import signature_pattern
-from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
+from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
 from .model import Finding
 
@@ -37,7 +37,7 @@ AGENT_SERVICE = "WindowsAzureGuestAgent"
 
 def _agent_log(ctx: Context) -> pd.DataFrame:
     df = ctx.frame("agent_log")
-    return df[df["log"] == "WaAppAgent"] if not df.empty else df
+    return keep(df, (df["log"] == "WaAppAgent").to_numpy(dtype=bool, na_value=False)) if not df.empty else df
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:

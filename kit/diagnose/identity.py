@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..catalog import contexts, signature_pattern, signatures
@@ -50,17 +51,29 @@ def _texts(ctx: Context) -> pd.DataFrame:
     return ctx.memo("identity_texts", lambda: _build_texts(ctx))  # type: ignore[return-value]
 
 
+def _searched(text: pd.Series) -> np.ndarray:
+    """Rows of a text column that one of this module's patterns (LEGACY_ENDPOINT, IMDS_RULES') matches: the only
+    rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied)."""
+    hit = contains(text, LEGACY_ENDPOINT)
+    for _, pattern, _, _ in IMDS_RULES:
+        hit |= contains(text, pattern)
+    return hit
+
+
 def _build_texts(ctx: Context) -> pd.DataFrame:
-    """Every piece of text software on the VM wrote that could quote an IMDS answer: agent and handler logs,
-    extension status messages and StdOut/StdErr substatuses. Columns: artifact, source, line, ts, text."""
+    """Every piece of text software on the VM wrote that could quote an IMDS answer and that one of the rules'
+    patterns matches: agent and handler logs, extension status messages and StdOut/StdErr substatuses. Columns:
+    artifact, source, line, ts, text."""
     parts = []
     for name in ("agent_log", "handler_log"):
         df = ctx.frame(name)
         if not df.empty:
+            df = keep(df[["source", "line", "ts", "text"]], _searched(df["text"]))
             parts.append(pd.DataFrame({"artifact": name, "source": df["source"], "line": df["line"], "ts": df["ts"],
                                        "text": df["text"]}))
     st = ctx.frame("ext_status")
     if not st.empty:
+        st = keep(st, _searched(st["message"]))
         parts.append(pd.DataFrame({"artifact": "ext_status", "source": st["source"], "line": st["line"],
                                    "ts": st["timestamp"], "text": st["message"]}))
     sub = ctx.frame("ext_substatus")

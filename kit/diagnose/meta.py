@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._util import log_evidence
+import numpy as np
+
+from ..catalog import noise
+from ._util import contains, keep, log_evidence
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -20,10 +23,15 @@ def known_noise(ctx: Context) -> Iterable[Finding]:
     log = ctx.frame("agent_log")
     if log.empty:
         return []
-    ids = log["message"].map(lambda m: ctx.noise_id(str(m)) if isinstance(m, str) else None)
-    hits = log[ids.notna().to_numpy(dtype=bool)]
+    # The rows some noise pattern matches, found column-wise (no Python string per record); each is then named by
+    # its first matching pattern as Context.noise_id does.
+    noisy = np.zeros(len(log), dtype=bool)
+    for n in noise():
+        noisy |= contains(log["message"], n.pattern)
+    hits = keep(log, noisy)
     if hits.empty:
         return []
+    ids = hits["message"].map(lambda m: ctx.noise_id(str(m)) if isinstance(m, str) else None)
     counts = ids.dropna().value_counts()
     what = ", ".join(f"{k} ({v}x)" for k, v in counts.items())
     return [ctx.finding("KNOWN_HARMLESS_NOISE", f"Ignored known-harmless agent log lines: {what}.",
