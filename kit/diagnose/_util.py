@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..derive.filters import contains as contains  # re-exported: the rule modules import them from here
+from ..derive.filters import contains_any as contains_any
 from ..derive.filters import keep as keep
 from ..derive.filters import match as match
 from .model import Evidence

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..catalog import contexts, signature_pattern, signatures
 from ..parse import attestation
-from ._util import contains, fmt_ts, frame_evidence, keep, match
+from ._util import contains, contains_any, fmt_ts, frame_evidence, keep, match
 from .engine import Context
 from .model import Evidence, Finding
 from .network import PROXY_ANSWER
@@ -54,10 +54,7 @@ def _texts(ctx: Context) -> pd.DataFrame:
 def _searched(text: pd.Series) -> np.ndarray:
     """Rows of a text column that one of this module's patterns (LEGACY_ENDPOINT, IMDS_RULES') matches: the only
     rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied)."""
-    hit = contains(text, LEGACY_ENDPOINT)
-    for _, pattern, _, _ in IMDS_RULES:
-        hit |= contains(text, pattern)
-    return hit
+    return contains_any(text, [LEGACY_ENDPOINT, *(pattern for _, pattern, _, _ in IMDS_RULES)])
 
 
 def _build_texts(ctx: Context) -> pd.DataFrame:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
-
 from ..catalog import noise
-from ._util import contains, keep, log_evidence
+from ._util import contains_any, keep, log_evidence
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -16,7 +14,7 @@ def _error_records(ctx: Context):
     log = ctx.frame("agent_log")
     if log.empty:
         return log
-    return log[log["level"].isin(["ERROR", "FATAL"]).to_numpy(dtype=bool)]
+    return keep(log, log["level"].isin(["ERROR", "FATAL"]).to_numpy(dtype=bool))
 
 
 def known_noise(ctx: Context) -> Iterable[Finding]:
@@ -25,10 +23,7 @@ def known_noise(ctx: Context) -> Iterable[Finding]:
         return []
     # The rows some noise pattern matches, found column-wise (no Python string per record); each is then named by
     # its first matching pattern as Context.noise_id does.
-    noisy = np.zeros(len(log), dtype=bool)
-    for n in noise():
-        noisy |= contains(log["message"], n.pattern)
-    hits = keep(log, noisy)
+    hits = keep(log, contains_any(log["message"], [n.pattern for n in noise()]))
     if hits.empty:
         return []
     ids = hits["message"].map(lambda m: ctx.noise_id(str(m)) if isinstance(m, str) else None)
