@@ -85,9 +85,20 @@ def match_path(relpath: str) -> str | None:
     low = relpath.replace("\\", "/").lower()
     for name in PARSERS:
         for pat in get_parser(name).PATTERNS:
-            if fnmatch.fnmatchcase(low, pat.lower()):
+            head, tail = _literal_ends(pat)
+            if low.startswith(head) and low.endswith(tail) and fnmatch.fnmatchcase(low, pat.lower()):
                 return name
     return None
+
+
+@cache
+def _literal_ends(pattern: str) -> tuple[str, str]:
+    """The lower-cased text before a glob pattern's first and after its last wildcard character: a path it matches
+    starts and ends with them. Checked first, so that only a pattern that may match is compiled to a regex
+    (fnmatch compiles each one; most never come close to a given bundle's files)."""
+    low = pattern.lower()
+    magic = [i for i, c in enumerate(low) if c in "*?[]"]
+    return (low[:magic[0]], low[magic[-1] + 1:]) if magic else (low, low)
 
 
 def sniff(head: str) -> str | None:
