@@ -83,6 +83,7 @@ def test_ignorecase_folds_of_ascii_letters_are_all_listed() -> None:
 def test_keep_takes_chunk_by_chunk_with_the_same_result() -> None:
     s = _big(TEXTS)
     n = len(s)
+    s.index = pd.RangeIndex(10, 10 + n)
     df = pd.DataFrame({"text": s, "line": pd.array(range(n), dtype="Int64"),
                        "level": pd.Categorical(["INFO", "ERROR"] * (n // 2)),
                        "ts": pd.date_range("2024-01-01", periods=n, freq="s", tz="UTC")},
