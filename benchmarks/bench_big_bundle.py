@@ -34,7 +34,10 @@ def child(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
                "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
                "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True, check=True)
+    # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH (run from another
+    # checkout, it would import that checkout's kit instead of --kit's)
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True, check=True,
+                         cwd=env.get("PERF_KIT_CWD"))
     secs, kb, rc = out.stdout.split()
     if int(rc) not in (0, 1):
         raise SystemExit(f"{cmd} failed with {rc}")
@@ -51,6 +54,7 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = a.kit + os.pathsep + env.get("PYTHONPATH", "")
+    env["PERF_KIT_CWD"] = a.kit
     tmp = tempfile.TemporaryDirectory()
     zpath = Path(a.keep) if a.keep else Path(tmp.name) / "big.zip"
     if not zpath.exists():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,6 +14,22 @@ from ..derive.filters import contains_any as contains_any
 from ..derive.filters import keep as keep
 from ..derive.filters import match as match
 from .model import Evidence
+
+
+class LazyPattern:
+    """``re.compile(pattern, flags)`` on first use (``.search``, ``.finditer``, ``.sub``, ...): a module-level
+    pattern that most runs never use (a rule that only reads pastes) costs nothing at start-up."""
+
+    __slots__ = ("_args", "_rx")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._rx: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._rx is None:
+            self._rx = re.compile(*self._args)
+        return getattr(self._rx, name)
 
 
 def log_evidence(df: pd.DataFrame, artifact: str, *, limit: int = 10, first_line_only: bool = False) -> list[Evidence]:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..catalog import catalog
+from ._util import LazyPattern
 from .engine import Context
 from .extensions import budget_for  # moving to kit/derive/operations.py (issue 15 part 1); the lead fixes the path
 from .model import Evidence, Finding
@@ -83,18 +84,18 @@ def _probes_reached(ctx: Context, endpoint: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- ARM error details
-_EXT_NAME = (re.compile(r"(?:processing extension|for VM [Ee]xtension|Provisioning of VM extension) '([^']+)'"),
-             re.compile(r"Provisioning of VM extension ([^\s'\"]+?)\.? has timed out"))
-_PUB_TYPE = re.compile(r"\(publisher '([^']+)' and type '([^']+)'\)")
-_HANDLER = re.compile(r"(?:Handler|handler for VM extension type) '([^']+)'")
-_INNER_CODE = re.compile(r"(?:Error code:|terminal error code) '([^']*)'")
-_INNER_MESSAGE = re.compile(r"(?:Error message|error message): ?(.*)$|The extension last reported (.*)$")
+_EXT_NAME = (LazyPattern(r"(?:processing extension|for VM [Ee]xtension|Provisioning of VM extension) '([^']+)'"),
+             LazyPattern(r"Provisioning of VM extension ([^\s'\"]+?)\.? has timed out"))
+_PUB_TYPE = LazyPattern(r"\(publisher '([^']+)' and type '([^']+)'\)")
+_HANDLER = LazyPattern(r"(?:Handler|handler for VM extension type) '([^']+)'")
+_INNER_CODE = LazyPattern(r"(?:Error code:|terminal error code) '([^']*)'")
+_INNER_MESSAGE = LazyPattern(r"(?:Error message|error message): ?(.*)$|The extension last reported (.*)$")
 #: Where an inner message ends: the ARM text that follows it, or the end of its (possibly escaped) line.
-_MESSAGE_END = re.compile(r"'?\.? Detailed error:|More information on troubleshooting|' For more information|"
+_MESSAGE_END = LazyPattern(r"'?\.? Detailed error:|More information on troubleshooting|' For more information|"
                           r"\\+r\\+n|\\+n(?![A-Za-z0-9])|\r?\n")
 #: Quotes, escapes and stops left around a message that was cut out of (possibly nested) JSON or a quoted string.
-_MESSAGE_TRIM_START = re.compile(r"^[\s'\"\\]+")
-_MESSAGE_TRIM_END = re.compile(r"(?:\\+[rn]|[\s'\".,\\])+$")
+_MESSAGE_TRIM_START = LazyPattern(r"^[\s'\"\\]+")
+_MESSAGE_TRIM_END = LazyPattern(r"(?:\\+[rn]|[\s'\".,\\])+$")
 
 
 def arm_details(text: str) -> dict[str, str]:
@@ -151,22 +152,22 @@ def _arm_sentence(rows: pd.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- client timeouts
-_TF_TYPE = re.compile(r"""(?m)^\s*(?:\+\s*)?type\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\"""")
-_TF_PUBLISHER = re.compile(r"""(?m)^\s*(?:\+\s*)?publisher\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\"""")
-_TF_CREATE_TIMEOUT = re.compile(r"""(?s)timeouts\s*\{[^}]*?\bcreate\s*=\s*"([^"]+)\"""")
-_TF_ELAPSED = re.compile(r"Still creating\.\.\. [\[(]([0-9hms]+) elapsed[\])]")
+_TF_TYPE = LazyPattern(r"""(?m)^\s*(?:\+\s*)?type\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\"""")
+_TF_PUBLISHER = LazyPattern(r"""(?m)^\s*(?:\+\s*)?publisher\s*(?:=|:\s*""\s*=>)\s*"([^"]+)\"""")
+_TF_CREATE_TIMEOUT = LazyPattern(r"""(?s)timeouts\s*\{[^}]*?\bcreate\s*=\s*"([^"]+)\"""")
+_TF_ELAPSED = LazyPattern(r"Still creating\.\.\. [\[(]([0-9hms]+) elapsed[\])]")
 #: Extension types named by the command that deployed them: az (`--name` is the type there), Azure PowerShell.
-_CMD_TYPES = (re.compile(r"\baz vm(?:ss)? extension set\b.*?--name[ =]\"?([\w.-]+)"),
-              re.compile(r"\bSet-AzVM(?:ss)?Extension\b.*?-ExtensionType[ :]\"?([\w.-]+)", re.IGNORECASE))
-_CMD_IMPLIED = ((re.compile(r"\bSet-AzVMCustomScriptExtension\b", re.IGNORECASE), "CustomScriptExtension"),
-                (re.compile(r"\bSet-AzVMDscExtension\b", re.IGNORECASE), "DSC"),
-                (re.compile(r"\bSet-AzVMChefExtension\b", re.IGNORECASE), "ChefClient"))
+_CMD_TYPES = (LazyPattern(r"\baz vm(?:ss)? extension set\b.*?--name[ =]\"?([\w.-]+)"),
+              LazyPattern(r"\bSet-AzVM(?:ss)?Extension\b.*?-ExtensionType[ :]\"?([\w.-]+)", re.IGNORECASE))
+_CMD_IMPLIED = ((LazyPattern(r"\bSet-AzVMCustomScriptExtension\b", re.IGNORECASE), "CustomScriptExtension"),
+                (LazyPattern(r"\bSet-AzVMDscExtension\b", re.IGNORECASE), "DSC"),
+                (LazyPattern(r"\bSet-AzVMChefExtension\b", re.IGNORECASE), "ChefClient"))
 #: An Azure Pipelines job cut off at its time limit: "The job running on agent X ran longer than the maximum time of
 #: 120 minutes." (Azure/ResourceModules#879; 60 minutes for Microsoft-hosted agents, Azure/mlops-v2#78).
-_PIPELINE_LIMIT = re.compile(r"ran longer than the maximum time of (\d+) minutes")
-_EXTENSION_CONTEXT = re.compile(r"azurerm_virtual_machine_extension|Extension Name:|/extensions/|VM extension|"
+_PIPELINE_LIMIT = LazyPattern(r"ran longer than the maximum time of (\d+) minutes")
+_EXTENSION_CONTEXT = LazyPattern(r"azurerm_virtual_machine_extension|Extension Name:|/extensions/|VM extension|"
                                 r"\baz vm(?:ss)? extension set\b|\bSet-AzVM\w*Extension\b", re.IGNORECASE)
-_TERRAFORM = re.compile(r"azurerm_|\bterraform\b|Still creating\.\.\.|^│ Error:", re.IGNORECASE | re.MULTILINE)
+_TERRAFORM = LazyPattern(r"azurerm_|\bterraform\b|Still creating\.\.\.|^│ Error:", re.IGNORECASE | re.MULTILINE)
 #: Terraform's azurerm provider waits 30 minutes for a VM extension by default (aztfmod/terraform-azurerm-caf#1277).
 TERRAFORM_DEFAULT_TIMEOUT = pd.Timedelta(minutes=30)
 
