@@ -61,24 +61,23 @@ def take_rows(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     the whole column (about 80 MiB for a 50 MiB agent log's ``text``/``message``/``source``) that its allocator then
     keeps; taken chunk by chunk only the selected values are copied."""
     cols = {}
-    for name in df.columns:
-        arr = df[name].array
+    for i in range(df.shape[1]):
+        arr = df.iloc[:, i].array
         chunked = getattr(arr, "_pa_array", None)
         if chunked is None or chunked.num_chunks < 2:
-            cols[name] = arr.take(rows)
+            cols[i] = arr.take(rows)
             continue
         import pyarrow as pa
 
-        pieces = _take_chunks(chunked, rows)
-
-        taken = pa.chunked_array(pieces, type=chunked.type)
+        taken = pa.chunked_array(_take_chunks(chunked, rows), type=chunked.type)
         try:
             col = type(arr)(taken, dtype=arr.dtype)  # a string array: keeps its NA flavour
         except TypeError:
             col = type(arr)(taken)
-        cols[name] = col if col.dtype == arr.dtype else arr.take(rows)
+        cols[i] = col if col.dtype == arr.dtype else arr.take(rows)
     out = pd.DataFrame(cols, index=df.index.take(rows), copy=False)
     out.columns = df.columns
+    out.attrs = dict(df.attrs)
     release_unused()
     return out
 
