@@ -104,7 +104,8 @@ def test_match_path_is_fnmatch() -> None:
 
     from pathlib import Path
 
-    paths = [p.relative_to(d).as_posix() for d in Path("sample_logs").iterdir() if d.is_dir()
+    samples = Path(__file__).resolve().parents[1] / "sample_logs"
+    paths = [p.relative_to(d).as_posix() for d in samples.iterdir() if d.is_dir()
              for p in d.rglob("*") if p.is_file()]
     paths += ["C\\WindowsAzure\\Logs\\WaAppAgent.log", "x.evtx", "commands/route_print.txt.bak",
               "a/winevt/b.xml", "commands/events.xml", "COMMANDS/SC_QUERY_x.TXT", "probes/imds_.json",
