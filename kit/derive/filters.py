@@ -171,19 +171,29 @@ def _by_literals(values: pd.Series, patterns: str | re.Pattern[str] | list[str |
         return None
     rxs = [p if isinstance(p, re.Pattern) else re.compile(p)
            for p in (patterns if isinstance(patterns, list) else [patterns])]
-    lits: list[str] = []
+    needles = []
     for rx in rxs:
         found = required_literals(rx.pattern, rx.flags & ~re.UNICODE)
         if found is None:
             return None
-        lits += found
-    cand = pc.fill_null(pc.match_substring_regex(chunked, "|".join(dict.fromkeys(lits))), False)
+        needles.append("|".join(found))
+    cand = pc.fill_null(pc.match_substring_regex(chunked, "|".join(dict.fromkeys(needles))), False)
     rows = np.flatnonzero(cand.to_numpy(zero_copy_only=False))
     out = np.zeros(len(values), dtype=bool)
     if len(rows):
-        searches = [rx.search for rx in rxs]
-        out[rows] = [t is not None and any(search(t) is not None for search in searches)
-                     for piece in _take_chunks(chunked, rows) for t in piece.to_pylist()]
+        sub = pa.chunked_array(_take_chunks(chunked, rows), type=chunked.type)
+        texts = sub.to_pylist()
+        hit = np.zeros(len(rows), dtype=bool)
+        for rx, needle in zip(rxs, needles, strict=True):
+            # each pattern reads only the candidates holding one of its own literals (found by Arrow again, on
+            # the candidates only), and only those no earlier pattern matched
+            own = pc.fill_null(pc.match_substring_regex(sub, needle), False).to_numpy(zero_copy_only=False) \
+                if len(rxs) > 1 else np.ones(len(rows), dtype=bool)
+            for j in np.flatnonzero(own & ~hit):
+                t = texts[j]
+                hit[j] = t is not None and rx.search(t) is not None
+        out[rows] = hit
+        del sub, texts
         release_unused()
     return out
 
