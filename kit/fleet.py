@@ -179,7 +179,7 @@ def bundle_hash(path: str | Path) -> str:
     for rel, full in sorted(files):
         h.update(rel.encode("utf-8", "surrogateescape") + b"\0" + str(full.stat().st_size).encode() + b"\0")
         with full.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 - fh is this loop's file
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
 
@@ -398,7 +398,7 @@ class ParquetSink:
         import pyarrow.parquet as pq
 
         stem = f"part-{self._run}-{self._n:05d}"
-        names = sorted(n for n in self._pending if n != "bundles") + ["bundles"]
+        names = [*sorted(n for n in self._pending if n != "bundles"), "bundles"]
         for name in names:
             parts = self._pending.get(name)
             if not parts:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from . import __version__
 from . import fleet as _fleet
 from .report import CSS, _e, _fig_png, _table
