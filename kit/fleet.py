@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from .errors import BundleError, KitError, UnsafeArchiveError
+from .errors import BundleError, KitError, NotABundle, UnsafeArchiveError
 from .schema import Col, FrameSchema
 
 #: The frames written next to the findings, one Parquet dataset each, by frame name: what a fleet question needs
@@ -144,7 +144,7 @@ def expand(paths: str | Path | Iterable[str | Path]) -> list[Path]:
         for m in matches or [text]:
             p = Path(m)
             if p.is_dir() and not _is_one_bundle(p):
-                out.extend(find_bundles(p))
+                out.extend(find_bundles(p) or [p])  # an empty folder stays: a not-a-bundle row, not a gap
             else:
                 out.append(p)
     seen: set[str] = set()
@@ -157,8 +157,13 @@ _BUNDLE_TOP = ("manifest.json", "c", "windowsazure", "logs", "packages", "plugin
                "aggregatestatus", "vmagentlogs", "device_0")
 
 
+#: Files at a folder's top that make it one bundle (agent logs, status, event logs, pasted output).
+_ARTIFACT_SUFFIXES = (".log", ".json", ".evtx", ".xml", ".status", ".settings", ".txt")
+
+
 def _is_one_bundle(folder: Path) -> bool:
-    return any(p.name.lower() in _BUNDLE_TOP for p in folder.iterdir())
+    return any(p.name.lower() in _BUNDLE_TOP or (p.is_file() and p.suffix.lower() in _ARTIFACT_SUFFIXES)
+               for p in folder.iterdir())
 
 
 def bundle_hash(path: str | Path) -> str:
@@ -216,6 +221,10 @@ def diagnose_bundle(path: str | Path, key: str | None = None, *, frames: Sequenc
     key = key or _safe_hash(p)
     try:
         with open_bundle(p) as b:
+            if not any(f.artifact for f in b._files):  # as `vmkit diagnose`: nothing recognised is no bundle
+                n = len(b._files)
+                seen = f"{n} file(s), none of them recognised" if n else "no files at all"
+                raise NotABundle(f"{p}: not a bundle: {seen}; `vmkit inspect` lists what is there")
             f = diagnose(b, min_severity=min_severity)
             vm = b.vm_name
             row: dict[str, Any] = {
@@ -428,10 +437,12 @@ class RunSummary:
     duplicates: int     # same content as another bundle of this run
     seconds: float
     html: Path | None = None
+    html_error: str | None = None   # why summary.html could not be written
 
     def __str__(self) -> str:
         return (f"{self.total} bundle(s): {self.done} diagnosed ({self.failed} could not be read), {self.skipped} "
-                f"already in {self.out}, {self.duplicates} duplicate(s); {self.seconds:.1f} s")
+                f"already in {self.out}, {self.duplicates} duplicate(s); {self.seconds:.1f} s"
+                + (f"; summary.html not written: {self.html_error}" if self.html_error else ""))
 
 
 def _progress(total: int, show: bool | None):
@@ -481,7 +492,10 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
     if html:
         from .fleet_report import write_summary
 
-        summary.html = write_summary(load(out), Path(out) / "summary.html")
+        try:
+            summary.html = write_summary(load(out), Path(out) / "summary.html")
+        except Exception as exc:  # the Parquet output is what counts: a summary that fails is said, not raised
+            summary.html_error = _masked(f"{type(exc).__name__}: {exc}")
     return summary
 
 
@@ -663,12 +677,14 @@ def by_group(data: FleetData, by: str, min_severity: str | None = "warning", *,
     groups = _groups(data, by, extension)
     f = _at_least(data.findings, min_severity)
     sizes = groups.groupby("group")["bundle_hash"].nunique().rename("group_vms")
+    types = {"code": "str", "group": "str", "vms": "int64", "group_vms": "int64", "share": "float64"}
     hit = f[["bundle_hash", "code"]].drop_duplicates().merge(groups, on="bundle_hash")
+    if hit.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in types.items()})
     out = hit.groupby(["code", "group"]).size().rename("vms").reset_index()
-    out = out.merge(sizes, left_on="group", right_index=True)
+    out["group_vms"] = out["group"].map(sizes).to_numpy()
     out["share"] = out["vms"] / out["group_vms"]
-    out = out.astype({"code": "str", "group": "str", "vms": "int64", "group_vms": "int64", "share": "float64"})
-    return out.sort_values(["code", "group"]).reset_index(drop=True)
+    return out.astype(types).sort_values(["code", "group"]).reset_index(drop=True)
 
 
 def _groups(data: FleetData, by: str, extension: str | None) -> pd.DataFrame:
