@@ -516,22 +516,26 @@ def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity:
 
 def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity: str | None,
                   n: int) -> Iterator[dict[str, pa.Table]]:
-    """A process pool with a bounded number of bundles in flight (memory stays flat); a worker that dies costs the
-    pool, which is made again: its bundles are tried once more, then recorded as ``worker-died``."""
+    """A process pool with a bounded number of bundles in flight (memory stays flat). A worker that dies breaks the
+    pool, which is made again; the bundles that were in flight are then tried one at a time, so the one that kills
+    its worker again is recorded as ``worker-died`` and the others are diagnosed."""
     import concurrent.futures as cf
     from concurrent.futures.process import BrokenProcessPool
 
     queue = list(reversed(todo))
-    tries: dict[str, int] = {}
-    window = 2 * n
-    while queue:
+    suspects: list[tuple[str, str]] = []
+    while queue or suspects:
         pool = cf.ProcessPoolExecutor(max_workers=n)
         inflight: dict[cf.Future, tuple[str, str]] = {}
         broken = False
         try:
-            while queue or inflight:
-                while queue and len(inflight) < window and not broken:
+            while (queue or suspects or inflight) and not broken:
+                alone = bool(suspects)
+                while not alone and queue and len(inflight) < 2 * n:
                     path, key = queue.pop()
+                    inflight[pool.submit(_work, path, key, frames, min_severity)] = (path, key)
+                if alone and not inflight:
+                    path, key = suspects.pop()
                     inflight[pool.submit(_work, path, key, frames, min_severity)] = (path, key)
                 if not inflight:
                     break
@@ -539,18 +543,19 @@ def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_seve
                 for fut in finished:
                     path, key = inflight.pop(fut)
                     try:
-                        yield fut.result()
+                        tables = fut.result()
                     except BrokenProcessPool:
                         broken = True
-                        tries[key] = tries.get(key, 0) + 1
-                        if tries[key] >= 2:
+                        if alone:
                             yield result_tables(BundleResult(_error_row(
-                                Path(path), key, "worker-died", "the worker process ended while reading this bundle "
-                                "(twice): out of memory or killed", 0.0)))
+                                Path(path), key, "worker-died", "the worker process ended while reading this "
+                                "bundle alone: out of memory or killed", 0.0)))
                         else:
-                            queue.append((path, key))
-                if broken and not inflight:
-                    break
+                            suspects.append((path, key))
+                        continue
+                    yield tables
+            if broken:  # the rest in flight are suspects too: each is tried alone in the next pool
+                suspects.extend(inflight.values())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
