@@ -676,8 +676,9 @@ EXTENSION_VERSION = "ext_version"
 def by_group(data: FleetData, by: str, min_severity: str | None = "warning", *,
              extension: str | None = None) -> pd.DataFrame:
     """Long form: code x group value, VMs hit, VMs in the group, and their ratio. ``by`` is a bundles column
-    (``agent_version``, ``os``, ``layout``) or ``"ext_version"``: the handler version of ``extension`` (or of any
-    extension when None: a VM then counts once per version it runs) from handler_status, else ext_status.
+    (``agent_version``, ``os``, ``layout``) or ``"ext_version"``: the handler version of ``extension`` (or, when None,
+    "Publisher.Type version" of every extension: a VM then counts once per extension version it runs) from
+    handler_status and ext_status.
     A VM whose group value is unknown is counted under ``"(unknown)"``, never dropped."""
     groups = _groups(data, by, extension)
     f = _at_least(data.findings, min_severity)
@@ -705,8 +706,12 @@ def _groups(data: FleetData, by: str, extension: str | None) -> pd.DataFrame:
                                    ("ext_status", "extension", "ext_version")):
         fr = data.frame(name)
         if ext_col in fr.columns:
-            sel = fr if extension is None else fr[fr[ext_col].str.lower() == extension.lower()]
-            parts.append(pd.DataFrame({"bundle_hash": sel["bundle_hash"], "group": sel[ver_col]}))
+            if extension is None:  # every extension: the group names it ("Publisher.Type 1.10.15")
+                parts.append(pd.DataFrame({"bundle_hash": fr["bundle_hash"],
+                                           "group": fr[ext_col].astype("str") + " " + fr[ver_col].astype("str")}))
+            else:
+                sel = fr[fr[ext_col].str.lower() == extension.lower()]
+                parts.append(pd.DataFrame({"bundle_hash": sel["bundle_hash"], "group": sel[ver_col]}))
     versions = pd.concat(parts).dropna().drop_duplicates() if parts else pd.DataFrame(columns=["bundle_hash", "group"])
     unknown = ok.loc[~ok["bundle_hash"].isin(versions["bundle_hash"]), ["bundle_hash"]].assign(group="(unknown)")
     return pd.concat([versions, unknown], ignore_index=True).astype({"bundle_hash": "str", "group": "str"})

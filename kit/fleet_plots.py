@@ -53,7 +53,7 @@ def onset_timeline(onset: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> Figure:
     ax.set_yticks(y)
     ax.set_yticklabels(shown["code"])
     _time_axis(ax)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a marker
     ax.set_title("When each code first appeared across the fleet (marker size: VMs reached)", fontsize=10)
     fig.tight_layout()
     return fig
