@@ -29,6 +29,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # --profile imports this tree's kit, not an installed one
 
 
 def make_bundles(dest: Path, n: int) -> list[Path]:
@@ -64,14 +65,19 @@ def best_of(cmd: list[str], runs: int, env: dict[str, str]) -> float:
     return min(times)
 
 
-def fleet_run(bundles: Path, out: Path, workers: int, env: dict[str, str]) -> tuple[float, float, list[float]]:
-    """Wall time, peak RSS of the main process and peak RSS of each worker (MiB)."""
+def fleet_run(bundles: Path, out: Path, workers: int,
+              env: dict[str, str]) -> tuple[float, float, float, list[float]]:
+    """Wall time, CPU time (user + system of the vmkit process and its workers), peak RSS of the main process and
+    peak RSS of each worker (MiB). CPU time does not grow when other work shares the cores; wall time does."""
+    import resource
+
     import psutil
 
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "kit.cli", "fleet", str(bundles), "--out", str(out), "-j", str(workers),
            "--no-html"]
     peaks: dict[int, float] = {}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -97,8 +103,10 @@ def fleet_run(bundles: Path, out: Path, workers: int, env: dict[str, str]) -> tu
     th.join()
     if proc.returncode not in (0, 1):
         raise SystemExit(f"vmkit fleet failed ({proc.returncode}): {err.decode()[-800:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers were waited for by vmkit: included
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     main_peak = peaks.pop(proc.pid, 0.0)
-    return wall, main_peak, sorted(peaks.values(), reverse=True)[:workers] if workers > 1 else [main_peak]
+    return wall, cpu, main_peak, sorted(peaks.values(), reverse=True)[:workers] if workers > 1 else [main_peak]
 
 
 def profile(bundles: list[Path], top: int) -> None:
@@ -137,14 +145,15 @@ def main() -> None:
         print(f"{a.n} bundles ({size / 2**20:.1f} MiB of zips) on {os.cpu_count()} core(s), "
               f"Python {sys.version.split()[0]}")
         pandas_s = best_of([sys.executable, "-c", "import pandas"], 5, env)
-        print(f"reference: python -c 'import pandas'  {pandas_s:.3f} s (best of 5)")
+        print(f"reference: python -c 'import pandas'  {pandas_s:.3f} s (best of 5); load average "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the cores inflates wall times)")
         results = {}
         for w in (int(x) for x in a.workers.split(",")):
-            wall, main_mib, worker_mib = fleet_run(src, Path(tmp) / f"out-{w}", w, env)
+            wall, cpu, main_mib, worker_mib = fleet_run(src, Path(tmp) / f"out-{w}", w, env)
             results[w] = wall
             print(f"workers={w}: {wall:6.1f} s = {wall / pandas_s:5.0f}x import pandas, "
-                  f"{wall / a.n * 1000:5.0f} ms/bundle; peak RSS main {main_mib:.0f} MiB, "
-                  f"per worker {', '.join(f'{m:.0f}' for m in worker_mib)} MiB")
+                  f"{wall / a.n * 1000:5.0f} ms/bundle wall, {cpu / a.n * 1000:5.0f} ms/bundle CPU; "
+                  f"peak RSS main {main_mib:.0f} MiB, per worker {', '.join(f'{m:.0f}' for m in worker_mib)} MiB")
         if 1 in results:
             for w, t in results.items():
                 if w != 1:

@@ -539,6 +539,19 @@ def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity:
     yield from _pool_results(todo, frames, min_severity, min(n, len(todo)))
 
 
+def _warm() -> None:
+    """Import the parsers and rule modules here, before the workers start: forked workers inherit them instead of
+    each importing them on its first bundle (about a second each)."""
+    import importlib
+
+    from .diagnose import RULE_MODULES
+    from .parse import frame_schemas
+
+    frame_schemas()
+    for name in RULE_MODULES:
+        importlib.import_module(name if "." in name else f"kit.diagnose.{name}")
+
+
 def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity: str | None,
                   n: int) -> Iterator[dict[str, pa.Table]]:
     """A process pool with a bounded number of bundles in flight (memory stays flat). A worker that dies breaks the
@@ -547,6 +560,7 @@ def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_seve
     import concurrent.futures as cf
     from concurrent.futures.process import BrokenProcessPool
 
+    _warm()
     queue = list(reversed(todo))
     suspects: list[tuple[str, str]] = []
     while queue or suspects:
@@ -624,20 +638,26 @@ class FleetData:
 
     def frame(self, name: str) -> pd.DataFrame:
         """A fleet frame (``routes``, ``services``, ...); empty when no bundle had it."""
+        from .parse import frame_schemas
+
+        known = frame_schemas().get(name)
+        schema = None if known is None else FrameSchema(name, known.description, (*KEY_COLUMNS, *known.columns))
         d = self.out / f"{name}.parquet"
-        if not d.is_dir() or not any(d.glob("part-*.parquet")):
-            return pd.DataFrame(columns=["bundle_hash", "vm"])
-        return _read(d)
+        if schema is None and not any(d.glob("part-*.parquet")):
+            return pd.DataFrame({c.name: pd.Series(dtype="str") for c in KEY_COLUMNS})
+        return _read(d, schema)
 
 
 def _read(d: Path, schema: FrameSchema | None = None) -> pd.DataFrame:
+    """A dataset folder as a frame with the schema's pandas dtypes (Parquet keeps Arrow types: an integer column
+    with a missing value would come back as float, a category as text)."""
     if d.is_dir() and any(d.glob("part-*.parquet")):
         df = pd.read_parquet(d)
     elif schema is not None:
-        df = arrow_schema(schema).empty_table().to_pandas()
+        return schema.empty()
     else:
         return pd.DataFrame()
-    return df
+    return df if schema is None else schema.coerce(df)
 
 
 def load(out: str | Path) -> FleetData:

@@ -145,6 +145,7 @@ def test_broken_zips_among_good_ones_cost_only_themselves(tmp_path: Path) -> Non
     s = fleet.run([src], tmp_path / "out", workers=2, html=False)
     assert (s.total, s.done, s.failed) == (5, 5, 3)
     b = fleet.load(tmp_path / "out").bundles.set_index("vm")
+    assert str(b["files"].dtype) == "Int64" and b.loc["broken", "files"] is pd.NA  # not float with NaN
     assert b.loc[["build-agent-03", "web-01"], "ok"].all()
     assert b.loc["broken", "error_kind"] == "unsafe-archive" and "broken.zip" in b.loc["broken", "error"]
     assert b.loc["truncated", "error_kind"] == "unsafe-archive"
