@@ -271,3 +271,9 @@ def test_expand_folders_globs_and_single_bundles(tmp_path: Path) -> None:
     (logs / "Plugins").mkdir(parents=True)
     (logs / "WaAppAgent.log").write_text("x")
     assert fleet.expand([logs]) == [logs]  # a copy of C:\WindowsAzure\Logs is one bundle, not a folder of them
+
+
+def test_docs_scale_documents_the_output_schema() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text(encoding="utf-8")
+    assert fleet.BUNDLES.to_markdown() in text and fleet.FINDINGS.to_markdown() in text
+    assert all(f"`{k}`" in text for k in fleet.ERROR_KINDS)
