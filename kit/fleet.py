@@ -490,6 +490,12 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
     already in ``out`` is skipped. ``html`` writes ``out/summary.html`` at the end (:mod:`kit.fleet_report`).
     """
     t0 = time.perf_counter()
+    if client is None and scheduler is not None:
+        from distributed import Client
+
+        with Client(scheduler) as own:
+            return run(paths, out, client=own, frames=frames, min_severity=min_severity, progress=progress,
+                       html=html, batch=batch)
     bundles = expand(paths)
     sink = ParquetSink(out, batch=batch)
     frames = tuple(frames)
@@ -497,8 +503,7 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
     todo: list[tuple[str, str]] = []
     seen: set[str] = set()
     skipped = dupes = 0
-    for p in bundles:
-        key = _safe_hash(p)
+    for p, key in zip(bundles, _hash_all(bundles, workers, client), strict=True):
         if key in already:
             skipped += 1
         elif key in seen:
@@ -508,7 +513,7 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
             todo.append((str(p), key))
     failed = 0
     with _progress(len(todo), progress) as bar:
-        for tables in _results(todo, frames, min_severity, workers=workers, scheduler=scheduler, client=client):
+        for tables in _results(todo, frames, min_severity, workers=workers, client=client):
             sink.add(tables)
             failed += not tables["bundles"].column("ok")[0].as_py()
             bar.update(1)
@@ -524,12 +529,27 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
     return summary
 
 
+def _hash_all(bundles: list[Path], workers: int | None, client: Any) -> list[str]:
+    """Every bundle's :func:`bundle_hash`, read where the work runs: on the Dask cluster, or on the local cores
+    when there are many bundles (hashing reads every byte: for large bundles that is not free)."""
+    paths = [str(p) for p in bundles]
+    if client is not None and paths:
+        return list(client.gather(client.map(_safe_hash, paths, pure=False)))
+    n = min(workers or os.cpu_count() or 1, len(paths))
+    if n <= 1 or len(paths) < 8 * n:
+        return [_safe_hash(Path(p)) for p in paths]
+    import concurrent.futures as cf
+
+    with cf.ProcessPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(_safe_hash, paths, chunksize=max(1, len(paths) // (8 * n))))
+
+
 def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity: str | None, *,
-             workers: int | None, scheduler: str | None, client: Any) -> Iterator[dict[str, pa.Table]]:
+             workers: int | None, client: Any) -> Iterator[dict[str, pa.Table]]:
     if not todo:
         return
-    if client is not None or scheduler is not None:
-        yield from _dask_results(todo, frames, min_severity, scheduler=scheduler, client=client)
+    if client is not None:
+        yield from _dask_results(todo, frames, min_severity, client)
         return
     n = workers or os.cpu_count() or 1
     if n <= 1 or len(todo) == 1:
@@ -599,32 +619,35 @@ def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_seve
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity: str | None, *,
-                  scheduler: str | None, client: Any) -> Iterator[dict[str, pa.Table]]:
-    """The same tasks on a Dask cluster, a bounded number in flight, results as they complete."""
-    from distributed import Client, as_completed
+def _dask_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity: str | None,
+                  client: Any) -> Iterator[dict[str, pa.Table]]:
+    """The same tasks on a Dask cluster, a bounded number in flight, results as they complete. A task the cluster
+    gives up on (its workers died: KilledWorker) is a ``worker-died`` row."""
+    from distributed import as_completed
 
-    own = client is None
-    if own:
-        client = Client(scheduler)
-    try:
-        window = max(4, 4 * sum(client.nthreads().values()))
-        queue = list(reversed(todo))
+    window = max(4, 4 * sum(client.nthreads().values()))
+    queue = list(reversed(todo))
+    meta: dict[str, tuple[str, str]] = {}
 
-        def submit(path: str, key: str):
-            return client.submit(_work, path, key, frames, min_severity, key=f"vmkit-fleet-{key}-{uuid.uuid4().hex}",
-                                 pure=False)
+    def submit(path: str, key: str):
+        fut = client.submit(_work, path, key, frames, min_severity, key=f"vmkit-fleet-{key}-{uuid.uuid4().hex}",
+                            pure=False)
+        meta[fut.key] = (path, key)
+        return fut
 
-        first = [submit(*queue.pop()) for _ in range(min(window, len(queue)))]
-        ac = as_completed(first)
-        for fut in ac:
-            yield fut.result()
-            fut.release()
-            if queue:
-                ac.add(submit(*queue.pop()))
-    finally:
-        if own:
-            client.close()
+    ac = as_completed([submit(*queue.pop()) for _ in range(min(window, len(queue)))])
+    for fut in ac:
+        path, key = meta.pop(fut.key)
+        try:
+            tables = fut.result()
+        except Exception as exc:  # the task never raises itself: this is the cluster losing it
+            tables = result_tables(BundleResult(_error_row(Path(path), key, "worker-died",
+                                                           f"the Dask cluster lost the task: {type(exc).__name__}: "
+                                                           f"{exc}", 0.0)))
+        yield tables
+        fut.release()
+        if queue:
+            ac.add(submit(*queue.pop()))
 
 
 # -- reading back --------------------------------------------------------------------------------------------------

@@ -199,7 +199,12 @@ def test_dask_local_cluster_writes_what_the_process_pool_writes(serial_few: Path
             distributed.Client(lc) as client:
         s = fleet.run([SAMPLES / n for n in FEW], tmp_path / "out", client=client, html=False)
         assert (s.done, s.failed) == (4, 0)
+        # the command line's --scheduler: its own client to the same cluster
+        code = cli.main(["fleet", *(str(SAMPLES / n) for n in FEW), "--out", str(tmp_path / "cli"),
+                         "--scheduler", lc.scheduler_address, "--no-html"])
+        assert code == cli.EXIT_FINDINGS
     _assert_same(serial_few, tmp_path / "out")
+    _assert_same(serial_few, tmp_path / "cli")
 
 
 def test_cli_exit_codes(tmp_path: Path, capsys) -> None:
@@ -277,3 +282,10 @@ def test_docs_scale_documents_the_output_schema() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text(encoding="utf-8")
     assert fleet.BUNDLES.to_markdown() in text and fleet.FINDINGS.to_markdown() in text
     assert all(f"`{k}`" in text for k in fleet.ERROR_KINDS)
+
+
+def test_many_bundles_are_hashed_on_the_workers_as_in_this_process(tmp_path: Path) -> None:
+    folders = fleet.expand([SAMPLES])
+    paths = folders + [_zip(f, tmp_path) for f in folders]
+    assert len(paths) >= 16  # enough for the pool (8 per worker)
+    assert fleet._hash_all(paths, 2, None) == [fleet.bundle_hash(p) for p in paths]
