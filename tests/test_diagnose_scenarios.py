@@ -435,7 +435,7 @@ def test_missing_data_says_not_checked(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("row_by_row_max", [0, 10_000])
 def test_contains_is_the_same_row_by_row_and_vectorised(monkeypatch: pytest.MonkeyPatch, row_by_row_max: int) -> None:
-    """Rules and derived frames filter with kit.filters.contains: Python's re row by row on small frames, pandas'
+    """Rules and derived frames filter with kit.derive.filters.contains: Python's re row by row on small frames, pandas'
     vectorised search on large ones; both give re.search semantics, NA never matches, a compiled pattern keeps its
     flags."""
     import re
@@ -443,7 +443,7 @@ def test_contains_is_the_same_row_by_row_and_vectorised(monkeypatch: pytest.Monk
     import numpy as np
     import pandas as pd
 
-    from kit import filters as _util
+    from kit.derive import filters as _util
 
     monkeypatch.setattr(_util, "ROW_BY_ROW_MAX", row_by_row_max)
     s = pd.Series(["Connecting to 168.63.129.16:32526", None, "managedidentityextensionforwindows 1.0",

@@ -61,11 +61,12 @@ $Utf8 = New-Object System.Text.UTF8Encoding $false
 $Host_ = $env:COMPUTERNAME
 $KitVersion = 'manual'
 $ScriptSha = ''
+$Profile_ = 'full'   # 'probe' (kit.live): the network commands and the probes only, no files
 if ($ParamsJson) {
     # Sent by the kit's client as the first line of stdin: limits and probe settings, never a credential.
     $p = $ParamsJson | ConvertFrom-Json
     foreach ($name in @('per_file_bytes', 'total_bytes', 'probe_attempts', 'probe_timeout_ms', 'nonce', 'host',
-                        'kit_version', 'script_sha256')) {
+                        'kit_version', 'script_sha256', 'profile')) {
         if (-not ($p.PSObject.Properties.Name -contains $name)) { continue }
         $v = $p.$name
         switch ($name) {
@@ -77,6 +78,7 @@ if ($ParamsJson) {
             'host' { $Host_ = [string]$v }
             'kit_version' { $KitVersion = [string]$v }
             'script_sha256' { $ScriptSha = [string]$v }
+            'profile' { $Profile_ = [string]$v }
         }
     }
 }
@@ -385,39 +387,43 @@ try {
     Add-Json 'probes/wireserver_versions.json' $ws 'probes/wireserver_versions.json'
     if ($null -ne $ws.status) { Add-Bytes 'probes/wireserver_versions.xml' ($Utf8.GetBytes([string]$ws.body)) 'probes/wireserver_versions.xml' }
 
-    Write-Log 'files: agent log and extension state'
-    $logs = 'C:\WindowsAzure\Logs'
-    $pkgs = 'C:\Packages\Plugins'
-    foreach ($name in @('WaAppAgent.log', 'TransparentInstaller.log')) {
-        $f = Join-Path $logs $name
-        if (Test-Path -LiteralPath $f) { Add-File (Get-Item -LiteralPath $f -Force) $true }
-        else { Add-Record ('C/WindowsAzure/Logs/' + $name) $f 'missing' 0 0 $null 'not present on the VM' }
-    }
-    foreach ($f in (Get-Files (Join-Path $logs 'AggregateStatus') 'aggregatestatus*.json')) { Add-File $f $true }
-    $state = @()
-    foreach ($ext in (Get-ChildItem -LiteralPath $pkgs -Directory -Force -ErrorAction SilentlyContinue)) {
-        foreach ($ver in (Get-ChildItem -LiteralPath $ext.FullName -Directory -Force -ErrorAction SilentlyContinue)) {
-            foreach ($n in @('HandlerManifest.json', 'HandlerEnvironment.json')) {
-                $f = Join-Path $ver.FullName $n
-                if (Test-Path -LiteralPath $f) { $state += Get-Item -LiteralPath $f -Force }
-            }
-            $state += Get-Files (Join-Path $ver.FullName 'Status') '*.status'
-            $state += Get-Files (Join-Path $ver.FullName 'Status') 'HeartBeat.Json'
-            $state += Get-Files (Join-Path $ver.FullName 'RuntimeSettings') '*.settings'
+    if ($Profile_ -eq 'probe') {
+        Write-Log 'profile probe: the network commands and probes only, no files'
+    } else {
+        Write-Log 'files: agent log and extension state'
+        $logs = 'C:\WindowsAzure\Logs'
+        $pkgs = 'C:\Packages\Plugins'
+        foreach ($name in @('WaAppAgent.log', 'TransparentInstaller.log')) {
+            $f = Join-Path $logs $name
+            if (Test-Path -LiteralPath $f) { Add-File (Get-Item -LiteralPath $f -Force) $true }
+            else { Add-Record ('C/WindowsAzure/Logs/' + $name) $f 'missing' 0 0 $null 'not present on the VM' }
         }
-    }
-    foreach ($f in $state) { Add-File $f $true }
+        foreach ($f in (Get-Files (Join-Path $logs 'AggregateStatus') 'aggregatestatus*.json')) { Add-File $f $true }
+        $state = @()
+        foreach ($ext in (Get-ChildItem -LiteralPath $pkgs -Directory -Force -ErrorAction SilentlyContinue)) {
+            foreach ($ver in (Get-ChildItem -LiteralPath $ext.FullName -Directory -Force -ErrorAction SilentlyContinue)) {
+                foreach ($n in @('HandlerManifest.json', 'HandlerEnvironment.json')) {
+                    $f = Join-Path $ver.FullName $n
+                    if (Test-Path -LiteralPath $f) { $state += Get-Item -LiteralPath $f -Force }
+                }
+                $state += Get-Files (Join-Path $ver.FullName 'Status') '*.status'
+                $state += Get-Files (Join-Path $ver.FullName 'Status') 'HeartBeat.Json'
+                $state += Get-Files (Join-Path $ver.FullName 'RuntimeSettings') '*.settings'
+            }
+        }
+        foreach ($f in $state) { Add-File $f $true }
 
-    Write-Log 'files: extension logs, then rotated agent logs (newest first, within the total cap)'
-    foreach ($f in (Get-Files (Join-Path $logs 'Plugins') '*' -Recurse | Sort-Object LastWriteTimeUtc -Descending)) {
-        Add-File $f $false
+        Write-Log 'files: extension logs, then rotated agent logs (newest first, within the total cap)'
+        foreach ($f in (Get-Files (Join-Path $logs 'Plugins') '*' -Recurse | Sort-Object LastWriteTimeUtc -Descending)) {
+            Add-File $f $false
+        }
+        foreach ($name in @('Telemetry.log')) {
+            $f = Join-Path $logs $name
+            if (Test-Path -LiteralPath $f) { Add-File (Get-Item -LiteralPath $f -Force) $false }
+        }
+        foreach ($f in (Get-Files $logs 'WaAppAgent*.log' | Where-Object { $_.Name -ne 'WaAppAgent.log' } |
+                Sort-Object LastWriteTimeUtc -Descending)) { Add-File $f $false }
     }
-    foreach ($name in @('Telemetry.log')) {
-        $f = Join-Path $logs $name
-        if (Test-Path -LiteralPath $f) { Add-File (Get-Item -LiteralPath $f -Force) $false }
-    }
-    foreach ($f in (Get-Files $logs 'WaAppAgent*.log' | Where-Object { $_.Name -ne 'WaAppAgent.log' } |
-            Sort-Object LastWriteTimeUtc -Descending)) { Add-File $f $false }
 
     $os = $null; $vmId = $null
     try { $c = Get-CimInstance Win32_OperatingSystem; $os = ('{0} {1}' -f $c.Caption.Trim(), $c.Version) } catch { }
@@ -427,7 +433,7 @@ try {
     $manifest = [ordered]@{
         format = $KitFormat; format_version = 1
         collector = [ordered]@{ name = 'guestagent-kit'; version = $KitVersion; script_sha256 = $ScriptSha;
-            mode = $(if ($Stream) { 'winrm' } else { 'manual' }) }
+            mode = $(if ($Stream) { 'winrm' } else { 'manual' }); profile = $Profile_ }
         vm = [ordered]@{ host = $Host_; computer_name = $env:COMPUTERNAME; vm_id = $vmId; os = $os;
             time_zone = $tz.Id; utc_offset_minutes = [int]$tz.GetUtcOffset((Get-Date)).TotalMinutes }
         collected_at = $collectedAt

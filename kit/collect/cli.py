@@ -43,13 +43,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return EXIT_OK if len(ok) == len(results) else EXIT_SOME_FAILED
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser(
-        "collect", help="collect a bundle from one or more VMs over WinRM",
-        description="Run the kit's read-only collector on each VM over WinRM and save one verified bundle per VM. "
-                    "The password comes from VMKIT_PASSWORD, the keyring (service 'guestagent-kit'), or a prompt.")
-    c.add_argument("hosts", nargs="*", metavar="HOST", help="VM host name or IP address")
-    c.add_argument("--inventory", metavar="FILE", help="file with one host per line (# comments; CSV first column)")
+def connection_args(c: argparse.ArgumentParser) -> None:
+    """How to reach a VM over WinRM: the options `vmkit collect` and `vmkit probe` share."""
     c.add_argument("--user", "-u", help="user name (DOMAIN\\user, or .\\user for a local account); default VMKIT_USER")
     c.add_argument("--transport", "-t", default="ntlm", choices=["ntlm", "kerberos", "credssp", "certificate", "basic"],
                    help="authentication (default ntlm)")
@@ -61,6 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--cert", help="client certificate PEM (with --transport certificate)")
     c.add_argument("--cert-key", help="client certificate key PEM (with --transport certificate)")
     c.add_argument("--proxy", help="explicit HTTP proxy URL for WinRM (environment proxies are never used)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser(
+        "collect", help="collect a bundle from one or more VMs over WinRM",
+        description="Run the kit's read-only collector on each VM over WinRM and save one verified bundle per VM. "
+                    "The password comes from VMKIT_PASSWORD, the keyring (service 'guestagent-kit'), or a prompt.")
+    c.add_argument("hosts", nargs="*", metavar="HOST", help="VM host name or IP address")
+    c.add_argument("--inventory", metavar="FILE", help="file with one host per line (# comments; CSV first column)")
+    connection_args(c)
     c.add_argument("--out", "-o", default="bundles", help="folder for the bundles (default ./bundles)")
     c.add_argument("--parallel", type=int, default=4, help="VMs collected at once (default 4)")
     c.add_argument("--deadline", type=float, default=1800.0, help="give up on a VM after this many seconds (1800)")
