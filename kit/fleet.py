@@ -240,11 +240,8 @@ def diagnose_bundle(path: str | Path, key: str | None = None, *, frames: Sequenc
             row.update({f"n_{s}": int(counts.get(s, 0)) for s in SEVERITIES})
             out: dict[str, pd.DataFrame] = {}
             for name in frames:
-                try:
-                    df = b.frame(name)
-                except KeyError:
-                    continue  # a frame this kit does not have
-                if not df.empty:
+                df = _bundle_frame(b, name)
+                if df is not None and not df.empty:
                     out[name] = df
     except UnsafeArchiveError as exc:
         return BundleResult(_error_row(p, key, "unsafe-archive", str(exc), time.perf_counter() - t0))
@@ -258,6 +255,40 @@ def diagnose_bundle(path: str | Path, key: str | None = None, *, frames: Sequenc
         return BundleResult(_error_row(p, key, "crash", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0))
     row["seconds"] = time.perf_counter() - t0
     return BundleResult(row, f.assign(bundle_hash=key, vm=vm), out)
+
+
+def _derived() -> dict[str, Any]:
+    """kit.derive's registry of derived frames (``extension_operations``, ``extension_history``, ...), if any."""
+    try:
+        from .derive import DERIVED
+    except ImportError:  # a kit without kit.derive
+        return {}
+    return DERIVED
+
+
+def _bundle_frame(b: Any, name: str) -> pd.DataFrame | None:
+    """The bundle's frame ``name`` (a parsed or a derived one, masked as ``bundle.frame`` gives it); None when
+    this kit has no frame of that name."""
+    try:
+        return b.frame(name)
+    except KeyError:
+        pass
+    derivation = _derived().get(name)
+    if derivation is None:
+        return None
+    from .redact import redact_frame
+
+    return redact_frame(derivation.build(b.frame))  # built from masked frames; masked once more as a frame
+
+
+def _schema_of(name: str) -> FrameSchema | None:
+    """The FrameSchema of a fleet frame: a parser's or a derivation's; None when neither declares it."""
+    from .parse import frame_schemas
+
+    known = frame_schemas().get(name)
+    if known is None and name in _derived():
+        known = _derived()[name].schema
+    return known
 
 
 def _safe_hash(p: Path) -> str:
@@ -322,9 +353,7 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, consts: dict[str, str] | None 
 
 
 def _frame_schema(name: str, df: pd.DataFrame) -> pa.Schema:
-    from .parse import frame_schemas
-
-    known = frame_schemas().get(name)
+    known = _schema_of(name)
     if known is not None:
         if known not in _FRAME_ARROW:
             _FRAME_ARROW[known] = arrow_schema(known, keys=True)
@@ -661,9 +690,7 @@ class FleetData:
 
     def frame(self, name: str) -> pd.DataFrame:
         """A fleet frame (``routes``, ``services``, ...); empty when no bundle had it."""
-        from .parse import frame_schemas
-
-        known = frame_schemas().get(name)
+        known = _schema_of(name)
         schema = None if known is None else FrameSchema(name, known.description, (*KEY_COLUMNS, *known.columns))
         d = self.out / f"{name}.parquet"
         if schema is None and not any(d.glob("part-*.parquet")):

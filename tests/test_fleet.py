@@ -289,3 +289,13 @@ def test_many_bundles_are_hashed_on_the_workers_as_in_this_process(tmp_path: Pat
     paths = folders + [_zip(f, tmp_path) for f in folders]
     assert len(paths) >= 16  # enough for the pool (8 per worker)
     assert fleet._hash_all(paths, 2, None) == [fleet.bundle_hash(p) for p in paths]
+
+
+def test_frames_list_is_data_and_takes_derived_frames(tmp_path: Path) -> None:
+    s = fleet.run([SAMPLES / "cse-timeout-90min"], tmp_path / "out", workers=1, html=False,
+                  frames=("routes", "extension_history", "no_such_frame"))
+    assert s.done == 1
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.parquet"))
+    assert names == ["bundles.parquet", "extension_history.parquet", "findings.parquet", "routes.parquet"]
+    hist = fleet.load(tmp_path / "out").frame("extension_history")
+    assert len(hist) == 2 and str(hist["ts"].dtype) == "datetime64[ns, UTC]" and hist["change"].dtype == "category"
