@@ -61,7 +61,7 @@ BUNDLES = FrameSchema(
         Col("bundle_hash", "str", "SHA-256 of the bundle's content (kit.fleet.bundle_hash): the key every other "
             "dataset joins on, and what a resumed run skips.", False),
         Col("vm", "str", "The VM's computer name (manifest), else the bundle's file or folder name.", False),
-        Col("path", "str", "The bundle's path as given.", False),
+        Col("path", "str", "The bundle's absolute path, as the workers opened it.", False),
         Col("layout", "str", "Bundle kind (kit, guest-log-collector, logs-folder, ...); NA when unreadable."),
         Col("collected_at", "datetime", "Collection time from the manifest; NA when unknown."),
         Col("time_reference", "datetime", "Collection time, else the bundle's best stand-in (kit.bundle "
@@ -525,7 +525,7 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
         with Client(scheduler) as own:
             return run(paths, out, client=own, frames=frames, min_severity=min_severity, progress=progress,
                        html=html, batch=batch)
-    bundles = expand(paths)
+    bundles = [p.absolute() for p in expand(paths)]  # as every worker (a Dask worker too) must find it
     sink = ParquetSink(out, batch=batch)
     frames = tuple(frames)
     already = sink.done()
@@ -541,12 +541,14 @@ def run(paths: str | Path | Iterable[str | Path], out: str | Path, *, workers: i
             seen.add(key)
             todo.append((str(p), key))
     failed = 0
-    with _progress(len(todo), progress) as bar:
-        for tables in _results(todo, frames, min_severity, workers=workers, client=client):
-            sink.add(tables)
-            failed += not tables["bundles"].column("ok")[0].as_py()
-            bar.update(1)
-    sink.flush()
+    try:
+        with _progress(len(todo), progress) as bar:
+            for tables in _results(todo, frames, min_severity, workers=workers, client=client):
+                sink.add(tables)
+                failed += not tables["bundles"].column("ok")[0].as_py()
+                bar.update(1)
+    finally:  # Ctrl-C or a lost cluster: what arrived is kept, and the next run resumes after it
+        sink.flush()
     summary = RunSummary(Path(out), len(bundles), len(todo), failed, skipped, dupes, time.perf_counter() - t0)
     if html:
         from .fleet_report import write_summary
