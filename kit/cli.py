@@ -436,6 +436,16 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     b = data.bundles
     for r in b[~b["ok"]].head(20).itertuples(index=False):
         print(_safe(f"  could not read {r.path}: [{r.error_kind}] {r.error}"), file=sys.stderr)
+    counts = fleet.code_counts(data)
+    if len(counts):
+        read = int(b["ok"].sum())
+        print(f"\nCodes at warning or above, by VMs hit (of {read} read):")
+        for r in counts.head(15).itertuples(index=False):
+            print(f"  {r.vms:>6}  {r.share:>4.0%}  {r.severity:<8} {r.code}")
+        if len(counts) > 15:
+            print(f"  ... {len(counts) - 15} more: fleet.code_counts(fleet.load(DIR)) or the summary")
+    else:
+        print("\nNo finding at warning or above on any VM.")
     if summary.html is not None:
         print(f"wrote {summary.html}")
     if not b["ok"].all():
