@@ -54,7 +54,10 @@ nav.toc ol{{margin:.2em 0;padding-left:1.4em}} nav.toc li{{margin:.1em 0}}
 :target{{outline:3px solid #0078d4;outline-offset:2px}}
 input.filter{{font:inherit;font-size:.85em;padding:2px 6px;margin:.3em 0;max-width:100%;border:1px solid #767676;
 color:{TEXT};background:{PAGE}}}
-table.sortable th{{cursor:pointer}} table.sortable th[aria-sort=ascending]::after{{content:" \\25B2"}}
+table.sortable th{{cursor:pointer}} table.sortable td,table.sortable th{{overflow-wrap:break-word;min-width:3em}}
+table.sortable{{width:max-content;min-width:100%}} table.sortable td{{max-width:26em}}
+.scroll:has(table.sortable){{border-right:1px dashed #ccc}}
+table.sortable th[aria-sort=ascending]::after{{content:" \\25B2"}}
 table.sortable th[aria-sort=descending]::after{{content:" \\25BC"}}
 @media print{{details{{display:block}} .scroll{{overflow:visible}} a{{color:{TEXT}}}
 nav.toc,input.filter{{display:none}} body{{max-width:none;padding:0;font-size:10pt}}
@@ -123,8 +126,12 @@ def _table(df: pd.DataFrame, max_rows: int = 50, max_chars: int = 200) -> str:
     for r in df.head(max_rows).itertuples(index=False):
         cells = []
         for v in r:
-            s = _e(_cell(v))
-            cells.append(f"<td>{s[:max_chars] + ('…' if len(s) > max_chars else '')}</td>")
+            text = redact_text(str(_cell(v))) if _e(v) else ""
+            if len(text) > max_chars:  # cut at a space (never inside an address or a number); the whole is the title
+                cut = text[:max_chars].rsplit(" ", 1)[0] if " " in text[:max_chars] else text[:max_chars]
+                cells.append(f"<td title='{html.escape(text)}'>{html.escape(cut)} …</td>")
+            else:
+                cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p><em>{len(df) - max_rows} more rows not shown</em></p>" if len(df) > max_rows else ""
     return (f"<div class='scroll'><table class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
@@ -139,6 +146,7 @@ class _Appendix:
         self._bundle = bundle
         self._lines: dict[str, list[str] | None] = {}
         self.anchors: dict[tuple[str, int], str] = {}
+        self._cited_by: dict[str, list[tuple[str, str]]] = {}
 
     def _read(self, source: str) -> list[str] | None:
         if source not in self._lines:
@@ -154,14 +162,18 @@ class _Appendix:
                 self._lines[source] = None
         return self._lines[source]
 
-    def link(self, source: str, line: int) -> str | None:
-        """The anchor of ``source``:``line`` in the appendix, or None when that line cannot be shown."""
+    def link(self, source: str, line: int, finding: tuple[str, str] | None = None) -> str | None:
+        """The anchor of ``source``:``line`` in the appendix, or None when that line cannot be shown; ``finding``
+        (its anchor and code) is listed under the lines as citing them."""
         key = (source, line)
         if key not in self.anchors:
             lines = self._read(source)
             if lines is None or not 1 <= line <= len(lines):
                 return None
             self.anchors[key] = f"src-{len(self.anchors) + 1}"
+        cited = self._cited_by.setdefault(self.anchors[key], [])
+        if finding is not None and finding not in cited:
+            cited.append(finding)
         return self.anchors[key]
 
     def html(self) -> str:
@@ -175,11 +187,14 @@ class _Appendix:
             for n, t in zip(range(lo, hi + 1), text, strict=False):
                 row = f"<span class='ln'>{n:>{width}} </span>{html.escape(t)}"
                 body.append(f"<mark>{row}</mark>" if n == line else row + "\n")
-            out.append(f"<div class='ctx' id='{anchor}'><h3>{_e(source)}:{line}</h3><pre>{''.join(body)}</pre></div>")
+            by = ", ".join(f"<a href='#{a}'>{_e(code)}</a>" for a, code in self._cited_by.get(anchor, []))
+            out.append(f"<div class='ctx' id='{anchor}'><h3>{_e(source)}:{line}</h3><pre>{''.join(body)}</pre>"
+                       + (f"<p class='meta'>cited by {by}</p>" if by else "") + "</div>")
         return "".join(out)
 
 
-def _evidence(evidence: list[dict], shown: dict[str, str], anchor: str, appendix: _Appendix | None = None) -> str:
+def _evidence(evidence: list[dict], shown: dict[str, str], anchor: str, appendix: _Appendix | None = None,
+              code: str = "") -> str:
     """Evidence rows: where (file:line, linked to the file's lines around it in the appendix), when, and the
     record's first line; a multi-line record (a stack trace) is collapsed under its first line, and one already
     shown by an earlier finding is linked, not repeated."""
@@ -190,7 +205,8 @@ def _evidence(evidence: list[dict], shown: dict[str, str], anchor: str, appendix
         line = ev.get("line")
         if line is not None and not (isinstance(line, float) and line != line):
             where += f":{int(line)}"
-            target = appendix.link(str(source), int(line)) if appendix is not None and source else None
+            target = (appendix.link(str(source), int(line), (anchor, code))
+                      if appendix is not None and source else None)
             if target:
                 where = f"<a href='#{target}' title='the file around this line'>{where}</a>"
         ts = ev.get("ts")
@@ -285,7 +301,7 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     appendix = _Appendix(bundle)
     for a, r in zip(anchors, findings.itertuples(index=False), strict=True):
         sev = str(r.severity)
-        ev = _evidence(list(r.evidence), shown, a, appendix) if r.evidence_count else ""
+        ev = _evidence(list(r.evidence), shown, a, appendix, str(r.code)) if r.evidence_count else ""
         parts.append(
             f"<div class='finding {sev}' id='{a}'><h3><span class='sev {sev}'>{sev}</span> {_e(r.title)} "
             f"<span class='code'>({_e(r.code)})</span></h3><p>{_e(r.summary)}</p>"
@@ -300,7 +316,7 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     if frames:
         parts.append("<h2 id='frames'>Key frames</h2>")
     for name, df in frames:
-        parts.append(f"<h3>{_e(name)} ({len(df)} rows)</h3>{_table(df)}")
+        parts.append(f"<h3>{_e(name)} ({len(df)} row{'' if len(df) == 1 else 's'})</h3>{_table(df)}")
     parts.append("<h2 id='evidence-context'>Evidence in context</h2>")
     parts.append(f"<p class='meta'>Each cited log line with {CONTEXT_LINES} lines of its file either side (secrets "
                  "masked).</p>" + appendix.html() if appendix.anchors

@@ -36,11 +36,13 @@ def test_evidence_links_to_the_lines_around_it(firewall_html: str) -> None:
     m = re.search(r"<a href='#(src-\d+)'[^>]*>C/WindowsAzure/Logs/WaAppAgent\.log:12</a>", firewall_html)
     assert m, "the firewall finding's agent-log evidence is not linked"
     ctx = re.search(rf"<div class='ctx' id='{m.group(1)}'>(.*?)</div>", firewall_html, re.S).group(1)
+    assert "</pre><p class='meta'>cited by" in ctx
     assert "<h3>C/WindowsAzure/Logs/WaAppAgent.log:12</h3>" in ctx
     numbers = [int(n) for n in re.findall(r"<span class='ln'>\s*(\d+) </span>", ctx)]
     assert numbers == list(range(12 - report.CONTEXT_LINES, 12 + report.CONTEXT_LINES + 1))
     marked = re.findall(r"<mark><span class='ln'>12 </span>(.*?)</mark>", ctx)
     assert marked and "Exception while fetching supported versions from HostGAPlugin" in marked[0]
+    assert "cited by <a href='#finding-1-guest_firewall_blocks_wireserver'>GUEST_FIREWALL_BLOCKS_WIRESERVER</a>" in ctx
     # evidence without a line (a JSON record) is not linked
     assert "<td class='n'>commands/firewall_rules.json</td>" in firewall_html
 
@@ -82,3 +84,18 @@ def test_a_file_that_cannot_be_read_again_gets_no_link(tmp_path: Path) -> None:
     bundle._src.read = lambda *a, **k: (_ for _ in ()).throw(OSError("gone"))  # type: ignore[method-assign]
     html = report.render_report(bundle, findings)
     assert "href='#src-" not in html and "No evidence cites a line of a text file." in html
+
+
+def test_a_long_cell_is_cut_between_words_with_the_whole_text_as_its_title() -> None:
+    import pandas as pd
+
+    long = ("A connection attempt failed because the connected party did not properly respond after a period of "
+            "time, or established connection failed because connected host has failed to respond "
+            "169.254.169.254:80 & more")
+    # 190 characters end inside the address: the cut goes back to the space before it
+    cell = re.search(r"<td[^>]*>.*?</td>", report._table(pd.DataFrame({"error": [long]}), max_chars=190)).group(0)
+    shown = re.sub(r"<[^>]+>", "", cell)
+    assert shown.endswith(" …") and "169.254.169.254" not in shown and "169.2" not in shown
+    assert "title='" in cell and "169.254.169.254:80 &amp; more" in cell  # the whole value, escaped
+    row = report._table(pd.DataFrame({"n": [1]}))
+    assert "<td>1</td>" in row
