@@ -40,14 +40,16 @@ from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])][["severity", "code", "summary"]]
+kit.notebook.show(findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])],
+                  "no extension finding in this bundle", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # ## Step 1 - Which extensions are there, and what did they last report?
 # `ext_status` is the newest status file of each extension: `transitioning` means it has not finished.
 
 # %%
-bundle.ext_status[["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"]]
+kit.notebook.show(bundle.ext_status, "no extension .status files in this bundle",
+                  columns=["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"])
 
 # %% [markdown]
 # ## Step 2 - Each handler run against its budget
@@ -59,8 +61,10 @@ plots.extension_operations(bundle);
 
 # %%
 runs = handler_runs(bundle.handler_log)
-runs.assign(budget=[budget_for(e) for e in runs["extension"]])[
-    ["extension", "ext_version", "operation", "start", "last", "finished", "finished_at", "budget"]]
+kit.notebook.show(runs.assign(budget=[budget_for(e) for e in runs["extension"]]),
+                  "no extension handler log in this bundle, so no run to time",
+                  columns=["extension", "ext_version", "operation", "start", "last", "finished", "finished_at",
+                           "budget"])
 
 # %% [markdown]
 # ## Step 3 - What was the handler doing when it went quiet?
@@ -76,7 +80,8 @@ log.sort_values(["source", "line"]).groupby("source").tail(5)[["source", "line",
 # %%
 from kit.diagnose import evidence_frame
 
-evidence_frame(findings[findings["family"] == "extensions"])
+kit.notebook.show(evidence_frame(findings[findings["family"] == "extensions"]),
+                  "no extension finding, so no evidence to show")
 
 # %% [markdown]
 # ## Step 5 - Key Vault, managed identity and the extension lifecycle
