@@ -9,6 +9,7 @@ runs from. Nothing here runs on import: a notebook calls :func:`setup` explicitl
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from .errors import BundleError
 #: and a wide table scrolls inside the output instead of the page.
 _CSS = """<style>
 .kit-frames table.dataframe td, .jp-RenderedHTMLCommon table.dataframe td, table.dataframe td {
-  white-space: pre-wrap; word-break: break-word; text-align: left; max-width: 60em; vertical-align: top }
+  white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; text-align: left; max-width: 60em;
+  vertical-align: top }
 table.dataframe th { text-align: left }
 </style>"""
 
@@ -67,6 +69,15 @@ def find_bundle(path: str | Path) -> Path:
     raise BundleError(f"bundle {str(path)!r} not found; looked in: " + ", ".join(str(t) for t in dict.fromkeys(tried)))
 
 
+def _duration(v: pd.Timedelta) -> str:
+    """'1 h 30 min', '20 min', '45 s', '2 d 3 h': the two largest units, as an engineer says them."""
+    total = int(v.total_seconds())
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    parts = [(total // 86400, "d"), (total % 86400 // 3600, "h"), (total % 3600 // 60, "min"), (total % 60, "s")]
+    shown = [f"{n} {u}" for n, u in parts if n]
+    return sign + (" ".join(shown[:2]) if shown else "0 s")
+
+
 class Shown:
     """A frame as a notebook shows it (:func:`show`): the table, or, when it has no row, one sentence saying why."""
 
@@ -77,8 +88,17 @@ class Shown:
         return len(self.frame)
 
     def _blank_gaps(self) -> pd.DataFrame:
-        """A missing value as an empty cell (pandas mixes NaN, <NA> and NaT)."""
-        return self.frame.astype(object).where(self.frame.notna(), "")
+        """A missing value as an empty cell (pandas mixes NaN, <NA> and NaT); a UTC time as 'YYYY-MM-DD HH:MM:SS.fff
+        UTC' (pandas writes '+00:00' and six fraction digits)."""
+        out = self.frame.astype(object).where(self.frame.notna(), "")
+        for c in self.frame.columns:
+            col = self.frame[c]
+            if isinstance(col.dtype, pd.DatetimeTZDtype) and str(col.dt.tz) == "UTC":
+                text = col.dt.strftime("%Y-%m-%d %H:%M:%S.%f").str[:-3] + " UTC"
+                out[c] = text.where(col.notna(), "").str.replace(".000 UTC", " UTC", regex=False)
+            elif pd.api.types.is_timedelta64_dtype(col):
+                out[c] = [_duration(v) if pd.notna(v) else "" for v in col]
+        return out
 
     def _text(self) -> str:
         if self.frame.empty:
@@ -96,7 +116,9 @@ class Shown:
             body = f"<p class='kit-empty'><em>{html.escape(self.empty)}</em> (0 rows)</p>"
         else:
             with pd.option_context("display.max_colwidth", None):  # text whole, wrapped by setup()'s style
-                table = self._blank_gaps().to_html(index=False)
+                table = self._blank_gaps().to_html(index=False, justify="left")
+            # a long path or URL may break after a slash instead of widening the table past the page
+            table = re.sub(r"(?<!<)([/\\])(?!>)", r"\1<wbr>", table)
             body = f"<div class='kit-frames' style='overflow-x:auto'>{table}</div>"
         return head + body + (f"<p><em>{html.escape(self.note)}</em></p>" if self.note else "")
 

@@ -78,7 +78,8 @@ from IPython.display import display
 
 rules = bundle.firewall_rules
 if not rules.empty:
-    why = f"none of the {len(rules)} firewall rules in the bundle covers it"
+    why = (f"none of the bundle's {len(rules)} firewall rules covers it" if len(rules) > 1
+           else "the bundle's only firewall rule does not cover it")
 elif bundle.has("firewall_rules"):
     why = "the bundle's list of enabled outbound block rules is empty"
 else:

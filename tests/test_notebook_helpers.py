@@ -57,3 +57,23 @@ def test_show_prints_counts_as_integers_and_text_whole() -> None:
 def test_show_caps_rows_and_says_how_many_it_left_out() -> None:
     shown = kit.notebook.show(pd.DataFrame({"n": range(30)}), "unused", max_rows=10)
     assert len(shown) == 10 and "20 more rows not shown" in shown._repr_html_()
+
+
+def test_show_writes_utc_times_plainly() -> None:
+    ts = pd.to_datetime(["2024-05-14T05:58:24.090Z", None, "2024-05-14T06:00:00.000Z"], utc=True)
+    page = kit.notebook.show(pd.DataFrame({"ts": ts}), "unused")._repr_html_()
+    assert "<td>2024-05-14 05:58:24.090 UTC</td>" in page and "<td>2024-05-14 06:00:00 UTC</td>" in page
+    assert "+00:00" not in page and "NaT" not in page
+
+
+def test_show_writes_durations_as_people_say_them_and_lets_paths_break_after_a_slash() -> None:
+    df = pd.DataFrame({"budget": pd.to_timedelta(["90min", "20min", "45s", None]),
+                       "source": ["C/WindowsAzure/Logs/Plugins/Microsoft.Compute.CustomScriptExtension/1.10.15/x.log",
+                                  "a", "b", "c"]})
+    shown = kit.notebook.show(df, "unused")
+    page = shown._repr_html_()
+    for text in ("<td>1 h 30 min</td>", "<td>20 min</td>", "<td>45 s</td>"):
+        assert text in page
+    assert "days" not in page
+    assert "C/<wbr>WindowsAzure/<wbr>Logs/<wbr>" in page and "</td>" in page and "<wbr>td" not in page
+    assert "C/WindowsAzure/Logs/Plugins" in repr(shown)  # the text itself is unchanged
