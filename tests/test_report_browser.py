@@ -178,6 +178,12 @@ def test_report_in_a_real_browser(browser, reports: dict[str, Path], sample: str
                 assert table.locator("tbody tr:visible").count() == 0
                 box.fill("")
                 assert table.locator("tbody tr:visible").count() == rows
+            # Print: no contents box or filter fields on paper, and the page still fits
+            page.emulate_media(media="print")
+            hidden = page.evaluate("""() => Array.from(document.querySelectorAll('nav.toc, input.filter'))
+                                           .every(e => getComputedStyle(e).display === 'none')""")
+            assert hidden, f"{sample}: the contents or a filter field would be printed"
+            page.emulate_media(media="screen")
         page.close()
     assert not problems, f"{sample}: " + "; ".join(problems)
     assert not requests, f"{sample}: requests other than the report itself: {requests}"
