@@ -157,7 +157,11 @@ class _Appendix:
                 files = [f for f in self._bundle._files if source in (f.source, f.path)]
                 if files and files[0].encoding not in (None, "binary"):
                     data = self._bundle._src.read(files[0].path, self._bundle._max_file)
-                    self._lines[source] = split_lines(decode(data).text)
+                    text = decode(data).text
+                    # Masked as a whole file, so a secret that spans lines (a PEM block) is found even when the
+                    # window shows only its tail; a mask that joined lines would shift the numbers: no context then.
+                    lines, masked = split_lines(text), split_lines(redact_text(text))
+                    self._lines[source] = masked if len(masked) == len(lines) else None
             except Exception:  # the appendix is a convenience: a file that fails here simply gets no context
                 self._lines[source] = None
         return self._lines[source]

@@ -99,3 +99,22 @@ def test_a_long_cell_is_cut_between_words_with_the_whole_text_as_its_title() -> 
     assert "title='" in cell and "169.254.169.254:80 &amp; more" in cell  # the whole value, escaped
     row = report._table(pd.DataFrame({"n": [1]}))
     assert "<td>1</td>" in row
+
+
+def test_a_secret_that_spans_lines_never_shows_through_the_context_window(tmp_path: Path) -> None:
+    """A PEM block ending two lines before a cited line: the window shows only its tail, which alone does not look
+    like a key; the file is masked as a whole, so the key body never reaches the report."""
+    bundle = tmp_path / "b"
+    shutil.copytree(SAMPLES / "firewall-blocks-32526", bundle)
+    (bundle / "manifest.json").unlink()
+    log = bundle / "C/WindowsAzure/Logs/WaAppAgent.log"
+    lines = log.read_bytes().split(b"\n")
+    body = b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + b"Q" * 12
+    tail = b"R2xvYmFsU2lnbiBSb290IENBIC0gUjMwHhcNMDkwMzE4MTAwMDAwWhcN"
+    pem = [b"-----BEGIN PRIVATE KEY-----\r", body + b"\r", tail + b"\r", b"-----END PRIVATE KEY-----\r"]
+    # lines 12-15 now; the cited line 12 moves to 16, whose window (13-19) holds the key's body but not its BEGIN
+    log.write_bytes(b"\n".join(lines[:11] + pem + lines[11:]))
+    html = report.render_report(kit.open_bundle(bundle))
+    assert "WaAppAgent.log:16" in html and "<span class='ln'>13 </span>" in html
+    for secret in (body, tail):
+        assert secret.decode() not in html and secret.decode()[:24] not in html
