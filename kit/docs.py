@@ -51,11 +51,15 @@ def frames_markdown() -> str:
         if fname in producers:
             md += "\nFilled by parser(s): " + ", ".join(f"`{p}`" for p in producers[fname]) + ".\n"
         parts.append(md)
-    from .derived import DERIVED
+    from .derive import DERIVED
 
-    for schema, fn, origin in DERIVED.values():
-        parts.append(schema.to_markdown() + f"\nDerived from `{origin}` by `kit.derived.{fn.__name__}`.\n")
-    for schema in [*extra, FINDINGS, EVIDENCE]:
+    for d in DERIVED.values():
+        inputs = ", ".join(f"`{i}`" for i in d.inputs)
+        parts.append(d.schema.to_markdown() + f"\nDerived from {inputs} by `{d.function}` (`bundle.frame"
+                     f"(\"{d.schema.name}\")`, computed once per bundle).\n")
+    from .comparison import CHANGES, FINDING_CHANGES
+
+    for schema in [*extra, FINDINGS, EVIDENCE, FINDING_CHANGES, CHANGES]:
         parts.append(schema.to_markdown())
     return "\n".join(parts)
 

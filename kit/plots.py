@@ -9,6 +9,7 @@ instead of failing, and stays readable with thousands of records (records are bi
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -116,9 +117,9 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
 
 def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
     """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked; version
-    changes from the agent log (auto-upgrades, :func:`kit.derived.extension_history`) as triangles on their
+    changes from the agent log (auto-upgrades, :func:`kit.derive.history.extension_history`) as triangles on their
     extension's row."""
-    from .derived import extension_history
+    from .derive.history import extension_history
     from .diagnose.extensions import budget_for, handler_runs
 
     runs = handler_runs(bundle.frame("handler_log"))
@@ -257,7 +258,7 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     the effective route for WireServer and IMDS, default routes, routes whose destination covers either address,
     persistent routes; then the others in table order. Returns (rows in table order, {row label: [targets it is
     effective for]}, how many were left out)."""
-    from . import routing
+    from .derive import routes as routing
 
     table = bundle.frame("routes")
     table = table[(table["family"] == "IPv4").to_numpy(dtype=bool)] if not table.empty else table
@@ -298,7 +299,7 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
 def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
     """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
     primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`)."""
-    from . import routing
+    from .derive import routes as routing
 
     show, eff, left_out = route_rows(bundle, max_rows)
     fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(show), 3), max_rows)))
@@ -367,3 +368,40 @@ def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -
 REPORT_PLOTS = [("Findings", findings_overview), ("Agent timeline", agent_timeline),
                 ("Extension operations", extension_operations), ("Connectivity", connectivity),
                 ("Routes", routes)]
+
+
+WATCH_COLORS = {"reachable": OK, "answers-with-error": "#bc4b09", "unreachable": FAIL, "cannot-tell": "#9e9e9e",
+                "no-answer": "#5c5c5c"}
+
+
+def watch(rows: pd.DataFrame, *, title: str = "Reachability from the VM") -> Figure:
+    """A live watch (:meth:`kit.live.LiveSession.watch`'s ``rows``): one lane per endpoint, each probe a coloured
+    segment until the next probe, so the moment a verdict changes is where the colour changes."""
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    if rows.empty:
+        _missing(ax, "No probe yet")
+        ax.set_title(title, fontsize=10)
+        return fig
+    lanes = list(dict.fromkeys(rows["endpoint"]))
+    t = _naive(rows["probed_at"])
+    times = sorted(set(t))
+    step = (times[-1] - times[-2]) if len(times) > 1 else pd.Timedelta(seconds=10)
+    nxt = dict(pairwise(times))
+    seen: set[str] = set()
+    for (endpoint, verdict), when in zip(zip(rows["endpoint"], rows["verdict"], strict=True), t, strict=True):
+        y = lanes.index(endpoint)
+        end = nxt.get(when, when + step)
+        v = str(verdict)
+        ax.barh(y, end - when, left=when, height=0.6, color=WATCH_COLORS.get(v, "#9e9e9e"),
+                hatch="//" if v in ("no-answer", "cannot-tell") else None, edgecolor="white", linewidth=0.5,
+                label=v if v not in seen else None)
+        seen.add(v)
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels(lanes, fontsize=9)
+    ax.invert_yaxis()
+    _time_axis(ax)
+    ax.set_xlabel("time (UTC, the engineer's clock)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

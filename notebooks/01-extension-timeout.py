@@ -164,11 +164,12 @@ kit.notebook.show(settings[settings["extension"].str.contains("KeyVault|ManagedI
 #   [IMDS](https://learn.microsoft.com/en-us/azure/virtual-machines/instance-metadata-service)
 #
 # **Auto-upgrades** are in WaAppAgent.log (`Getting plugin locations for plugin '...'. Current Version: 'x', Requested
-# Version: 'y'`, then `Auto-Upgrade mode. Highest public version ...`); `kit.derived.extension_history` turns them into
+# Version: 'y'`, then `Auto-Upgrade mode. Highest public version ...`); `kit.derive.history.extension_history` turns them into
 # rows and the timeline marks them with triangles.
 
 # %%
-from kit.derived import extension_history, keyvault_certificates
+from kit.derive.history import extension_history
+from kit.derive.keyvault import keyvault_certificates
 
 kb = kit.open_bundle(KEYVAULT_BUNDLE)
 kit.notebook.show(extension_history(kb.agent_log), "the agent log records no extension version change",
@@ -203,7 +204,7 @@ kit.notebook.show(kf[kf["family"].isin(["extensions", "keyvault", "identity"])],
 # `IMDS_ATTESTATION_INVALID` says what does not hold (signature, signer, nonce, VM id, expiry at collection time).
 
 # %%
-from kit import attestation
+from kit.parse import attestation
 
 example = attestation.decode(attestation.IMDS_ARTICLE_EXAMPLE)
 {"signed": example.document, "signature_valid": example.signature_valid, "signer": example.signer_names,

@@ -34,7 +34,8 @@ BUNDLE = "../sample_logs/imds-route-secondary-nic"
 # %%
 import kit
 import kit.notebook
-from kit import plots, routing
+from kit import plots
+from kit.derive import routes as routing
 
 BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path found wherever this runs from
 

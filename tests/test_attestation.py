@@ -1,4 +1,4 @@
-"""IMDS attested data: the PKCS#7 signature decoded and verified offline (kit.attestation), and the
+"""IMDS attested data: the PKCS#7 signature decoded and verified offline (kit.parse.attestation), and the
 imds_attestation frame the HTTP probe parser fills from probes/imds_attested.json."""
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import json
 import pandas as pd
 import pytest
 
-from kit import attestation
-from kit.parse import http_probe
+from kit.parse import attestation, http_probe
 from tests import attest_helpers as ah
 
 T0 = dt.datetime(2024, 3, 8, 10, 14, 58, tzinfo=dt.UTC)
 
-#: The IMDS article's own example answer (kit.attestation.IMDS_ARTICLE_EXAMPLE).
+#: The IMDS article's own example answer (kit.parse.attestation.IMDS_ARTICLE_EXAMPLE).
 DOC_EXAMPLE = attestation.IMDS_ARTICLE_EXAMPLE
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import kit
-from kit.derived import extension_history, keyvault_certificates, keyvault_url_problem
+from kit.derive.history import extension_history
+from kit.derive.keyvault import keyvault_certificates, keyvault_url_problem
 from kit.diagnose.keyvault import cause_of
 from tests import attest_helpers as ah
 from tests import scenario_helpers as sh
@@ -130,7 +131,7 @@ def test_extension_history_from_the_agent_log(tmp_path: Path) -> None:
     upgrade(vm)
     vm.seal()
     h = extension_history(kit.open_bundle(vm.root).agent_log)
-    assert kit.derived.EXTENSION_HISTORY.check_dtypes(h) == []
+    assert kit.derive.history.EXTENSION_HISTORY.check_dtypes(h) == []
     got = h[["extension", "from_version", "to_version", "auto_upgrade", "change"]].astype(object).fillna("nan").astype(str).values.tolist()
     assert got == [["Microsoft.Compute.BGInfo", "2.2.5", "2.2.5", "True", "none"],
                    ["Microsoft.Compute.CustomScriptExtension", "1.10.15", "1.10.15", "True", "none"],
@@ -179,7 +180,7 @@ def test_key_vault_certificates_frame_reads_both_schemas() -> None:
             json.dumps(sh.kv_settings(location="localMachine")), "{}"],
         "public_settings_keys": ["secretsManagementSettings,authenticationSettings", "secretsManagementSettings", ""]})
     kv = keyvault_certificates(ext)
-    assert kit.derived.KEYVAULT_CERTIFICATES.check_dtypes(kv) == []
+    assert kit.derive.keyvault.KEYVAULT_CERTIFICATES.check_dtypes(kv) == []
     assert kv["schema"].astype(str).tolist() == ["list", "list", "objects"]
     assert kv["url_problem"].isna().tolist() == [True, False, True]
     assert kv["certificate_store_location"].tolist() == ["LocalMachine", "LocalMachine", "localMachine"]

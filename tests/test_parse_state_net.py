@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from kit import routing
+from kit.derive import routes as routing
 from kit.parse import (
     aggregate_status,
     ext_settings,

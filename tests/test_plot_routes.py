@@ -10,7 +10,8 @@ import matplotlib
 import pytest
 
 import kit
-from kit import plots, routing
+from kit import plots
+from kit.derive import routes as routing
 from kit.net import IMDS_IP, WIRESERVER_IP
 
 matplotlib.use("Agg")

@@ -312,10 +312,10 @@ def test_evidence_is_not_a_secret(text: str) -> None:
 
 
 def test_attested_data_and_certificates_are_kept() -> None:
-    from kit.attestation import __dict__ as att
+    from kit.parse.attestation import __dict__ as att
 
     blob = next(v for k, v in att.items() if isinstance(v, str) and v.startswith("MII") and len(v) > 200)
-    assert R.redact_text(blob) == blob  # CMS SignedData is evidence (kit.attestation verifies it)
+    assert R.redact_text(blob) == blob  # CMS SignedData is evidence (kit.parse.attestation verifies it)
     _, pfx = _keys()
     assert R.redact_text(pfx) == R.MASK
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kit
-from kit import routing
+from kit.derive import routes as routing
 from kit.parse import route_print, sniff, winhttp_proxy
 from tests.conftest import SAMPLES
 

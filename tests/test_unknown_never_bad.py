@@ -61,7 +61,7 @@ FREE_TEXT = {"message", "text", "body", "headers", "public_settings", "error", "
 #: Columns where NA is a value the parser writes, not a value it could not read.
 NA_IS_A_VALUE = {
     ("adapters", "default_gateways"),  # "NA when empty" (ipconfig schema)
-    ("ext_settings", "public_settings_keys"),  # NA: publicSettings is a string, not an object (kit.derived)
+    ("ext_settings", "public_settings_keys"),  # NA: publicSettings is a string, not an object (kit.derive.keyvault)
 }
 #: New findings that may appear when values are unknown (all info level in the catalog).
 MAY_APPEAR = {"CHECK_NOT_POSSIBLE", "AGENT_LOG_ERRORS"}

@@ -1,5 +1,5 @@
 """Small helpers shared by the rule families (the row filters ``contains``, ``keep`` and ``match`` live in
-:mod:`kit.filters`, shared with :mod:`kit.derived`)."""
+:mod:`kit.derive.filters`, shared with the derived frames of :mod:`kit.derive`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..filters import contains as contains  # re-exported: the rule modules import them from here
-from ..filters import keep as keep
-from ..filters import match as match
+from ..derive.filters import contains as contains  # re-exported: the rule modules import them from here
+from ..derive.filters import keep as keep
+from ..derive.filters import match as match
 from .model import Evidence
 
 

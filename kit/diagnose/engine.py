@@ -52,13 +52,16 @@ class Context:
         return self.bundle.frame(name)
 
     def derived(self, name: str) -> pd.DataFrame:
-        """A frame of :mod:`kit.derived` (``extension_history``, ``keyvault_certificates``), built once per run."""
-        if name not in self._memo:
-            from ..derived import DERIVED
+        """A derived frame (:mod:`kit.derive`): the bundle's own, computed once per bundle, unless this run replaces
+        one of the frames it is derived from; then it is built from those, once per run."""
+        from ..derive import DERIVED, derive
 
-            _, build, origin = DERIVED[name]
-            self._memo[name] = build(self.frame(origin))
-        return self._memo[name]  # type: ignore[return-value]
+        if not any(i in self.frames for i in DERIVED[name].inputs):
+            return self.bundle.frame(name)
+        key = "derived:" + name
+        if key not in self._memo:
+            self._memo[key] = derive(name, self.frame)
+        return self._memo[key]  # type: ignore[return-value]
 
     def memo(self, key: str, build: Callable[[], object]) -> object:
         """``build()`` once per run, shared by the rules that need the same intermediate result."""

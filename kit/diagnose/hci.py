@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .. import routing
+from ..derive import routes as routing
 from ..parse.http_probe import ATTESTED_PATH
 from ._util import frame_evidence
 from .engine import Context

@@ -6,7 +6,7 @@ IMDS's request rules, and IMDS attested data that does not verify.
   in favour of IMDS's ``/metadata/identity/oauth2/token`` (managed identity articles, "how to use VM token").
 * IMDS's rules (IMDS article: "Security and authentication", "Proxies", "Rate limiting", "Errors and debugging";
   the managed identity token article: "Error handling", "Retry guidance").
-* Attested data: :mod:`kit.attestation` decodes and verifies the signature; this rule judges nonce, VM id and
+* Attested data: :mod:`kit.parse.attestation` decodes and verifies the signature; this rule judges nonce, VM id and
   time against the time the bundle says the document was fetched (the probe's own time, else the collection time).
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .. import attestation
 from ..catalog import contexts, signature_pattern, signatures
+from ..parse import attestation
 from ._util import contains, fmt_ts, frame_evidence, keep, match
 from .engine import Context
 from .model import Evidence, Finding

@@ -3,7 +3,7 @@ certificate URLs that cannot work, identity and store settings, the initial sync
 certificate downloads that fail.
 
 Inputs: the extension's public settings (``ext_settings``, read per certificate by
-:func:`kit.derived.keyvault_certificates`), its status file, and its service log
+:func:`kit.derive.keyvault.keyvault_certificates`), its status file, and its service log
 (``C:\\WindowsAzure\\Logs\\Plugins\\Microsoft.Azure.KeyVault.KeyVaultForWindows\\<version>\\akvvm_service_*.log``,
 the ``akvvm`` layout of ``handler_log``). The settings schema, the ``/secrets/`` rule, ``requireInitialSync``,
 the 25 retries and the deadlock with a system-assigned identity are the Key Vault extension article's; the
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..catalog import signature_pattern
-from ..derived import KEYVAULT_EXTENSION, STORE_LOCATIONS
+from ..derive.keyvault import KEYVAULT_EXTENSION, STORE_LOCATIONS
 from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .extensions import _latest_status, budget_for

@@ -1,9 +1,9 @@
 """Route rules: which route does Windows pick for 168.63.129.16 and 169.254.169.254, and does it leave
 through the primary NIC's primary IP?
 
-The effective route is computed as Windows does (:mod:`kit.routing`): the longest matching prefix, then the
+The effective route is computed as Windows does (:mod:`kit.derive.routes`): the longest matching prefix, then the
 lowest total metric. The primary NIC/IP comes from IMDS (first NIC's first private IP) when IMDS answered,
-else from ``ipconfig /all`` (see :func:`kit.routing.primary_interface`).
+else from ``ipconfig /all`` (see :func:`kit.derive.routes.primary_interface`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .. import routing
+from ..derive import routes as routing
 from ..net import IMDS_IP, WIRESERVER_IP
 from ._util import frame_evidence, is_unknown, missing_in
 from .engine import Context

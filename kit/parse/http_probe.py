@@ -32,7 +32,7 @@ azEnvironment, resourceId, zone, ...}``.
 
 From an attested-data answer (``probes/imds_attested.json``: ``/metadata/attested/document``, the envelope plus a
 top-level ``nonce``) it fills ``imds_attestation``: the PKCS#7 signature decoded and verified offline by
-:mod:`kit.attestation` (signed vmId, sku, subscriptionId, nonce, timeStamp, plan; signature and signer name). The
+:mod:`kit.parse.attestation` (signed vmId, sku, subscriptionId, nonce, timeStamp, plan; signature and signer name). The
 same answer from Azure Stack HCI's endpoint (169.254.169.253) is read the same way. Time and nonce are judged by the
 diagnosis, against the bundle's collection time.
 """
@@ -368,7 +368,7 @@ def _attested_row(envelope: dict, url: str, query: str, body: str, fetched_at, *
     """One ``imds_attestation`` row from a 200 answer of /metadata/attested/document."""
     from urllib.parse import parse_qs
 
-    from .. import attestation
+    from ..parse import attestation
 
     sent = get(envelope, "nonce")
     if sent is None:

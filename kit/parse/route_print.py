@@ -38,7 +38,7 @@ PATTERNS = ("commands/route_print.txt",)
 
 ROUTES = FrameSchema(
     "routes",
-    "One row per route, from `route print` and/or `Get-NetRoute`. Use kit.routing.effective_route() to get the "
+    "One row per route, from `route print` and/or `Get-NetRoute`. Use kit.derive.routes.effective_route() to get the "
     "route Windows picks for an address (longest prefix, then lowest metric).",
     (SOURCE, LINE,
      Col("origin", "category", "route_print, get_netroute_json or get_netroute_table.", False),

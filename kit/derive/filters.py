@@ -1,5 +1,5 @@
 """Row filters for the kit's frames, shared by the rules (:mod:`kit.diagnose`) and derived frames
-(:mod:`kit.derived`). Most frames here have tens to hundreds of rows, where pandas' fixed cost per call dominates;
+(:mod:`kit.derive`). Most frames here have tens to hundreds of rows, where pandas' fixed cost per call dominates;
 these keep pandas' semantics without it."""
 
 from __future__ import annotations
