@@ -103,7 +103,8 @@ display(Markdown(walkthrough_links(findings)))
 # %%
 from kit.diagnose import evidence_frame
 
-evidence_frame(findings[findings["severity"] >= "warning"])
+kit.notebook.show(evidence_frame(findings[findings["severity"] >= "warning"]),
+                  "no finding at warning or above, so there is no evidence to show")
 
 # %% [markdown]
 # ## The agent's life on one page

@@ -41,7 +41,8 @@ BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path fou
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"] == "routes"][["severity", "code", "summary"]]
+kit.notebook.show(findings[findings["family"] == "routes"], "no route finding in this bundle (00-start-here's "
+                  "info notes say what could not be checked)", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # ## Step 1 - The NICs and the primary IP
@@ -49,7 +50,8 @@ findings[findings["family"] == "routes"][["severity", "code", "summary"]]
 # `ipconfig /all` and says how.
 
 # %%
-bundle.adapters[["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"]]
+kit.notebook.show(bundle.adapters, "no adapter list in this bundle (`ipconfig /all` was not collected)",
+                  columns=["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"])
 
 # %% [markdown]
 # ## Step 2 - The route table, with the effective routes highlighted
@@ -62,8 +64,13 @@ plots.routes(bundle);
 # All routes that match each address, ranked the way Windows ranks them.
 
 # %%
-{target: routing.candidate_routes(bundle.routes, target)[["rank", "why", "destination", "gateway", "interface", "metric", "persistent"]]
- for target in ("168.63.129.16", "169.254.169.254")}
+from IPython.display import display
+
+for target in ("168.63.129.16", "169.254.169.254"):
+    display(kit.notebook.show(
+        routing.candidate_routes(bundle.routes, target) if not bundle.routes.empty else None,
+        "no route in the table covers it" if not bundle.routes.empty else "no route table in this bundle",
+        columns=["rank", "why", "destination", "gateway", "interface", "metric", "persistent"], title=target))
 
 # %% [markdown]
 # ## Fix and verify

@@ -54,7 +54,7 @@ check("ex1", answer)
 ex = exercises()["ex2"]
 print(ex.question)
 b2 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-b2.proxy
+kit.notebook.show(b2.proxy, "no proxy settings in this bundle")
 
 # %%
 answer = ANSWERS.get("ex2", "")  # a finding code
@@ -90,7 +90,8 @@ check("ex4", answer)
 ex = exercises()["ex5"]
 print(ex.question)
 b5 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-b5.routes[b5.routes["family"] == "IPv4"][["destination", "gateway", "on_link", "interface", "metric"]]
+kit.notebook.show(b5.routes[b5.routes["family"] == "IPv4"], "no IPv4 route in this bundle",
+                  columns=["destination", "gateway", "on_link", "interface", "metric"])
 
 # %%
 answer = ANSWERS.get("ex5", "")  # a finding code

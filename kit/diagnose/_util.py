@@ -58,6 +58,16 @@ def fmt_duration(td: pd.Timedelta) -> str:
     return f"{mins // 60} h {mins % 60:02d} min"
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` at most about ``limit`` characters: cut at the last space before the limit (never inside a word,
+    an address or a number) and marked with '…'; unchanged when it fits."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    cut = head.rsplit(None, 1)[0] if " " in head.strip() else text[:limit]
+    return cut.rstrip(" ;,:-—>") + " …"
+
+
 def fmt_ts(ts: pd.Timestamp | None) -> str:
     if ts is None or pd.isna(ts):
         return "an unknown time"

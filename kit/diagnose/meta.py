@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+import pandas as pd
 
 from ._util import log_evidence
 from .engine import Context
@@ -16,11 +19,41 @@ def _error_records(ctx: Context):
     return log[log["level"].isin(["ERROR", "FATAL"]).to_numpy(dtype=bool)]
 
 
+#: At start-up the agent asks each adapter's DHCP for the fabric address; an adapter without the Azure option (a
+#: failover cluster's virtual adapter, a loopback adapter) logs "Did not discover fabric address on interface X"
+#: at ERROR. That is harmless when the same log then says the agent discovered it on another interface (sample
+#: failover-cluster-imds-captured documents it as noise); without such a later line it is left to the other rules.
+FABRIC_MISS = re.compile(r"Did not discover fabric address on interface")
+FABRIC_FOUND = re.compile(r"Discovered fabric address on interface|Using fabric address \S+ from DHCP")
+FABRIC_NOISE_ID = "fabric-address-found-on-another-interface"
+
+
+def _fabric_misses_resolved(log: pd.DataFrame) -> pd.Series:
+    """Rows of ``log`` that are a fabric-address miss followed, later in the same file, by a discovery."""
+    msg = log["message"].astype("string").fillna("")
+    miss = msg.str.contains(FABRIC_MISS).to_numpy(dtype=bool)
+    found = msg.str.contains(FABRIC_FOUND).to_numpy(dtype=bool)
+    out = pd.Series(False, index=log.index)
+    if not miss.any() or not found.any():
+        return out
+    lines = pd.to_numeric(log["line"], errors="coerce")
+    last_found = lines[found].groupby(log["source"][found]).max()
+    for i in log.index[miss]:
+        later = last_found.get(log.at[i, "source"])
+        out.at[i] = bool(pd.notna(later) and pd.notna(lines.at[i]) and later > lines.at[i])
+    return out
+
+
+def _noise_ids(ctx: Context, log: pd.DataFrame) -> pd.Series:
+    ids = log["message"].map(lambda m: ctx.noise_id(str(m)) if isinstance(m, str) else None)
+    return ids.where(~_fabric_misses_resolved(log), FABRIC_NOISE_ID)
+
+
 def known_noise(ctx: Context) -> Iterable[Finding]:
     log = ctx.frame("agent_log")
     if log.empty:
         return []
-    ids = log["message"].map(lambda m: ctx.noise_id(str(m)) if isinstance(m, str) else None)
+    ids = _noise_ids(ctx, log)
     hits = log[ids.notna().to_numpy(dtype=bool)]
     if hits.empty:
         return []
@@ -35,8 +68,10 @@ def unexplained_errors(ctx: Context) -> Iterable[Finding]:
     if errs.empty:
         return []
     cited = ctx.cited()
-    keep = [(s, int(ln)) not in cited and ctx.noise_id(str(m)) is None
-            for s, ln, m in zip(errs["source"], errs["line"], errs["message"], strict=True)]
+    noise = _noise_ids(ctx, ctx.frame("agent_log")).reindex(errs.index)
+    keep = [(s, int(ln)) not in cited and n is None
+            for s, ln, n in zip(errs["source"], errs["line"], noise.astype(object).where(noise.notna(), None),
+                                strict=True)]
     rest = errs[keep]
     if rest.empty:
         return []
