@@ -393,6 +393,10 @@ def test_handler_record_time_not_read_is_no_timeout() -> None:
     log = _edit(sample, "handler_log", "ts", None, lambda d: d["message"].str.contains("execution finished|Exiting",
                                                                                        case=False))
     out = _run(sample, handler_log=log)
+    assert "EXTENSION_TIMEOUT" not in _verdicts(out)  # the status files' success closes the run (extension_operations)
+    # with the handler log the only source, the record that was not read is the one that could end it
+    out = _run(sample, handler_log=log, ext_status=SCHEMAS["ext_status"].empty(),
+               handler_status=SCHEMAS["handler_status"].empty())
     assert "EXTENSION_TIMEOUT" not in _verdicts(out)
     assert _cannot_tell(out, "extension run times", "ts unknown")
 

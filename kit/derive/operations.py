@@ -292,7 +292,8 @@ def _observations(ext_status: pd.DataFrame, handler_status: pd.DataFrame) -> lis
         for r, fold in zip(ext_status.itertuples(index=False), folder.tolist(), strict=True):
             ext = r.extension if known_extension(r.extension) else fold if isinstance(fold, str) else None
             state = str(r.status) if isinstance(r.status, str) else None
-            obs.append({"artifact": "ext_status", "ext": ext, "version": r.ext_version, "seq": r.seq,
+            obs.append({"artifact": "ext_status", "ext": ext, "read": known_extension(r.extension),
+                        "version": r.ext_version, "seq": r.seq,
                         "state": state, "at": r.timestamp, "status_time": r.timestamp, "source": r.source,
                         "line": r.line, "op": status_operation(r.operation)})
     if not handler_status.empty:
@@ -300,7 +301,8 @@ def _observations(ext_status: pd.DataFrame, handler_status: pd.DataFrame) -> lis
             ext = r.handler_name if known_extension(r.handler_name) else None
             state = str(r.settings_status) if isinstance(r.settings_status, str) else None
             at = r.snapshot_time if not pd.isna(r.snapshot_time) else r.settings_time
-            obs.append({"artifact": "aggregate_status", "ext": ext, "version": r.handler_version, "seq": r.seq,
+            obs.append({"artifact": "aggregate_status", "ext": ext, "read": ext is not None,
+                        "version": r.handler_version, "seq": r.seq,
                         "state": state, "at": at, "status_time": r.settings_time, "source": r.source,
                         "line": r.line, "op": status_operation(r.settings_operation)})
     return obs
@@ -332,6 +334,7 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
         orphan_unread = missing_in(untimed[~untimed["source"].isin(ran).to_numpy(dtype=bool)], "ts")
     else:
         orphan_unread = []
+    no_name = [f"{op['source']}: extension unknown" for op in ops if not op["ext_read"]]
     # status observations go to the run of their extension (and operation, and sequence number) they fall in
     for o in _observations(ext_status, handler_status):
         if o["ext"] is None:
@@ -354,8 +357,12 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
             if target is None:
                 target = {"ext": o["ext"], "version": o["version"], "operation": o["op"], "seq": o["seq"],
                           "start": pd.NaT, "source": o["source"], "line": o["line"], "last_seen": pd.NaT,
-                          "seen_src": None, "obs": [], "kills": [], "sources": [], "unread": [], "ext_read": True}
+                          "seen_src": None, "obs": [], "kills": [], "sources": [],
+                          # a handler run whose extension was not read may be this operation
+                          "unread": list(no_name), "ext_read": True}
                 ops.append(target)
+        if not o["read"]:
+            target["ext_read"] = False  # the name is its plugin folder's: the budget is not known
         target["obs"].append(o)
         if target["seq"] is None or pd.isna(target["seq"]):
             target["seq"] = o["seq"]
@@ -459,6 +466,8 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
     seen_src = op["seen_src"]
     for o in trans:
         t = o["at"]
+        if end is not None and not pd.isna(t) and t > end[0]:
+            continue  # after its end: a disagreement (below), not a sign of life
         if not pd.isna(t) and (pd.isna(last_seen) or t > last_seen):
             last_seen, seen_src = t, (o["artifact"], o["source"], o["line"])
     disagreement = []
