@@ -196,7 +196,10 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
             fin = [p for p in pos if lines[p] > after and is_done[p]]
         fin_timed = [p for p in fin if not no_ts[p]]
         seqs = [m.group(1) for p in pos if (m := SEQUENCE.search(str(messages[p])))]
-        first_fin = fin_timed[0] if fin_timed else None
+        # the record that says how it ended ("Settings handler status to 'success'") over one that only says it
+        # did ("DSC configuration completed.")
+        said = [p for p in fin_timed if SUCCEEDED.search(str(messages[p])) or FAILED.search(str(messages[p]))]
+        first_fin = said[0] if said else fin_timed[0] if fin_timed else None
         runs.append({"source": source, "pid": None if pid == -1 else int(pid), "extension": exts[pos[0]],
                      "ext_version": vers[pos[0]], "start": ts[timed[0]], "last": ts[timed[-1]],
                      "finished": bool(fin), "finished_at": ts[first_fin] if first_fin is not None else pd.NaT,
@@ -444,8 +447,10 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
                 f"snapshot {_fmt(o['at'])}"
             ends.append((t, o["artifact"], o["state"], o["source"], o["line"], f"status {o['state']} ({when})"))
     kills = [k for k in op["kills"] if not pd.isna(k.ts)]
-    def _order(e: tuple) -> tuple:  # an end at or after the start first; one a little before it (clock skew) last
-        return (not pd.isna(start) and e[0] < start, e[0])
+    rank = {b: i for i, b in enumerate(END_BASES)}
+
+    def _order(e: tuple) -> tuple:  # an end at or after the start first; one a little before it (clock skew) last;
+        return (not pd.isna(start) and e[0] < start, e[0], rank.get(e[1], 9))  # at one time, the handler's own
 
     success = sorted([e for e in ends if e[2] == "success"], key=_order)
     finished = sorted([e for e in ends if e[2] == "finished"], key=_order)

@@ -83,6 +83,11 @@ def _status_evidence(ctx: Context, sources: Iterable[object], ext: str | None, *
     return ev
 
 
+def _true(v: object) -> bool:
+    """A nullable boolean that is known and true."""
+    return not pd.isna(v) and bool(v)  # type: ignore[arg-type]
+
+
 def extension_timeout(ctx: Context) -> Iterable[Finding]:
     """From the ``extension_operations`` frame only (:mod:`kit.derive.operations`): an operation the agent killed,
     one that finished after its budget, one still running past it at collection, and one whose own records
@@ -119,7 +124,7 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
                    f"{fmt_duration(r.end - r.start)}, for not exiting on time; last sign of life "
                    f"{fmt_ts(r.last_seen)}")
         elif r.outcome == "success" or r.outcome == "failed" or (r.outcome == "unknown" and not pd.isna(r.end)):
-            if r.over_budget is not True:
+            if not _true(r.over_budget):
                 continue
             how = f"{label}: {start} and finished only after {fmt_duration(r.end - r.start)}"
         elif notes and (pd.isna(r.end)):
@@ -130,7 +135,7 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
                    f"{int(r.snapshots)} status snapshot(s), {fmt_duration(r.last_seen - r.start)}")
         elif status_only:
             continue  # one stale status is EXTENSION_STUCK_TRANSITIONING's to judge
-        elif r.outcome == "still-running" and r.over_budget is True:
+        elif r.outcome == "still-running" and _true(r.over_budget):
             how = (f"{label}: {start} and had not finished after {fmt_duration(ref - r.start)} (collection at "
                    f"{fmt_ts(ref)}); last sign of life {fmt_ts(r.last_seen)}")
         elif budget is not None and not pd.isna(r.seen_min) and r.seen_min > r.budget_min:
