@@ -208,7 +208,7 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
                              ("! = sources disagree", marks["disagree"])) if on]
     if changes is not None and not changes.empty:
         keys.append("triangle = version change")
-    ax.set_title("Extension operations (" + ", ".join(keys) + ")", fontsize=9)
+    ax.set_title("Extension operations\n" + ", ".join(keys), fontsize=9)
     fig.tight_layout()
     return fig
 
