@@ -300,10 +300,11 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     merged = table.assign(_k=keys, interface=iface)
     first_of = merged.reset_index().drop_duplicates("_k").set_index("_k")["index"]  # key -> the row kept
     eff: dict = {}
+    effective = bundle.frame("effective_routes")  # the route Windows uses for each (kit.derive.effective)
     for name, target in (("WireServer", WIRESERVER_IP), ("IMDS", IMDS_IP)):
-        r = routing.effective_route(table, target)  # decided on the table as read (it prefers route print)
-        if r is not None:
-            eff.setdefault(first_of[merged.loc[r.name, "_k"]], []).append(name)
+        rows = effective["route_row"][(effective["target"] == target).to_numpy(dtype=bool)].dropna()
+        if not rows.empty and int(rows.iloc[0]) in merged.index:
+            eff.setdefault(first_of[merged.loc[int(rows.iloc[0]), "_k"]], []).append(name)
     origins = merged.groupby("_k", sort=False)["origin"].agg(lambda s: "+".join(sorted({str(x) for x in s.dropna()})))
     table = merged.drop_duplicates("_k").assign(origin=lambda d: d["_k"].map(origins)).drop(columns="_k")
     if len(table) <= max_rows:

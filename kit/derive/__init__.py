@@ -15,6 +15,8 @@ Modules:
 * :mod:`kit.derive.operations` - ``extension_operations``: one reconciled row per extension operation (handler
   log, .status files, aggregate-status snapshots, the agent's kill lines), with its budget and outcome;
 * :mod:`kit.derive.keyvault` - ``keyvault_certificates``: the Key Vault extension's settings per certificate;
+* :mod:`kit.derive.effective` - ``effective_routes``: the route Windows uses for WireServer and IMDS, and whether it
+  leaves through the primary NIC;
 * :mod:`kit.derive.routes` - how Windows picks a route, and which NIC/IP is the primary one;
 * :mod:`kit.derive.filters` - row filters shared by derived frames and rules.
 """
@@ -44,6 +46,7 @@ class Derivation:
 
 
 def _registry() -> dict[str, Derivation]:
+    from .effective import EFFECTIVE_ROUTES, effective_routes
     from .history import EXTENSION_HISTORY, extension_history
     from .keyvault import KEYVAULT_CERTIFICATES, keyvault_certificates
     from .operations import EXTENSION_OPERATIONS, extension_operations
@@ -55,6 +58,8 @@ def _registry() -> dict[str, Derivation]:
         "keyvault_certificates": Derivation(KEYVAULT_CERTIFICATES, ("ext_settings",),
                                             lambda get: keyvault_certificates(get("ext_settings")),
                                             "kit.derive.keyvault.keyvault_certificates"),
+        "effective_routes": Derivation(EFFECTIVE_ROUTES, ("routes", "imds_network", "adapters", "ip_addresses"),
+                                       effective_routes, "kit.derive.effective.effective_routes"),
         "extension_operations": Derivation(
             EXTENSION_OPERATIONS, ("handler_log", "ext_status", "handler_status", "agent_log"),
             lambda get: extension_operations(get), "kit.derive.operations.extension_operations",
