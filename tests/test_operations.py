@@ -298,3 +298,18 @@ def test_the_import_scan_sees_a_rule_import(tmp_path: Path) -> None:
     p = tmp_path / "plots_x.py"
     p.write_text("def f():\n    from .diagnose.network import LOG_FAILURES\n    return LOG_FAILURES\n")
     assert "kit.diagnose.network" in _imports(p)
+
+
+def test_kill_line_of_an_extension_known_from_its_statuses_only(tmp_path: Path) -> None:
+    """No handler log; the status snapshots show it transitioning and the agent's own line says it killed it: one
+    operation, killed (the agent log line is the formats doc §3.2 one the cse-timeout sample carries)."""
+    snaps = snapshots([("09:00", "transitioning"), ("09:10", "transitioning")], since="09:00")
+    log = (HEALTHY / "C/WindowsAzure/Logs/WaAppAgent.log").read_bytes().decode("utf-8")
+    kill = f"[00000003] 2024-03-08T09:21:00.000Z [ERROR] Enable command of {AMA} has not exited on time! Killing it..."
+    b = _bundle(tmp_path, {**snaps, "C/WindowsAzure/Logs/WaAppAgent.log": log.rstrip("\r\n") + "\r\n" + kill + "\r\n"})
+    op = _ops(b, AMA)
+    assert len(op) == 1
+    assert (op.loc[0, "outcome"], op.loc[0, "end_basis"]) == ("timeout-killed", "agent_log")
+    assert op.loc[0, "elapsed_min"] == 21
+    f = kit.diagnose(b)
+    assert any(AMA in s and "killed by the agent" in s for s in f.loc[f["code"] == "EXTENSION_TIMEOUT", "summary"])

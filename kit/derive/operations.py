@@ -381,6 +381,9 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
         if ext is None or pd.isna(k.ts):
             continue
         mine = [op for op in ops if "run" in op and op["ext"] == ext and op["start"] <= k.ts]
+        if not mine and not any("run" in op and op["ext"] == ext for op in ops):  # no handler log: its statuses'
+            mine = [op for op in ops if op["ext"] == ext and any(not pd.isna(o["at"]) and o["at"] <= k.ts
+                                                                 for o in op["obs"])]
         if mine:
             mine[-1]["kills"].append(k)
     unattached: dict[str, list[Any]] = {}  # time-out lines of no run here: what they say is known, per extension
