@@ -243,7 +243,8 @@ EXTENSION_OPERATIONS = FrameSchema(
      Col("budget_min", "float64", "Time budget in minutes (NaN when the extension's name was not read)."),
      Col("budget_basis", "str", "Where the budget comes from (the table in kit/derive/operations.py)."),
      Col("elapsed_min", "float64", "Minutes from start to end, or to the collection time when still running (NaN "
-         "when neither is known)."),
+         "when neither is known). With `end_basis` aggregate_status an upper bound: the snapshot tells it had ended "
+         "by then."),
      Col("seen_min", "float64", "Minutes from start to the last record that showed it running (handler log record, "
          "`transitioning` status or snapshot): a lower bound read from the sources, known even without a collection "
          "time."),
@@ -516,6 +517,9 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
             over = bool(seen > budget) if seen > budget else None  # seen within budget: the rest is not known
     if end is None and unread:
         over = None  # a record that was not read may be the end
+    if over and end is not None and end[1] == "aggregate_status":
+        # a snapshot tells that it had ended by then, not when: late only if it was seen running past the budget
+        over = True if seen is not None and budget is not None and seen > budget else None
     n_trans = len(trans)
     return {"source": op["source"], "line": op["line"], "extension": ext, "version": op["version"],
             "operation": op["operation"] if op["operation"] in OPERATIONS else "unknown",
