@@ -313,3 +313,15 @@ def test_kill_line_of_an_extension_known_from_its_statuses_only(tmp_path: Path) 
     assert op.loc[0, "elapsed_min"] == 21
     f = kit.diagnose(b)
     assert any(AMA in s and "killed by the agent" in s for s in f.loc[f["code"] == "EXTENSION_TIMEOUT", "summary"])
+
+
+def test_status_written_after_the_logs_success_is_still_judged(tmp_path: Path) -> None:
+    """Near miss of the overlap: a status file whose own time stamp is after the log's success is a later state
+    (the handler wrote it then), not the stale one: EXTENSION_STUCK_TRANSITIONING still judges it."""
+    status = json.loads((SHAPES / "dsc-success.status").read_text("utf-8"))
+    status[0]["status"]["status"] = "transitioning"
+    status[0]["timestampUTC"] = "2024-03-08T07:00:00.0000000Z"  # after the 06:41:48 success, 3 h 15 min before
+    b = _bundle(tmp_path, {DSC_LOG: _dsc_log(), DSC_STATUS: json.dumps(status)})
+    op = _ops(b, DSC)
+    assert op.loc[0, "outcome"] == "success" and "ext_status still transitioning" in op.loc[0, "disagreement"]
+    assert "EXTENSION_STUCK_TRANSITIONING" in _codes(b)

@@ -83,6 +83,9 @@ def _status_evidence(ctx: Context, sources: Iterable[object], ext: str | None, *
     return ev
 
 
+_EPS = pd.Timedelta(microseconds=1)
+
+
 def _true(v: object) -> bool:
     """A nullable boolean that is known and true."""
     return not pd.isna(v) and bool(v)  # type: ignore[arg-type]
@@ -232,13 +235,15 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     # an operation another source says succeeded (the handler log's success record, a newer snapshot) is not stuck:
     # extension_operations names the disagreement
     ops = ctx.derived("extension_operations")
-    done = {(str(e).lower(), int(q)) for e, q, o in zip(ops["extension"], ops["seq"], ops["outcome"], strict=True)
-            if isinstance(e, str) and not pd.isna(q) and o == "success"}
+    # a status written after that success (its time stamp is the handler's own) is a later state, still judged
+    done = {(str(e).lower(), int(q)): t for e, q, o, t in zip(ops["extension"], ops["seq"], ops["outcome"], ops["end"],
+                                                             strict=True)
+            if isinstance(e, str) and not pd.isna(q) and o == "success" and not pd.isna(t)}
     for _, r in latest[latest["status"] == "transitioning"].iterrows():
         if ref is None or pd.isna(r["timestamp"]) or str(r["source"]) in explained:
             continue
         named = isinstance(r["extension"], str) and not pd.isna(r["seq"])
-        if named and (r["extension"].lower(), int(r["seq"])) in done:
+        if named and r["timestamp"] <= done.get((r["extension"].lower(), int(r["seq"])), r["timestamp"] - _EPS):
             continue
         age = ref - r["timestamp"]
         if not known_extension(r["extension"]) and age > DEFAULT_BUDGET:
