@@ -325,3 +325,20 @@ def test_status_written_after_the_logs_success_is_still_judged(tmp_path: Path) -
     op = _ops(b, DSC)
     assert op.loc[0, "outcome"] == "success" and "ext_status still transitioning" in op.loc[0, "disagreement"]
     assert "EXTENSION_STUCK_TRANSITIONING" in _codes(b)
+
+
+def test_same_data_as_snapshots_gives_the_same_operations(tmp_path: Path) -> None:
+    """Same data, other shape: the healthy sample's aggregate status as a time-stamped snapshot
+    (aggregatestatus_<yyyyMMddHHmmssfff>.json, formats doc §6.3) and its handler log with LF line ends give the same
+    operations and the same findings."""
+    files = _healthy_files()
+    agg = "C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json"
+    cse_log = next(k for k in files if k.endswith("CustomScriptHandler.log"))
+    other = {AGG + "aggregatestatus_20240308101450000.json": files[agg],
+             cse_log: files[cse_log].replace(b"\r\n", b"\n")}
+    a = _bundle(tmp_path / "a", {})
+    b = _bundle(tmp_path / "b", other, drop=(agg,))
+    cols = ["extension", "version", "operation", "seq", "start", "end", "end_basis", "outcome", "elapsed_min",
+            "over_budget", "running_at_collection", "disagreement"]
+    pd.testing.assert_frame_equal(a.frame("extension_operations")[cols], b.frame("extension_operations")[cols])
+    assert list(kit.diagnose(a)["code"]) == list(kit.diagnose(b)["code"])
