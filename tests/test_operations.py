@@ -342,3 +342,17 @@ def test_same_data_as_snapshots_gives_the_same_operations(tmp_path: Path) -> Non
             "over_budget", "running_at_collection", "disagreement"]
     pd.testing.assert_frame_equal(a.frame("extension_operations")[cols], b.frame("extension_operations")[cols])
     assert list(kit.diagnose(a)["code"]) == list(kit.diagnose(b)["code"])
+
+
+def test_killed_then_success_is_shown_both_ways(tmp_path: Path) -> None:
+    """The agent killed it for not exiting on time, and a later snapshot shows success: the success closes the
+    operation, the kill is kept (killed_at, disagreement) and is still a time-out (the agent's own line)."""
+    snaps = snapshots([("09:00", "transitioning"), ("09:10", "transitioning"), ("09:30", "success")], since="09:00")
+    log = (HEALTHY / "C/WindowsAzure/Logs/WaAppAgent.log").read_bytes().decode("utf-8")
+    kill = f"[00000003] 2024-03-08T09:21:00.000Z [ERROR] Enable command of {AMA} has not exited on time! Killing it..."
+    b = _bundle(tmp_path, {**snaps, "C/WindowsAzure/Logs/WaAppAgent.log": log.rstrip("\r\n") + "\r\n" + kill + "\r\n"})
+    op = _ops(b, AMA)
+    assert op.loc[0, "outcome"] == "success" and op.loc[0, "killed_at"] == pd.Timestamp("2024-03-08 09:21", tz="UTC")
+    assert "agent_log says it was killed at 2024-03-08 09:21:00 UTC" in op.loc[0, "disagreement"]
+    f = kit.diagnose(b)
+    assert any("killed by the agent" in s for s in f.loc[f["code"] == "EXTENSION_TIMEOUT", "summary"])

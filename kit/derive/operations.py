@@ -261,6 +261,8 @@ EXTENSION_OPERATIONS = FrameSchema(
          "budget; NA when the budget or the times are not known, or a record that could end it was not read."),
      Col("running_at_collection", "boolean", "No end seen and a collection time known: still running then. NA "
          "when there is no collection time."),
+     Col("killed_at", "datetime", "When the agent (or handler) wrote that it ran out of time (`has not exited on "
+         "time! Killing it...`), also when another source later says success (NaT: no such line)."),
      Col("end_source", "str", "File of the end evidence."),
      Col("end_line", "Int64", "Line of the end evidence."),
      Col("end_text", "str", "The end record as written (or the status and its time stamp)."),
@@ -497,8 +499,9 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
                 disagreement.append(f"{end[1]} says {end[2]} at {_fmt(end[0])}; {other[1]} says {other[2]} at "
                                     f"{_fmt(other[0])}")
                 break
-        if outcome == "timeout-killed" and success:
-            pass  # unreachable: success wins
+        if outcome == "success" and kills:  # a success closes it; the agent's kill line is named, not hidden
+            disagreement.append(f"{end[1]} says success at {_fmt(end[0])}; {kills[0].art} says it was killed at "
+                                f"{_fmt(kills[0].ts)}")
     ext = op["ext"]
     budget, basis = budget_basis(ext) if op["ext_read"] else (None, "extension name not read: budget unknown")
     unread = list(dict.fromkeys(op["unread"]))
@@ -535,7 +538,8 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
             "seen_min": _minutes(seen), "last_seen": last_seen,
             "last_seen_source": seen_src[1] if seen_src else None, "last_seen_line": seen_src[2] if seen_src else None,
             "over_budget": over,
-            "running_at_collection": running, "end_source": end[3] if end else None,
+            "running_at_collection": running, "killed_at": kills[0].ts if kills else None,
+            "end_source": end[3] if end else None,
             "end_line": end[4] if end else None, "end_text": end[5] if end else None,
             "sources": ", ".join(sources + (["agent_log"] if kills and "agent_log" not in sources else [])),
             "snapshots": n_trans, "disagreement": "; ".join(disagreement) or None,

@@ -126,6 +126,9 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
             how = (f"{label}: {start} and was killed by the agent at {fmt_ts(r.end)}, after "
                    f"{fmt_duration(r.end - r.start)}, for not exiting on time; last sign of life "
                    f"{fmt_ts(r.last_seen)}")
+        elif r.outcome == "success" and not pd.isna(r.killed_at):  # the agent's own line is read evidence too
+            how = (f"{label}: {start} and was killed by the agent at {fmt_ts(r.killed_at)} for not exiting on time; "
+                   f"{r.end_basis} says success at {fmt_ts(r.end)}")
         elif r.outcome == "success" or r.outcome == "failed" or (r.outcome == "unknown" and not pd.isna(r.end)):
             if not _true(r.over_budget):
                 continue
