@@ -68,7 +68,9 @@ MAY_APPEAR = {"CHECK_NOT_POSSIBLE", "AGENT_LOG_ERRORS"}
 #: A finding a more specific one keeps from being reported (it cites or explains the same records): when unknown
 #: data takes the specific one away, the general one may appear, decided from records that were all read.
 SUPERSEDES = {
-    "KEYVAULT_INITIAL_SYNC_BLOCKING": {"KEYVAULT_CERT_DOWNLOAD_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
+    # EXTENSION_TIMEOUT: the status snapshots show the extension transitioning past its budget (extension_operations)
+    "KEYVAULT_INITIAL_SYNC_BLOCKING": {"KEYVAULT_CERT_DOWNLOAD_FAILED", "EXTENSION_STUCK_TRANSITIONING",
+                                       "EXTENSION_TIMEOUT"},
     "KEYVAULT_SETTINGS_MALFORMED": {"EXTENSION_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
     "EXTENSION_OS_UNSUPPORTED": {"EXTENSION_FAILED"},
     "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": {"EXTENSION_FAILED"},
