@@ -242,7 +242,8 @@ EXTENSION_OPERATIONS = FrameSchema(
          "or snapshot that showed it."),
      Col("end", "datetime", "When it ended, per `end_basis` (NaT: no end seen)."),
      Col("end_basis", "category", "How the end is known: handler_log (the handler's finish record), ext_status "
-         "(.status time stamp and status), aggregate_status (a snapshot), agent_log (the agent's kill line), event."),
+         "(.status time stamp and status), aggregate_status (a snapshot), agent_log (the agent's kill line); "
+         "`event` is reserved: no Windows event is mapped to an operation yet."),
      Col("outcome", "category", "success, failed, timeout-killed (the agent killed it), still-running (no end at "
          "the collection time), unknown (no end and no collection time, or the record that could end it was not "
          "read).", False),
