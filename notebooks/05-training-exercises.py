@@ -95,3 +95,23 @@ b5.routes[b5.routes["family"] == "IPv4"][["destination", "gateway", "on_link", "
 # %%
 answer = ANSWERS.get("ex5", "")  # a finding code
 check("ex5", answer)
+
+# %% [markdown]
+# ## Exercises 6-16: deployment errors and the agent's Windows events
+#
+# These bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform, the
+# portal) or an event-log export. Open one and read `b.paste_lines` (the pasted lines, with the catalog codes their
+# text matches) or `b.events`. Type your answers into `mine`, then run the cell: each answer is checked.
+
+# %%
+from kit.training import exercise_bundle
+
+b = open_bundle(exercise_bundle("ex6", SAMPLES))  # open any of them like this
+b.paste_lines[["line", "text", "codes"]]
+
+# %%
+mine = {ex_id: ANSWERS.get(ex_id, "") for ex_id in exercises() if ex_id not in ("ex1", "ex2", "ex3", "ex4", "ex5")}
+# mine["ex6"] = "..."  # type your answers here
+for ex_id, answer in mine.items():
+    print(f"{ex_id} ({exercises()[ex_id].bundle}): {exercises()[ex_id].question}")
+    display(check(ex_id, answer))

@@ -17,6 +17,7 @@ Modules:
 * :mod:`kit.derive.keyvault` - ``keyvault_certificates``: the Key Vault extension's settings per certificate;
 * :mod:`kit.derive.effective` - ``effective_routes``: the route Windows uses for WireServer and IMDS, and whether it
   leaves through the primary NIC;
+* :mod:`kit.derive.reachability` - ``reachability``: one verdict per platform endpoint from the VM's probes;
 * :mod:`kit.derive.routes` - how Windows picks a route, and which NIC/IP is the primary one;
 * :mod:`kit.derive.filters` - row filters shared by derived frames and rules.
 """
@@ -50,6 +51,7 @@ def _registry() -> dict[str, Derivation]:
     from .history import EXTENSION_HISTORY, extension_history
     from .keyvault import KEYVAULT_CERTIFICATES, keyvault_certificates
     from .operations import EXTENSION_OPERATIONS, extension_operations
+    from .reachability import REACHABILITY, reachability
 
     return {
         "extension_history": Derivation(EXTENSION_HISTORY, ("agent_log",),
@@ -64,6 +66,9 @@ def _registry() -> dict[str, Derivation]:
             EXTENSION_OPERATIONS, ("handler_log", "ext_status", "handler_status", "agent_log"),
             lambda get: extension_operations(get), "kit.derive.operations.extension_operations",
             build_at=lambda get, ref: extension_operations(get, time_reference=ref)),
+        "reachability": Derivation(REACHABILITY, ("tcp_probes", "http_probes"),
+                                   lambda get: reachability(get("tcp_probes"), get("http_probes")),
+                                   "kit.derive.reachability.reachability"),
     }
 
 
