@@ -372,6 +372,9 @@ KEY_FRAMES: list[tuple[str, list[str]]] = [
                 "origin"]),
     ("adapters", ["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"]),
     ("ext_status", ["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"]),
+    # the extension operations as the rules judge them (kit.derive.operations): one row per operation
+    ("extension_operations", ["extension", "version", "operation", "seq", "start", "end", "end_basis", "outcome",
+                              "elapsed_min", "budget_min", "running_at_collection", "disagreement"]),
     ("services", ["name", "status", "start_type", "file_version"]),
     ("firewall_rules", ["display_name", "direction", "action", "protocol", "remote_address", "remote_port"]),
 ]

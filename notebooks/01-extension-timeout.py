@@ -36,7 +36,6 @@ from kit import plots
 
 BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path found wherever this runs from
 KEYVAULT_BUNDLE = kit.notebook.find_bundle(KEYVAULT_BUNDLE)
-from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
@@ -52,19 +51,21 @@ kit.notebook.show(bundle.ext_status, "no extension .status files in this bundle"
                   columns=["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"])
 
 # %% [markdown]
-# ## Step 2 - Each handler run against its budget
-# One bar per handler process (a PID in the handler log). The dotted box is the time budget; a bar that runs
-# past it is a timeout; `x` marks the last sign of life of a run that never logged completion.
+# ## Step 2 - Each operation against its budget
+# `extension_operations` is one row per operation, reconciled from the handler log, the status files, the
+# aggregate-status snapshots and the agent's own "has not exited on time! Killing it" line: how its end is known
+# (`end_basis`), its outcome, its budget, and where sources disagree. `EXTENSION_TIMEOUT` is read from this frame.
+# In the plot the dotted box is the time budget; `X` marks a run the agent killed, `>` one still running at
+# collection, `!` sources that disagree.
 
 # %%
 plots.extension_operations(bundle);
 
 # %%
-runs = handler_runs(bundle.handler_log)
-kit.notebook.show(runs.assign(budget=[budget_for(e) for e in runs["extension"]]),
-                  "no extension handler log in this bundle, so no run to time",
-                  columns=["extension", "ext_version", "operation", "start", "last", "finished", "finished_at",
-                           "budget"])
+kit.notebook.show(bundle.extension_operations, "no extension operation in this bundle (no handler log, status "
+                  "file or aggregate status)",
+                  columns=["extension", "version", "operation", "seq", "start", "end", "end_basis", "outcome",
+                           "elapsed_min", "budget_min", "running_at_collection", "disagreement"])
 
 # %% [markdown]
 # ## Step 3 - What was the handler doing when it went quiet?

@@ -20,6 +20,7 @@ LOG = "C/WindowsAzure/Logs/WaAppAgent.log"
 CSE = "Microsoft.Compute.CustomScriptExtension/1.10.15"
 CSE_LOG = f"C/WindowsAzure/Logs/Plugins/{CSE}/CustomScriptHandler.log"
 CSE_STATUS = f"C/Packages/Plugins/{CSE}/Status/0.status"
+AGG = "C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json"
 
 
 class Vm:
@@ -109,6 +110,17 @@ def _status(vm: Vm, **change) -> None:
     if "timestampUTC" in change:
         doc[0]["timestampUTC"] = change.pop("timestampUTC")
     vm.write_json(CSE_STATUS, doc)
+
+
+def _cse_never_finished(vm: Vm) -> None:
+    """The CSE script never finished: no finish record in its log, and its status file and the agent's aggregate
+    status still say transitioning (a success in any of them closes the run: kit.derive.operations)."""
+    vm.write(CSE_LOG, "".join(line + "\r\n" for line in vm.text(CSE_LOG).splitlines()
+                              if "Command execution finished" not in line))
+    _status(vm, status="transitioning", timestampUTC="2024-03-08T04:29:10.1100000Z")
+    agg = vm.text(AGG)
+    at = agg.index('"status": "success"', agg.index('"handlerName": "Microsoft.Compute.CustomScriptExtension"'))
+    vm.write(AGG, agg[:at] + '"status": "transitioning"' + agg[at + len('"status": "success"'):])
 
 
 def _multi_ip(vm: Vm, skip: bool = False) -> None:
@@ -247,8 +259,7 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
         vm.replace(ROUTE, "Persistent Routes:\r\n  None", "Persistent Routes:\r\n  Network Address          Netmask  "
                    "Gateway Address  Metric\r\n          0.0.0.0          0.0.0.0         10.0.1.1  Default", 1)),
     "MULTI_IP_PRIMARY_MISMATCH": _multi_ip,
-    "EXTENSION_TIMEOUT": lambda vm: vm.write(CSE_LOG, "".join(
-        line + "\r\n" for line in vm.text(CSE_LOG).splitlines() if "Command execution finished" not in line)),
+    "EXTENSION_TIMEOUT": lambda vm: _cse_never_finished(vm),
     "EXTENSION_FAILED": lambda vm: _status(vm, status="error", code=1, formattedMessage={
         "lang": "en-US", "message": "Command execution finished, but failed because it returned a non-zero exit code "
                                     "of: '1'"}),

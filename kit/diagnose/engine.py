@@ -56,11 +56,16 @@ class Context:
         one of the frames it is derived from; then it is built from those, once per run."""
         from ..derive import DERIVED, derive
 
-        if not any(i in self.frames for i in DERIVED[name].inputs):
-            return self.bundle.frame(name)
+        d = DERIVED[name]
+        if not any(i in self.frames for i in d.inputs):
+            df = self.bundle.frame(name)
+            # a frame judged at the collection time is the bundle's only when this run's time reference is the same
+            if d.build_at is None or _same_time(df.attrs.get("time_reference"), self.time_reference):
+                return df
         key = "derived:" + name
         if key not in self._memo:
-            self._memo[key] = derive(name, self.frame)
+            self._memo[key] = derive(name, self.frame, time_reference=self.time_reference) \
+                if d.build_at is not None else derive(name, self.frame)
         return self._memo[key]  # type: ignore[return-value]
 
     def memo(self, key: str, build: Callable[[], object]) -> object:
@@ -109,6 +114,12 @@ class Context:
             if n.pattern.search(message):
                 return n.id
         return None
+
+
+def _same_time(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(pd.Timestamp(a) == pd.Timestamp(b))  # type: ignore[arg-type]
 
 
 def rows_as_evidence(df: pd.DataFrame, artifact: str, *, text: str = "text", limit: int = 20,

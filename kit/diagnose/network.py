@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
+from ..derive.connectivity import LOG_FAILURES  # failing to reach each endpoint (shared with the connectivity plot)
 from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 from ._util import clip, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
@@ -22,11 +23,6 @@ from .model import Evidence, Finding
 #: Agent-log signatures (kit/catalog/findings.yaml, shared with the paste scan; formats doc §1.1, §1.4, §5.8, §12).
 #: WSAEACCES: the local Windows Filtering Platform refused the connect (group 1: the port).
 FORBIDDEN = signature_pattern("GUEST_FIREWALL_BLOCKS_WIRESERVER", "agent_log")
-#: Failing to reach each endpoint.
-LOG_FAILURES = {
-    "hostgaplugin": signature_pattern("HOSTGAPLUGIN_UNREACHABLE", "agent_log"),
-    "wireserver": signature_pattern("WIRESERVER_UNREACHABLE", "agent_log"),
-}
 #: Answers that came from a proxy, not from the platform.
 PROXY_ANSWER = signature_pattern("PROXY_INTERCEPTS_AGENT_TRAFFIC", "agent_log")
 #: WireServer's own server errors: only the platform's if no proxy sits in between.
