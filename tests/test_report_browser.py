@@ -102,36 +102,57 @@ def test_every_sample_is_covered() -> None:
     assert len(SAMPLES) >= 8 and "healthy" in SAMPLES
 
 
+def _open(browser, url: str, width: int, problems: list[str], requests: list[str]):
+    """A page at ``width`` px that records console errors/warnings and refuses every request but ``url`` itself."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m, w=width: problems.append(f"{w}px console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e, w=width: problems.append(f"{w}px page error: {e}"))
+
+    def route(r) -> None:
+        requests.append(r.request.url)
+        r.abort()
+
+    # Everything but the file itself is intercepted and refused (Chromium cannot continue a file:// route).
+    page.route(lambda u, f=url: u.split("#")[0] != f, route)
+    page.goto(url, wait_until="load")
+    return page
+
+
+def _layout_checks(page, label: str, width: int) -> None:
+    """No horizontal overflow of the page (tables scroll inside their own box), every image loaded."""
+    scroll = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll[0] <= scroll[1], f"{label} at {width}px: the page is {scroll[0]} px wide in {scroll[1]} px"
+    wide = page.evaluate("""() => Array.from(document.body.querySelectorAll('*')).filter(e => {
+        const r = e.getBoundingClientRect(); return r.right > document.documentElement.clientWidth + 1
+          && !e.closest('.scroll'); }).map(e => e.tagName + '.' + e.className).slice(0, 5)""")
+    assert not wide, f"{label} at {width}px: elements past the right edge: {wide}"
+    images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
+    broken = [alt for alt, complete, w in images if not complete or w == 0]
+    assert not broken, f"{label}: images that did not load: {broken}"
+
+
+def _contrast_check(page, label: str) -> None:
+    """Contrast on what the browser actually paints (every collapsed block opened first)."""
+    low = []
+    painted = page.evaluate(COLOURS_JS)
+    assert len(painted) > 20, f"{label}: only {len(painted)} text elements found"
+    for fg, bg, where, text in painted:
+        ratio = contrast(_hex(fg), _hex(bg))
+        if ratio < 4.5:
+            low.append(f"{where} {text!r}: {fg} on {bg} = {ratio:.2f}:1")
+    assert not low, f"{label}: text below 4.5:1:\n" + "\n".join(low[:10])
+
+
 @pytest.mark.parametrize("sample", SAMPLES)
 def test_report_in_a_real_browser(browser, reports: dict[str, Path], sample: str) -> None:
     url = reports[sample].as_uri()
     problems: list[str] = []
     requests: list[str] = []
     for width in WIDTHS:
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.set_default_timeout(10_000)
-        page.on("console", lambda m, w=width: problems.append(f"{w}px console {m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
-        page.on("pageerror", lambda e, w=width: problems.append(f"{w}px page error: {e}"))
-
-        def route(r) -> None:
-            requests.append(r.request.url)
-            r.abort()
-
-        # Everything but the file itself is intercepted and refused (Chromium cannot continue a file:// route).
-        page.route(lambda u, f=url: u.split("#")[0] != f, route)
-        page.goto(url, wait_until="load")
-
-        scroll = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-        assert scroll[0] <= scroll[1], f"{sample} at {width}px: the page is {scroll[0]} px wide in {scroll[1]} px"
-        wide = page.evaluate("""() => Array.from(document.body.querySelectorAll('*')).filter(e => {
-            const r = e.getBoundingClientRect(); return r.right > document.documentElement.clientWidth + 1
-              && !e.closest('.scroll'); }).map(e => e.tagName + '.' + e.className).slice(0, 5)""")
-        assert not wide, f"{sample} at {width}px: elements past the right edge: {wide}"
-
-        images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])")
-        broken = [alt for alt, complete, w in images if not complete or w == 0]
-        assert not broken, f"{sample}: images that did not load: {broken}"
+        page = _open(browser, url, width, problems, requests)
+        _layout_checks(page, sample, width)
 
         if width == WIDTHS[0]:
             # A finding's evidence link lands on the file's lines around that evidence.
@@ -157,15 +178,7 @@ def test_report_in_a_real_browser(browser, reports: dict[str, Path], sample: str
                 page.wait_for_function("(id) => location.hash === '#' + id", arg=target)
                 assert page.evaluate(IN_VIEW_JS, target), f"{sample}: #{target} not in view after the click"
 
-            # Contrast on what the browser actually paints (every collapsed block opened first).
-            low = []
-            painted = page.evaluate(COLOURS_JS)
-            assert len(painted) > 20, f"{sample}: only {len(painted)} text elements found"
-            for fg, bg, where, text in painted:
-                ratio = contrast(_hex(fg), _hex(bg))
-                if ratio < 4.5:
-                    low.append(f"{where} {text!r}: {fg} on {bg} = {ratio:.2f}:1")
-            assert not low, f"{sample}: text below 4.5:1:\n" + "\n".join(low[:10])
+            _contrast_check(page, sample)
 
             # The sort and filter script works on the first sortable table (and logs no error doing so).
             table = page.locator("table.sortable").first
@@ -189,6 +202,26 @@ def test_report_in_a_real_browser(browser, reports: dict[str, Path], sample: str
     assert not requests, f"{sample}: requests other than the report itself: {requests}"
 
 
+def test_fleet_summary_in_a_real_browser(browser, tmp_path: Path) -> None:
+    """`vmkit fleet`'s DIR/summary.html: the same page checks as the single-bundle report."""
+    from kit import fleet
+
+    fleet.run([ROOT / "sample_logs" / s for s in ("healthy", "firewall-blocks-32526", "cse-timeout-90min")],
+              tmp_path / "fleet", workers=1)
+    url = (tmp_path / "fleet" / "summary.html").as_uri()
+    problems: list[str] = []
+    requests: list[str] = []
+    for width in WIDTHS:
+        page = _open(browser, url, width, problems, requests)
+        _layout_checks(page, "fleet summary", width)
+        if width == WIDTHS[0]:
+            _contrast_check(page, "fleet summary")
+            assert page.locator("img").count() >= 2
+        page.close()
+    assert not problems, "fleet summary: " + "; ".join(problems)
+    assert not requests, f"fleet summary: requests other than the page itself: {requests}"
+
+
 def test_the_checks_can_fail(browser, tmp_path: Path) -> None:
     """The same checks on a page built to break them: an external image, a console error, a wide table and
     light-grey text are all caught."""
@@ -197,21 +230,18 @@ def test_the_checks_can_fail(browser, tmp_path: Path) -> None:
                    "<p style='color:#999'>faint</p><table><tr><td style='white-space:nowrap'>" + "x" * 400
                    + "</td></tr></table><img src='http://example.invalid/a.png' alt='remote'>"
                    "<script>console.error('boom')</script></body></html>", encoding="utf-8")
-    page = browser.new_page(viewport={"width": 390, "height": 900})
     errors: list[str] = []
     requests: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-
-    def route(r) -> None:
-        requests.append(r.request.url)
-        r.abort()
-
-    page.route(lambda u: u != bad.as_uri(), route)
-    page.goto(bad.as_uri(), wait_until="load")
-    assert "boom" in errors
+    page = _open(browser, bad.as_uri(), 390, errors, requests)
+    assert any("boom" in e for e in errors)
     assert requests == ["http://example.invalid/a.png"]
-    assert page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
-    assert page.evaluate("Array.from(document.images).every(i => i.naturalWidth === 0)")
+    with pytest.raises(AssertionError, match="px wide"):
+        _layout_checks(page, "bad", 390)
+    page.evaluate("document.querySelector('table').remove()")
+    with pytest.raises(AssertionError, match="images that did not load"):
+        _layout_checks(page, "bad", 390)
+    with pytest.raises(AssertionError, match=r"below 4\.5:1|text elements found"):
+        _contrast_check(page, "bad")
     ratios = [contrast(_hex(fg), _hex(bg)) for fg, bg, _, text in page.evaluate(COLOURS_JS) if text == "faint"]
     assert ratios and ratios[0] < 4.5
     page.close()
