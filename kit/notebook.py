@@ -148,3 +148,52 @@ def show(df: pd.DataFrame | None, empty: str, *, columns: Sequence[str] | None =
         note = "; ".join(filter(None, [note, f"{len(frame) - max_rows} more rows not shown"]))
         frame = frame.head(max_rows)
     return Shown(frame.reset_index(drop=True), empty, title, note)
+
+
+def verify(before, *, host: str | None = None, after: str | Path | None = None, watch_minutes: float = 0,
+           every: float = 10, **connect: object):
+    """A notebook's "Fix and verify" step, after the customer changed something: compare ``before`` (the bundle the
+    notebook diagnosed) with what is true now.
+
+    * ``host``: probe the VM now over WinRM (:func:`kit.live.connect`; ``connect`` takes its options, e.g.
+      ``user=``, ``port=``, ``ca_file=``), with ``watch_minutes`` > 0 watch it first while the change is made (a plot
+      redrawn in place; interrupt the kernel to stop early, the rows are kept), then compare with the last probe;
+    * ``after``: compare with a later bundle (a folder or zip collected after the change);
+    * neither: say what to set, and return None.
+
+    Returns the :class:`kit.comparison.Comparison` (its ``text()`` is printed): resolved, new and remaining findings
+    with the changed facts as evidence."""
+    from .comparison import compare
+
+    if host:
+        from . import live
+
+        with live.connect(host, **connect) as vm:  # type: ignore[arg-type]
+            if watch_minutes > 0:
+                w = vm.watch(every=every, duration=watch_minutes * 60, on_update=live.notebook_plot())
+                print(f"{w.probes} probe(s), stopped: {w.stopped}")
+            now = vm.probe().bundle
+    elif after:
+        now = find_bundle(after)
+    else:
+        print("To verify a fix: set VERIFY_HOST to the VM's address to probe it now (and VERIFY_WATCH_MINUTES to "
+              "watch it while the customer changes it), or VERIFY_AFTER to a bundle collected after the change. "
+              "The kit then lists the findings the change resolved, those it introduced, and what changed.")
+        return None
+    c = compare(before, now)
+    print(c.text())
+    return c
+
+
+def compare_earlier(earlier: str | Path | None, bundle):
+    """The start notebook's "compare with an earlier bundle": ``earlier`` (a bundle of the same VM from before,
+    e.g. the customer's first upload) against ``bundle``; None says what to set and returns None."""
+    if not earlier:
+        print("To see what changed since an earlier bundle of this VM, set EARLIER to its folder or zip: the kit "
+              "lists the findings resolved since then, the new ones and those still there, with what changed.")
+        return None
+    from .comparison import compare
+
+    c = compare(find_bundle(earlier), bundle)
+    print(c.text())
+    return c

@@ -28,6 +28,10 @@
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/cse-timeout-90min"
 KEYVAULT_BUNDLE = "../sample_logs/keyvault-legacy-msi"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = None  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -139,8 +143,20 @@ kit.notebook.show(settings[settings["extension"].str.contains("KeyVault|ManagedI
 #   registers and starts.
 # * Re-run with a new sequence number: `Set-AzVMCustomScriptExtension ... -ForceRerun (Get-Date).Ticks`
 #   (or a new `forceUpdateTag`).
-# * Verify: collect a new bundle; the status must reach `success` within the budget and this notebook must show
-#   no `EXTENSION_TIMEOUT`.
+# * Verify: compare with a bundle collected after the re-run (below): the status must reach `success` within
+#   the budget and `EXTENSION_TIMEOUT` must be listed as resolved.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)
 
 # %% [markdown]
 # ## Step 6 - A closer look: version history, the Key Vault extension's own files, attested data

@@ -28,6 +28,10 @@
 
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/firewall-blocks-32526"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = "../sample_logs/healthy"  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -109,5 +113,18 @@ kit.notebook.show(bundle.http_probes, "no HTTP probes in this bundle: `vmkit col
 # * **Proxy**: `netsh winhttp set proxy proxy-server="host:port" bypass-list="<local>;168.63.129.16;169.254.169.254"`
 #   or `netsh winhttp reset proxy`; also check machine.config `<defaultProxy>` and client proxies.
 # * **IMDS**: `Invoke-RestMethod -Headers @{Metadata="true"} -NoProxy -Uri "http://169.254.169.254/metadata/instance?api-version=2021-02-01"`.
-# * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), collect again, and check this notebook shows
-#   no network finding.
+# * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), then verify below: probe the VM now, or
+#   compare with a later bundle; the network findings must be listed as resolved.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+# Here, as a demonstration, the after side is the healthy sample.
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)

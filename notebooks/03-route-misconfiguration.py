@@ -30,6 +30,10 @@
 
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/imds-route-secondary-nic"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = "../sample_logs/healthy"  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -80,3 +84,16 @@ for target in ("168.63.129.16", "169.254.169.254"):
 #   (same for 168.63.129.16); on a DHCP NIC, `ipconfig /renew` reinstalls the host routes.
 # * Secondary IPs on the primary NIC: `Set-NetIPAddress -IPAddress <secondary> -SkipAsSource $true`.
 # * Verify with `route print` (the /32 host routes via the primary gateway) and an IMDS request.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+# Here, as a demonstration, the after side is the healthy sample.
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)
