@@ -26,6 +26,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.hci",
     "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
     "kit.diagnose.identity",
+    "kit.diagnose.provisioning",  # before extensions: a model that forbids them explains why none ran (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
     "kit.diagnose.events",
