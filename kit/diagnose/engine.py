@@ -27,6 +27,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
     "kit.diagnose.identity",
     "kit.diagnose.provisioning",  # before extensions: a model that forbids them explains why none ran (branch codes)
+    "kit.diagnose.goal_state",  # before extensions: an extension asked for that never ran (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
     "kit.diagnose.events",
