@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: and checks that no verdict follows; it fails for a rule without an entry).
 RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.network",
+    "kit.diagnose.proxy_agent",  # the MSP proxy that gates WireServer/IMDS traffic (branch codes)
     "kit.diagnose.routes",
     "kit.diagnose.hci",
     "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
