@@ -29,6 +29,7 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.identity",
     "kit.diagnose.provisioning",  # before extensions: a model that forbids them explains why none ran (branch codes)
     "kit.diagnose.goal_state",  # before extensions: an extension asked for that never ran (branch codes)
+    "kit.diagnose.run_command",  # before extensions (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
     "kit.diagnose.events",
