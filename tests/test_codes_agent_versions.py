@@ -61,3 +61,16 @@ def test_signature_alone_concludes_only_when_every_crash_event_was_read(tmp_path
     hit = diagnose(bundle, frames={"events": ev})
     assert "its signature" in hit[hit["code"] == CODE]["summary"].iloc[0]
     assert isinstance(hit, pd.DataFrame)
+
+
+def test_german_application_error_text_of_1018_on_2008_r2(tmp_path: Path) -> None:
+    """Azure/WindowsVMAgent#8: the 1000 text as a German Windows renders it (formats doc §1.5), version 1018."""
+    bundle = _bundle(tmp_path, "agent-1193-crash-2022")
+    ev = bundle.frame("events").copy()
+    ev["service"] = "WaAppAgent.exe"
+    ev["message"] = ("Name der fehlerhaften Anwendung: WaAppAgent.exe, Version: 2.7.41491.1018, "
+                     "Zeitstempel: 0x60f1fdae\n"
+                     "Name des fehlerhaften Moduls: KERNELBASE.dll, Version: 6.1.7601.24499, Zeitstempel: 0x5d0115f1\n"
+                     "Ausnahmecode: 0xe0434352")
+    hit = diagnose(bundle, frames={"events": ev})
+    assert "issues/8" in hit[hit["code"] == CODE]["summary"].iloc[0]
