@@ -95,3 +95,25 @@ b5.routes[b5.routes["family"] == "IPv4"][["destination", "gateway", "on_link", "
 # %%
 answer = ANSWERS.get("ex5", "")  # a finding code
 check("ex5", answer)
+
+# %% [markdown]
+# ## Run Command exercises
+# %%
+ex = exercises()["ex-runcmd-1"]
+print(ex.question)
+b6 = open_bundle(f"{SAMPLES}/{ex.bundle}")
+log6 = b6.frame("handler_log")
+print("collected at", b6.collected_at)
+log6[log6["extension"].str.contains("RunCommand", na=False)][["ts", "level", "message"]]
+
+# %%
+answer = ANSWERS.get("ex-runcmd-1", "")  # a number of minutes
+check("ex-runcmd-1", answer)
+
+# %%
+ex = exercises()["ex-runcmd-2"]
+print(ex.question)
+
+# %%
+answer = ANSWERS.get("ex-runcmd-2", "")  # a finding code
+check("ex-runcmd-2", answer)
