@@ -117,16 +117,3 @@ print(ex.question)
 # %%
 answer = ANSWERS.get("ex-runcmd-2", "")  # a finding code
 check("ex-runcmd-2", answer)
-
-# %% [markdown]
-# ## Windows Time exercise
-# %%
-ex = exercises()["ex-time-1"]
-print(ex.question)
-b7 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-ev7 = b7.frame("events")
-ev7[ev7["provider"] == "Microsoft-Windows-Time-Service"][["ts", "event_id", "level", "message"]]
-
-# %%
-answer = ANSWERS.get("ex-time-1", "")  # an event id
-check("ex-time-1", answer)

@@ -1274,86 +1274,8 @@ the extension-operations frame applies to Run Command too).
     return b
 
 
-def time_event(eid: int, level: int, t: datetime, rid: int, computer: str, data: list[tuple[str, str]]) -> str:
-    """A Microsoft-Windows-Time-Service record as `wevtutil qe System /f:xml` writes it: the System part of a real
-    Time-Service record (omerbenamram/evtx samples/2-vss_7-System.evtx, record 283; tests/shapes/time_service)."""
-    datas = "\n".join(f'    <Data Name="{k}">{v}</Data>' if k else f"    <Data>{v}</Data>" for k, v in data)
-    stamp = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}Z"
-    return f"""<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
-  <System>
-    <Provider Name="Microsoft-Windows-Time-Service" Guid="06EDCFEB-0FD0-4E53-ACCA-A6F8BBF81BCB">
-    </Provider>
-    <EventID>{eid}</EventID>
-    <Version>0</Version>
-    <Level>{level}</Level>
-    <Task>0</Task>
-    <Opcode>0</Opcode>
-    <Keywords>0x8000000000000000</Keywords>
-    <TimeCreated SystemTime="{stamp}">
-    </TimeCreated>
-    <EventRecordID>{rid}</EventRecordID>
-    <Correlation>
-    </Correlation>
-    <Execution ProcessID="1208" ThreadID="1312">
-    </Execution>
-    <Channel>System</Channel>
-    <Computer>{computer}</Computer>
-    <Security UserID="S-1-5-19">
-    </Security>
-  </System>
-  <EventData>
-{datas}
-  </EventData>
-</Event>
-"""
-
-
-def clock_unsynchronized() -> Bundle:
-    """Windows Time cannot reach any time source (branch codes, issue 15 part 3)."""
-    c = datetime(2025, 8, 14, 7, 55, 31, 120000, tzinfo=UTC)
-    b = base_bundle("clock-unsynchronized", "sql-report-02", 1212, c, agent_hours=7.0)
-    src = "time.windows.com,0x9 (ntp.m|0x9|0.0.0.0:123-&gt;52.179.17.38:123)"
-    events = [time_event(35, 4, c - timedelta(hours=6, minutes=48, seconds=12), 7710, "sql-report-02",
-                         [("TimeSource", src), ("TimeSourceRefId", "638694196"), ("CurrentStratumNumber", "3")]),
-              time_event(29, 2, c - timedelta(hours=5, minutes=2, seconds=40), 7731, "sql-report-02", [("", "14")]),
-              time_event(50, 3, c - timedelta(hours=3, minutes=31, seconds=5), 7758, "sql-report-02",
-                         [("", "5000"), ("", "900")]),
-              time_event(36, 3, c - timedelta(minutes=47, seconds=19), 7803, "sql-report-02", [("", "86400")])]
-    b.put("commands/events_system.xml", "".join(events).replace("\n", "\r\n").encode("utf-8"))
-    b.expected = ["TIME_SERVICE_NOT_SYNCHRONIZED"]
-    b.summary = ("Windows Time lost every time source after an outbound UDP 123 block; the clock is no longer "
-                 "synchronized.")
-    b.readme = """
-# clock-unsynchronized
-
-**What happened:** a security team blocked outbound UDP 123 on `sql-report-02` and turned off the Hyper-V time
-provider "because the VM should use NTP" (the story; the bundle shows only its effect). Since then Windows Time has
-no usable source: the clock drifts, and certificates will soon look not yet valid or expired to TLS clients and to
-the agent.
-
-**Evidence:**
-* `commands/events_system.xml` (System log, Microsoft-Windows-Time-Service): 35 (synchronizing with
-  time.windows.com) early in the morning, then 29 (none of the sources accessible), 50 (time difference greater
-  than 5000 ms for 900 s) and 36 (not synchronized for 86400 seconds) - and no 35 or 37 after them.
-* The agent, the network to WireServer/IMDS and the extensions are still healthy: the drift has not broken a
-  certificate yet.
-
-**What a good engineer concludes:** restore time synchronization before certificates break: re-enable
-VMICTimeProvider (the Azure host's clock) or allow UDP 123 to the configured NTP source, then `w32tm /resync /force`
-and check `w32tm /query /status`.
-
-**Sources of the formats:** the Time-Service record structure of a real System log (omerbenamram/evtx sample), the
-event ids and meanings of KB 830092, KB 328621 and the AskDS blog (tests/shapes/time_service/SOURCES.md). The
-events' data element names are not documented: the records carry unnamed data, and the kit does not read them.
-
-## Findings
-`TIME_SERVICE_NOT_SYNCHRONIZED` (warning).
-"""
-    return b
-
-
 SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster,
-             keyvault_deadlock, keyvault_legacy_endpoint, run_command_stuck, clock_unsynchronized]
+             keyvault_deadlock, keyvault_legacy_endpoint, run_command_stuck]
 
 INDEX = """# Sample bundles
 

@@ -9,5 +9,4 @@ ANSWERS = {
     # branch codes (issue 15 part 3)
     'ex-runcmd-1': '131',
     'ex-runcmd-2': 'RUN_COMMAND_STILL_RUNNING',
-    'ex-time-1': '36',
 }
