@@ -75,3 +75,10 @@ def test_damaged_model_is_a_located_issue_not_an_exception() -> None:
     assert result.issues and result.issues[0].kind == "bad-json"
     assert result.df["allow_extension_operations"].isna().all()  # the cut value is not read as false
     assert parser.parse("[1, 2]", source="m.json").issues[0].kind == "unexpected-shape"
+
+
+def test_agent_installed_by_hand_and_extensions_allowed_is_info_only(tmp_path: Path) -> None:
+    df = _findings(tmp_path, "agent-installed-by-hand.rest.json")
+    hit = df[df["code"] == "VM_AGENT_NOT_PROVISIONED"]
+    assert len(hit) == 1 and hit["severity"].iloc[0] == "info" and "nothing to do" in hit["summary"].iloc[0]
+    assert "VM_EXTENSION_OPERATIONS_DISALLOWED" not in set(df["code"])

@@ -95,7 +95,8 @@ def agent_version_known_bad(ctx: Context) -> Iterable[Finding]:
                "the crash events carry its signature (the Windows version was not read)")
         out.append(ctx.finding("AGENT_VERSION_KNOWN_BAD",
                                f"Agent {kb.version} is known to fail on {kb.windows} ({kb.source}): {kb.symptom}. "
-                               f"Here {how}. Reported to work: {kb.works}.", _evidence(crashes)))
+                               f"Here {how}. Reported to work: {kb.works}.", _evidence(crashes),
+                               explains=crashes))
     return out
 
 

@@ -32,8 +32,9 @@ RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.run_command",  # before extensions (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
+    # before events: a crash it matches to a known agent/Windows issue is not reported again as a generic crash
+    "kit.diagnose.agent_versions",  # (branch codes)
     "kit.diagnose.events",
-    "kit.diagnose.agent_versions",  # after events: a crash that is a known agent/Windows issue (branch codes)
     "kit.diagnose.timesync",  # after agent: names AGENT_CERTIFICATE_ERROR when it was raised (branch codes)
     "kit.diagnose.paste",  # after the families that read the VM's own files: joins the findings they raised
     "kit.diagnose.meta",  # last: reads what the other rules explained

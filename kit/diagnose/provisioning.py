@@ -85,11 +85,19 @@ def vm_agent_not_provisioned(ctx: Context) -> Iterable[Finding]:
         return []
     names = ", ".join(sorted({str(n) for n in off["name"].dropna()})) or "the VM"
     seen = _agent_seen(ctx)
-    summary = (f"The VM model of {names} has provisionVMAgent = false: the VM was created without the guest agent. "
-               + ("The bundle shows an agent running (installed by hand later); extensions still need "
-                  "osProfile.allowExtensionOperations set to true." if seen else
-                  "The bundle shows no agent running, so no extension can run on it."))
-    return [ctx.finding("VM_AGENT_NOT_PROVISIONED", summary, frame_evidence(off, "vm_model", _EV))]
+    allowed = bool((off["allow_extension_operations"] == True).fillna(False).all())  # noqa: E712 (NA-aware)
+    summary = f"The VM model of {names} has provisionVMAgent = false: the VM was created without the guest agent. "
+    severity = None
+    if seen and allowed:  # the documented repair is done (agent installed by hand, extensions allowed again)
+        summary += ("The bundle shows an agent running and the model allows extension operations: nothing to do, "
+                    "the setting only records how the VM was created.")
+        severity = "info"
+    elif seen:
+        summary += ("The bundle shows an agent running (installed by hand later); extensions also need "
+                    "osProfile.allowExtensionOperations set to true.")
+    else:
+        summary += "The bundle shows no agent running, so no extension can run on it."
+    return [ctx.finding("VM_AGENT_NOT_PROVISIONED", summary, frame_evidence(off, "vm_model", _EV), severity=severity)]
 
 
 #: What each rule decides from, {rule: {frame: columns}} (tests/test_unknown_never_bad.py makes these unknown and
