@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,15 +38,22 @@ def wall(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--report", action="store_true", help="also time `vmkit report` (HTML with its figures)")
+    ap.add_argument("--samples", nargs="*", help="only these samples (folder names)")
     a = ap.parse_args()
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     py = sys.executable
-    samples = sorted(p for p in (ROOT / "sample_logs").iterdir() if (p / "manifest.json").is_file())
+    samples = sorted(p for p in (ROOT / "sample_logs").iterdir() if (p / "manifest.json").is_file()
+                     and (not a.samples or p.name in a.samples))
     wall([py, "-m", "kit.cli", "diagnose", str(samples[0])], 1, env)  # write the byte-code caches once
     commands = {"python -c pass": [py, "-c", "pass"], "python -c 'import pandas'": [py, "-c", "import pandas"]}
     commands.update({f"vmkit diagnose {s.name}": [py, "-m", "kit.cli", "diagnose", str(s)] for s in samples})
+    if a.report:
+        out = str(Path(tempfile.mkdtemp()) / "report.html")
+        commands.update({f"vmkit report {s.name}": [py, "-m", "kit.cli", "report", str(s), "-o", out]
+                         for s in samples})
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(a.runs):  # round-robin, so that a slow spell of a shared machine hits every command alike
         for name, cmd in commands.items():

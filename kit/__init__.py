@@ -4,6 +4,7 @@
     >>> b = kit.open_bundle("sample_logs/healthy")      # a folder, a .zip, or a customer's loose files
     >>> b.agent_log.head()                              # every artifact is a typed DataFrame
     >>> kit.diagnose(b)                                 # findings with codes, evidence and fixes
+    >>> kit.compare("before.zip", "after.zip")          # what a change resolved, introduced, and changed
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bundle import Bundle, open_bundle
+    from .comparison import compare
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from . import bundle
 
         return getattr(bundle, name)
+    if name == "compare":
+        from .comparison import compare
+
+        return compare
     if name == "diagnose":
         import importlib
 
@@ -30,4 +36,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kit' has no attribute {name!r}")
 
 
-__all__ = ["Bundle", "__version__", "diagnose", "open_bundle"]
+__all__ = ["Bundle", "__version__", "compare", "diagnose", "open_bundle"]

@@ -1,6 +1,7 @@
 """`vmkit`: the command line over the same functions the notebooks call.
 
-    vmkit diagnose PATH [--json] [--min-severity S]   findings; exit 0 = nothing at error or above,
+    vmkit diagnose PATH [--json] [--min-severity S]   the causes of "agent Not Ready" ranked, then the findings
+                                                        (--json: the findings only); exit 0 = nothing at error or above,
                                                         1 = findings at error or above, 2 = bundle unreadable
     vmkit report PATH -o report.html                  one self-contained HTML report
     vmkit inspect PATH                                what the bundle holds: recognised files, frames, issues
@@ -8,6 +9,10 @@
     vmkit redact BUNDLE -o OUT.zip [--pseudonymize]   a copy safe to share: secrets removed (names replaced)
     vmkit redact --check PATH                         scan a file or bundle for secrets; exit 1 when any
     vmkit collect HOST... [options]                   collect a bundle from VMs over WinRM
+    vmkit diff BEFORE AFTER [--json]                  findings resolved / new / still there, and what changed;
+                                                        exit 1 = a new finding at error or above
+    vmkit probe HOST [--watch]                        reachability from the VM now, in seconds; --watch: a line
+                                                        per change until --duration or Ctrl-C
 """
 
 from __future__ import annotations
@@ -137,6 +142,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 else "at an unknown time")
         print(_safe(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}"))
         print()
+        try:  # symptom first (issue 15 part 4): the causes of "agent Not Ready", ranked from every finding
+            from .diagnose.symptoms import format_symptoms, symptoms
+
+            block = format_symptoms(symptoms(every, bundle))
+        except Exception as exc:  # the findings below stand on their own
+            block = f"Symptom: agent Not Ready - the causes could not be ranked ({type(exc).__name__})."
+        if block:
+            print(_safe(block))
+            print()
+            print("Findings:")
         print(_safe(format_findings(findings)))
         hidden = len(every) - len(findings)
         if hidden:
@@ -145,6 +160,69 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             print(f"Hidden by --min-severity {args.min_severity}: {hidden} finding(s) ({what}).")
     bad = findings["severity"].isin(["error", "critical"]).any()
     return EXIT_FINDINGS if bad else EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .comparison import compare
+
+    try:
+        before, after = _open(args.before), _open(args.after)
+        c = compare(before, after)
+    except (KitError, OSError) as exc:
+        _err("cannot read bundle: ", exc)
+        return EXIT_UNREADABLE
+    if args.json:
+        from .redact import redact_obj
+
+        doc = {"before": c.before_label, "after": c.after_label, "notes": c.notes, "counts": c.counts(),
+               "findings": json.loads(c.findings.to_json(orient="records", date_format="iso")),
+               "changes": json.loads(c.changes.to_json(orient="records", date_format="iso"))}
+        json.dump(redact_obj(doc), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(_safe(c.text(min_severity=args.min_severity)))
+    new = c.findings[c.findings["status"] == "new"]
+    return EXIT_FINDINGS if new["severity_after"].isin(["error", "critical"]).any() else EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .collect.cli import plain_http_warning
+    from .errors import CollectionError
+    from .live import connect
+
+    if args.http and args.https:
+        print("vmkit probe: --http and --https exclude each other", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.insecure:
+        print("warning: --insecure: the VM's TLS certificate is not checked", file=sys.stderr)
+    scheme = "http" if args.http else "https" if args.https else "auto"
+    try:
+        with plain_http_warning():
+            session = connect(args.host, user=args.user, transport=args.transport, scheme=scheme, port=args.port,
+                              insecure=args.insecure, ca_file=args.ca_file, cert_pem=args.cert,
+                              cert_key_pem=args.cert_key, proxy=args.proxy, deadline_s=args.deadline,
+                              operation_timeout_s=args.operation_timeout,
+                              read_timeout_s=args.operation_timeout + 10, keep=args.keep)
+    except (CollectionError, KitError) as exc:
+        _err("", exc)
+        return EXIT_UNREADABLE
+    with session:
+        if args.watch:
+            print(f"Watching {args.host} every {args.every:g} s for {args.duration:g} s (Ctrl-C stops; a line per "
+                  "change)", flush=True)
+            w = session.watch(every=args.every, duration=args.duration,
+                              on_change=lambda line: print(_safe(line), flush=True))
+            last = w.rows.groupby("endpoint", sort=False).tail(1)
+            print(f"{w.probes} probe(s), stopped: {w.stopped}; last: "
+                  + ", ".join(f"{r.endpoint} {r.verdict}" for r in last.itertuples()))
+            return EXIT_OK if (last["verdict"] == "reachable").all() else EXIT_FINDINGS
+        try:
+            p = session.probe()
+        except (CollectionError, KitError) as exc:
+            _err("probe failed: ", exc)
+            return EXIT_UNREADABLE
+        print(_safe(p.text()))
+        return EXIT_OK if (p.reachability["verdict"] == "reachable").all() else EXIT_FINDINGS
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -330,6 +408,12 @@ def cmd_redact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_args(p: argparse.ArgumentParser, json_help: str) -> None:
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
+                   help="hide findings below this severity")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vmkit", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -338,10 +422,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("diagnose", help="run the diagnosis rules over a bundle")
     d.add_argument("path", help="bundle folder or .zip")
-    d.add_argument("--json", action="store_true", help="machine-readable list of findings")
-    d.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
-                   help="hide findings below this severity")
+    _output_args(d, "machine-readable list of findings")
     d.set_defaults(func=cmd_diagnose, imports=("kit.diagnose",))
+
+    df = sub.add_parser("diff", help="compare two bundles: findings resolved, new, still there; what changed",
+                        description="Compare BEFORE with AFTER (bundle folders or zips): which findings a change "
+                        "resolved, which it introduced, which remain, and what changed in the frames that decide "
+                        "them (routes, proxy, firewall rules, services, probes, agent and extension versions), each "
+                        "with its evidence. Exit 1 when AFTER has a new finding at error or above.")
+    df.add_argument("before", help="the earlier bundle")
+    df.add_argument("after", help="the later bundle")
+    _output_args(df, "machine-readable comparison")
+    df.set_defaults(func=cmd_diff, imports=("kit.comparison",))
+
+    pr = sub.add_parser("probe", help="probe a VM now: WireServer, HostGAPlugin and IMDS from the VM, in seconds",
+                        description="Run the collector's network commands and probes on HOST over WinRM (no log "
+                        "files) and print the verdict per endpoint, or with --watch repeat it and print a line each "
+                        "time a verdict changes. Exit 0 when every endpoint is reachable, 1 otherwise, 2 when the VM "
+                        "cannot be probed.")
+    pr.add_argument("host", metavar="HOST", help="VM host name or IP address (host:port allowed)")
+    from .collect.cli import connection_args
+
+    connection_args(pr)
+    pr.add_argument("--watch", action="store_true", help="repeat the probe; print a line per change")
+    pr.add_argument("--every", type=float, default=10.0, help="seconds between probes with --watch (10)")
+    pr.add_argument("--duration", type=float, default=600.0, help="seconds to watch (600); Ctrl-C stops earlier")
+    pr.add_argument("--deadline", type=float, default=90.0, help="give up on one probe after this many seconds (90)")
+    pr.add_argument("--operation-timeout", type=int, default=20, help="WinRM operation timeout in seconds (20)")
+    pr.add_argument("--keep", metavar="DIR", default=None, help="keep each probe's zip in DIR (evidence)")
+    pr.set_defaults(func=cmd_probe, imports=("kit.live",))
 
     r = sub.add_parser("report", help="write a self-contained HTML report")
     r.add_argument("path", help="bundle folder or .zip")

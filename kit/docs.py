@@ -57,7 +57,9 @@ def frames_markdown() -> str:
         inputs = ", ".join(f"`{i}`" for i in d.inputs)
         parts.append(d.schema.to_markdown() + f"\nDerived from {inputs} by `{d.function}` (`bundle.frame"
                      f"(\"{d.schema.name}\")`, computed once per bundle).\n")
-    for schema in [*extra, FINDINGS, EVIDENCE]:
+    from .comparison import CHANGES, FINDING_CHANGES
+
+    for schema in [*extra, FINDINGS, EVIDENCE, FINDING_CHANGES, CHANGES]:
         parts.append(schema.to_markdown())
     return "\n".join(parts)
 

@@ -9,6 +9,7 @@ instead of failing, and stays readable with thousands of records (records are bi
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -367,3 +368,40 @@ def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -
 REPORT_PLOTS = [("Findings", findings_overview), ("Agent timeline", agent_timeline),
                 ("Extension operations", extension_operations), ("Connectivity", connectivity),
                 ("Routes", routes)]
+
+
+WATCH_COLORS = {"reachable": OK, "answers-with-error": "#bc4b09", "unreachable": FAIL, "cannot-tell": "#9e9e9e",
+                "no-answer": "#5c5c5c"}
+
+
+def watch(rows: pd.DataFrame, *, title: str = "Reachability from the VM") -> Figure:
+    """A live watch (:meth:`kit.live.LiveSession.watch`'s ``rows``): one lane per endpoint, each probe a coloured
+    segment until the next probe, so the moment a verdict changes is where the colour changes."""
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    if rows.empty:
+        _missing(ax, "No probe yet")
+        ax.set_title(title, fontsize=10)
+        return fig
+    lanes = list(dict.fromkeys(rows["endpoint"]))
+    t = _naive(rows["probed_at"])
+    times = sorted(set(t))
+    step = (times[-1] - times[-2]) if len(times) > 1 else pd.Timedelta(seconds=10)
+    nxt = dict(pairwise(times))
+    seen: set[str] = set()
+    for (endpoint, verdict), when in zip(zip(rows["endpoint"], rows["verdict"], strict=True), t, strict=True):
+        y = lanes.index(endpoint)
+        end = nxt.get(when, when + step)
+        v = str(verdict)
+        ax.barh(y, end - when, left=when, height=0.6, color=WATCH_COLORS.get(v, "#9e9e9e"),
+                hatch="//" if v in ("no-answer", "cannot-tell") else None, edgecolor="white", linewidth=0.5,
+                label=v if v not in seen else None)
+        seen.add(v)
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels(lanes, fontsize=9)
+    ax.invert_yaxis()
+    _time_axis(ax)
+    ax.set_xlabel("time (UTC, the engineer's clock)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

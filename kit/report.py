@@ -110,12 +110,38 @@ def _evidence(evidence: list[dict], shown: dict[str, str], anchor: str) -> str:
             + "".join(rows) + "</table></div>")
 
 
-def _fig_png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+_DPI = 100
+_PAD_INCHES = 0.1  # savefig's default pad around a tight bounding box
 
-    plt.close(fig)
+
+def _fig_png(fig) -> str:
+    """The figure as a PNG data URI, drawn once.
+
+    ``savefig(bbox_inches="tight")`` draws a figure twice (once to measure it, once to save it); here it is drawn
+    once on an Agg canvas, the tight bounding box is measured on that drawing, and the pixels are cropped to it
+    (padded as savefig pads). Only a figure whose artists reach past its own edges (which cropping cannot show)
+    is saved the two-draw way."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    buf = io.BytesIO()
+    try:
+        fig.set_dpi(_DPI)
+        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+        canvas.draw()
+        box = fig.get_tightbbox(canvas.get_renderer()).padded(_PAD_INCHES)
+        w, h = canvas.get_width_height()
+        x0, x1 = int(np.floor(box.x0 * _DPI)), int(np.ceil(box.x1 * _DPI))
+        top, bottom = int(np.floor(h - box.y1 * _DPI)), int(np.ceil(h - box.y0 * _DPI))
+        if x0 >= 0 and top >= 0 and x1 <= w and bottom <= h:
+            pixels = np.asarray(canvas.buffer_rgba())[top:bottom, x0:x1]
+            Image.fromarray(pixels, "RGBA").save(buf, format="png")
+        else:
+            fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

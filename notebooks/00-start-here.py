@@ -58,6 +58,18 @@ bundle = kit.open_bundle(BUNDLE)
 bundle
 
 # %% [markdown]
+# ## Symptom: the agent shows "Not Ready"
+# Start from what the customer sees. The possible causes of an agent that is **Not Ready** (service stopped or
+# disabled, crash loop, WireServer blocked, proxy, certificates, clock skew, app control, agent too old) are ranked
+# from this bundle's findings: rank 1 is the best supported, each with the finding code, the evidence line and the
+# fix. A cause with nothing pointing at it is not listed; a cause whose data is missing says "cannot tell" and why.
+
+# %%
+from kit.diagnose.symptoms import symptoms
+
+symptoms(kit.diagnose(bundle), bundle)
+
+# %% [markdown]
 # ## What the bundle holds
 # Every file the kit recognised (by path or by content), every frame it built, and anything it could not read.
 # Damaged lines are never dropped: they are flagged and listed in `bundle.issues`.

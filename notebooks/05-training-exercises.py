@@ -97,23 +97,21 @@ answer = ANSWERS.get("ex5", "")  # a finding code
 check("ex5", answer)
 
 # %% [markdown]
-# ## Run Command exercises
-# %%
-ex = exercises()["ex-runcmd-1"]
-print(ex.question)
-b6 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-log6 = b6.frame("handler_log")
-print("collected at", b6.collected_at)
-log6[log6["extension"].str.contains("RunCommand", na=False)][["ts", "level", "message"]]
+# ## Exercises 6-16: deployment errors and the agent's Windows events
+#
+# These bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform, the
+# portal) or an event-log export. Open one and read `b.paste_lines` (the pasted lines, with the catalog codes their
+# text matches) or `b.events`. Type your answers into `mine`, then run the cell: each answer is checked.
 
 # %%
-answer = ANSWERS.get("ex-runcmd-1", "")  # a number of minutes
-check("ex-runcmd-1", answer)
+from kit.training import exercise_bundle
+
+b = open_bundle(exercise_bundle("ex6", SAMPLES))  # open any of them like this
+b.paste_lines[["line", "text", "codes"]]
 
 # %%
-ex = exercises()["ex-runcmd-2"]
-print(ex.question)
-
-# %%
-answer = ANSWERS.get("ex-runcmd-2", "")  # a finding code
-check("ex-runcmd-2", answer)
+mine = {ex_id: ANSWERS.get(ex_id, "") for ex_id in exercises() if ex_id not in ("ex1", "ex2", "ex3", "ex4", "ex5")}
+# mine["ex6"] = "..."  # type your answers here
+for ex_id, answer in mine.items():
+    print(f"{ex_id} ({exercises()[ex_id].bundle}): {exercises()[ex_id].question}")
+    display(check(ex_id, answer))

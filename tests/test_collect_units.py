@@ -36,8 +36,10 @@ def test_script_gathers_every_layout_artifact():
         assert f"'{path}'" in text, path
     # read-only: shared read access, and only the staging folder is ever removed
     assert "[IO.FileShare]::ReadWrite -bor [IO.FileShare]::Delete" in text
-    removes = re.findall(r"Remove-Item[^\n]*", text)
-    assert removes == ["Remove-Item -LiteralPath $Stage -Recurse -Force -ErrorAction SilentlyContinue }"]
+    removes = re.findall(r"Remove-Item -LiteralPath (\S+)", text)
+    assert removes and set(removes) == {"$Stage"}
+    deletes = re.findall(r"\[IO\.File\]::Delete\((\$\w+)\)", text)
+    assert set(deletes) == {"$dest", "$OutFile", "$zipPath"}  # a half-copied staged file, the zip being replaced
     assert not re.search(r"\b(Set-Content|Out-File|Set-ItemProperty|New-NetFirewallRule|route add|Stop-Service)\b",
                          text, flags=re.I)
 
@@ -115,7 +117,23 @@ def test_clixml_streams():
     assert s["error"] == "Get-Item : Cannot find path 'C:\\x' because it does not exist."
     assert s["warning"] == "careful"
     assert error_text(b"plain text error\r\n") == "plain text error"
-    assert error_text(b"#< CLIXML\r\n<Objs><S S=\"Error\">broken") == ""  # no complete block: nothing invented
+    # cut short: what the open string holds, marked, and nothing invented
+    assert error_text(b"#< CLIXML\r\n<Objs><S S=\"Error\">broken") == "broken [CLIXML cut short]"
+    assert decode_stderr(b"#< CLIXML\r\n<Objs><Obj S=\"progress\"><MS><I64 N=\"Sour") == {
+        "other": "[CLIXML cut short]"}
+    # complete strings before the cut are kept whole; entities and _xHHHH_ escapes decoded
+    cut = decode_stderr(b'#< CLIXML\r\n<Objs Version="1.1.0.1"><S S="Error">a &lt;b&gt;_x000D__x000A_</S>'
+                        b'<S S="Warning">half of it')
+    assert cut == {"error": "a <b>", "warning": "half of it [CLIXML cut short]"}
+
+
+def test_clixml_keeps_text_around_the_blocks():
+    raw = (b'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+           b'<S S="Error">first_x000D__x000A_</S></Objs>\r\nAccess is denied.\r\n'
+           b'#< CLIXML\r\n<Objs Version="1.1.0.1"><S S="Error">second_x000D__x000A_</S></Objs>\r\ntrailing words\r\n')
+    s = decode_stderr(raw)
+    assert s["error"] == "first\r\nsecond"
+    assert s["other"] == "Access is denied.\ntrailing words"
 
 
 def test_secret_never_shows(monkeypatch):

@@ -285,6 +285,12 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
     "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED": lambda vm: vm.write("ticket/new-azvm.txt", _paste("arm_agent_status_ps.txt")),
     "DEPLOYMENT_OS_PROVISIONING_TIMEOUT": lambda vm: vm.write("ticket/terraform.txt",
                                                               _paste("arm_os_provisioning_terraform.txt")),
+    "DEPLOYMENT_EXTENSION_FAILED": lambda vm: vm.write("ticket/tf.txt", _paste("arm_cse_user_failure_terraform.txt")),
+    "DEPLOYMENT_EXTENSION_HANDLER_FAILED": lambda vm: vm.write("ticket/tf.txt",
+                                                               _paste("arm_handler_nontransient_terraform.txt")),
+    "DEPLOYMENT_EXTENSION_TIMEOUT": lambda vm: vm.write("ticket/arm.json.txt", _paste("arm_extension_timeout_json.txt")),
+    "DEPLOYMENT_REQUEST_REJECTED": lambda vm: vm.write("ticket/portal.txt", _paste("arm_quota_portal.txt")),
+    "DEPLOYMENT_CLIENT_GAVE_UP": lambda vm: vm.write("ticket/apply.txt", _paste("terraform_cse_client_timeout.txt")),
     # branch codes (issue 15 part 3): each fixture's source is in its tests/shapes/<folder>/SOURCES.md
     "VM_EXTENSION_OPERATIONS_DISALLOWED": lambda vm: vm.write("ticket/az-vm-show.json",
                                                               _shape("vm_model/extensions-disallowed.az-vm-show.json")),
@@ -399,6 +405,19 @@ NEAR_MISSES: dict[str, tuple[str, Callable[[Vm], None]]] = {
                                                                                lambda vm: _events(
                                                                                    vm, "applocker-other-file"
                                                                                    ".wevtutil.xml")),
+    # deployment pastes (issue 15): the code's words typed at a prompt, a success, or a tool's deadline elsewhere
+    "a CustomScriptExtension's success text pasted": ("DEPLOYMENT_EXTENSION_FAILED", lambda vm: vm.write(
+        "ticket/status.txt", "Command execution finished\r\n")),
+    "the error code searched for at a prompt, nothing found": ("DEPLOYMENT_EXTENSION_HANDLER_FAILED", lambda vm: vm.write(
+        "ticket/search.txt", "PS C:\\> Select-String -Path .\\deploy.log -Pattern VMExtensionHandlerNonTransientError\r\n"
+                             "PS C:\\>\r\n")),
+    "Terraform gave up on a 20-minute extension (not an Azure timeout)": ("DEPLOYMENT_EXTENSION_TIMEOUT", lambda vm: vm.write(
+        "ticket/apply.txt", _paste("terraform_backup_client_timeout.txt"))),
+    "az vm list-skus typed, no refusal": ("DEPLOYMENT_REQUEST_REJECTED", lambda vm: vm.write(
+        "ticket/skus.txt", "PS C:\\> az vm list-skus --location eastus --size Standard_D --all --output table\r\n")),
+    "Terraform deadline on a VM, not an extension": ("DEPLOYMENT_CLIENT_GAVE_UP", lambda vm: vm.write(
+        "ticket/apply.txt", '│ Error: creating Windows Virtual Machine (Resource Group Name: "rg"): polling after '
+                            "CreateOrUpdate: context deadline exceeded\r\n")),
 }
 
 

@@ -88,3 +88,20 @@ def test_vmkit_parse_writes_machine_formats(tmp_path: Path, fmt: str, capsys: py
         assert "WindowsAzureGuestAgent" in capsys.readouterr().out
     else:
         assert main(["parse", src, "-f", "parquet"]) == 2  # binary never to a terminal
+
+
+def test_diagnose_leads_with_the_symptom_and_its_ranked_causes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 part 4: the symptom and its causes first, then the findings, as before."""
+    main(["diagnose", str(SAMPLES / "firewall-blocks-32526")])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[2].startswith("Symptom: agent Not Ready")
+    assert lines[3] == "Likely causes, best supported first:"
+    assert lines[4].startswith("  1. WireServer (168.63.129.16) or HostGAPlugin is blocked or unreachable "
+                               "[GUEST_FIREWALL_BLOCKS_WIRESERVER]")
+    assert out.index("Findings:") < out.index("[ERROR   ] GUEST_FIREWALL_BLOCKS_WIRESERVER")
+    assert max(len(line) for line in lines[:out[: out.index("Findings:")].count("\n")]) <= 120
+    main(["diagnose", str(SAMPLES / "healthy")])
+    out = capsys.readouterr().out
+    assert "Symptom: agent Not Ready" in out and "No cause found in this bundle." in out
+    assert "Likely causes" not in out

@@ -17,6 +17,9 @@ It also answers the two PowerShell one-liners a per-file fetch sends through ``S
 benchmarks/bench_collect.py, "one PowerShell call per 512 KiB chunk, as common tools do"): a recursive file listing
 and a base64 read of one chunk of one file (see :data:`LIST_PS` and :data:`CHUNK_PS`).
 
+With the parameter ``profile`` = ``probe`` (kit.live) it answers as the script does: the commands and the probes,
+no files. ``bundle_dir`` may be changed between runs (a fix applied on the VM while a watch runs).
+
 Knobs for failure tests: ``corrupt`` flips one base64 character of the zip (a corrupted chunk), ``fail`` makes the
 script stop with an error record, ``stall`` never produces output after BEGIN, ``delay_s`` keeps the VM busy
 that long before any output (Receives time out meanwhile, as on a slow VM).
@@ -164,7 +167,7 @@ class SampleVm:
                 if p.is_file():
                     add(f"probes/{name}", p.read_bytes(), f"probes/{name}")
             log.append("files: agent log and extension state")
-            for rel, must in self._files():
+            for rel, must in ([] if params.get("profile") == "probe" else self._files()):
                 src = self.bundle_dir / rel
                 origin = "C:\\" + rel[2:].replace("/", "\\")
                 if not src.is_file():
@@ -192,7 +195,8 @@ class SampleVm:
             vm["host"] = params.get("host")
             manifest = {"format": "guestagent-kit-bundle", "format_version": 1,
                         "collector": {"name": "guestagent-kit", "version": params.get("kit_version"),
-                                      "script_sha256": params.get("script_sha256"), "mode": "winrm"},
+                                      "script_sha256": params.get("script_sha256"), "mode": "winrm",
+                                      "profile": params.get("profile", "full")},
                         "vm": vm, "collected_at": old.get("collected_at"),
                         "limits": {"per_file_bytes": per_file, "total_bytes": total}, "artifacts": arts}
             z.writestr("manifest.json", json.dumps(manifest, indent=4))

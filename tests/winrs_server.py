@@ -7,17 +7,26 @@ request's ``w:OperationTimeout``; ``w:InvalidSelectors`` for an unknown shell or
 Every response carries ``a:RelatesTo`` = the request's ``a:MessageID`` and never exceeds the request's
 ``w:MaxEnvelopeSize`` (pywinrm asks for 153,600 bytes, so one Receive carries at most ~113 KB of output).
 Authentication is Basic (pywinrm sends it pre-emptively; anything else gets 401 with ``WWW-Authenticate``), over
-HTTP or HTTPS (a throwaway self-signed certificate, :func:`make_cert`).
+HTTP or HTTPS (a throwaway self-signed certificate, :func:`make_cert`); or, with ``auth="ntlm"``, what a Windows
+VM's HTTP listener offers by default: ``WWW-Authenticate: Negotiate`` and ``Kerberos``, an NTLM acceptor
+(pyspnego's, with a credential file in its ``NTLM_USER_FILE`` format holding the server's user) authenticating the
+connection, then MS-WSMV 2.2.9.1.1 message encryption: every request and answer is a ``multipart/encrypted``
+body with ``protocol="application/HTTP-SPNEGO-session-encrypted"``, sealed with the connection's NTLM context,
+byte for byte the framing pywinrm 0.5's ``winrm/encryption.py`` builds and parses (a plain SOAP request on such
+a connection is refused with HTTP 401, as ``AllowUnencrypted=false`` does).
 
 What runs is pluggable: a *handler* gets ``start(command, arguments, env=..., codepage=..., console_mode_stdin=...,
 skip_cmd_shell=...)`` and returns an object with ``feed_stdin(data, end)``, ``read(max_bytes, timeout_s) ->
 (stdout, stderr, exit_code | None)`` and ``terminate()`` (see tests/vm_emulator.py).
 
-Simplified against Windows: no NTLM/Kerberos/CredSSP or message encryption, no shell idle timeouts or quotas,
-no Enumerate/Get/Put (pywinrm does not use them).
+Simplified against Windows: no Kerberos/CredSSP acceptor (``Kerberos`` is offered, never accepted), NTLM only
+in the raw form requests_ntlm sends under the ``Negotiate`` scheme (no SPNEGO wrapping), no shell idle timeouts or
+quotas, no Enumerate/Get/Put (pywinrm does not use them).
 
 Faults for tests: ``stall_receive`` (every Receive times out), ``drop_after_receives=N`` (the connection is closed
-without an answer on the N-th Receive), ``max_operation_wait_s`` (cap the server-side wait, to keep tests fast).
+without an answer on the N-th Receive), ``max_operation_wait_s`` (cap the server-side wait, to keep tests fast);
+``encrypt_answers=False`` (an NTLM peer that reads encrypted requests but answers in plain SOAP: a peer that
+refuses encryption).
 Every request is recorded in ``requests`` (action, HTTP status, request and response sizes).
 """
 
@@ -25,7 +34,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
+import re
 import ssl
+import struct
+import tempfile
 import threading
 import uuid
 import xml.etree.ElementTree as ET
@@ -63,6 +76,13 @@ RESPONSE_ACTION = {
 }
 TIMED_OUT = 2150858793
 INVALID_SELECTORS = 2150858843
+#: MS-WSMV 2.2.9.1.1 framing, as pywinrm 0.5's winrm/encryption.py writes and reads it.
+BOUNDARY = b"--Encrypted Boundary"
+SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"'
+#: pyspnego's NTLM acceptor reads its users from the file named by NTLM_USER_FILE when it is created and when it
+#: checks an AUTHENTICATE message; each server has its own file, so the variable is set around those calls only.
+_NTLM_ENV_LOCK = threading.Lock()
 
 
 @dataclass
@@ -71,6 +91,7 @@ class Request:
     status: int
     request_bytes: int
     response_bytes: int
+    encrypted: bool = False  # the request and its answer travelled as MS-WSMV encrypted bodies
 
 
 @dataclass
@@ -113,9 +134,13 @@ class WinrsServer:
     def __init__(self, handler: Any, *, user: str = "vmkit", password: str = "correct horse",
                  certfile: str | Path | None = None, keyfile: str | Path | None = None,
                  stall_receive: bool = False, drop_after_receives: int | None = None,
-                 max_operation_wait_s: float | None = None) -> None:
+                 max_operation_wait_s: float | None = None, auth: str = "basic", encrypt_answers: bool = True) -> None:
+        if auth not in ("basic", "ntlm"):
+            raise ValueError(f"auth must be basic or ntlm, not {auth!r}")
         self.handler = handler
         self.user, self.password = user, password
+        self.auth, self.encrypt_answers = auth, encrypt_answers
+        self._ntlm_file: str | None = None
         self.certfile, self.keyfile = certfile, keyfile
         self.stall_receive = stall_receive
         self.drop_after_receives = drop_after_receives
@@ -134,6 +159,12 @@ class WinrsServer:
         class Handler(_RequestHandler):
             srv = server
 
+        if self.auth == "ntlm":
+            if ":" in self.user or ":" in self.password:
+                raise ValueError("the NTLM user file cannot hold a ':' in a user name or password")
+            fd, self._ntlm_file = tempfile.mkstemp(prefix="winrs-ntlm-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:  # DOMAIN:USER:PASSWORD; "" and "." are the machine
+                f.write(f":{self.user}:{self.password}\n.:{self.user}:{self.password}\n")
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         if self.certfile:
@@ -149,6 +180,8 @@ class WinrsServer:
         assert self._httpd is not None
         self._httpd.shutdown()
         self._httpd.server_close()
+        if self._ntlm_file:
+            os.unlink(self._ntlm_file)
         for shell in self.shells.values():
             for cmd in shell.commands.values():
                 cmd.terminate()
@@ -165,6 +198,19 @@ class WinrsServer:
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/wsman"
+
+    def ntlm_call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` (creating or stepping an NTLM acceptor) with NTLM_USER_FILE naming this server's users."""
+        with _NTLM_ENV_LOCK:
+            old = os.environ.get("NTLM_USER_FILE")
+            os.environ["NTLM_USER_FILE"] = self._ntlm_file or ""
+            try:
+                return fn(*args)
+            finally:
+                if old is None:
+                    os.environ.pop("NTLM_USER_FILE", None)
+                else:
+                    os.environ["NTLM_USER_FILE"] = old
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -357,9 +403,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
+              content_type: str | None = "application/soap+xml;charset=UTF-8") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -374,25 +422,135 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._record("unknown", 404, raw, b"")
             self._send(404, b"")
             return
+        if srv.auth == "ntlm":
+            self._post_ntlm(raw)
+            return
         expected = "Basic " + base64.b64encode(f"{srv.user}:{srv.password}".encode()).decode()
         if self.headers.get("Authorization") != expected:
             self._record("auth", 401, raw, b"")
             self._send(401, b"", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
             return
+        self._answer(raw)
+
+    def _answer(self, raw: bytes, *, seal: Any = None) -> None:
+        """Dispatch one SOAP request and send the answer (sealed with ``seal`` when given)."""
         try:
-            action, status, xml = srv.dispatch(raw)
+            action, status, xml = self.srv.dispatch(raw)
         except _Drop:
             self._record("Receive", 0, raw, b"")
             self.close_connection = True
             self.connection.shutdown(2)
             return
         body = xml.encode("utf-8")
-        self._record(action, status, raw, body)
-        self._send(status, body)
+        self._record(action, status, raw, body, encrypted=seal is not None)
+        if seal is not None:
+            self._send(status, encrypt_message(seal, body), content_type=ENCRYPTED_CONTENT_TYPE)
+        else:
+            self._send(status, body)
 
-    def _record(self, action: str, status: int, raw: bytes, body: bytes) -> None:
+    # -- NTLM (per connection, as WinRM authenticates the connection) and message encryption
+    _ntlm: Any = None
+    _ntlm_done: bool = False
+
+    def _challenge(self, raw: bytes, token: str | None = None, scheme: str = "Negotiate") -> None:
+        self._record("auth", 401, raw, b"")
+        if token is None:  # what a Windows HTTP listener offers with Basic off: Negotiate and Kerberos
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Negotiate")
+            self.send_header("WWW-Authenticate", "Kerberos")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._send(401, b"", {"WWW-Authenticate": f"{scheme} {token}"}, content_type=None)
+
+    def _post_ntlm(self, raw: bytes) -> None:
+        import spnego
+        from spnego.exceptions import SpnegoError
+
+        srv = self.srv
+        header = self.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("negotiate", "ntlm") and value.strip():
+            try:
+                token = base64.b64decode(value.strip(), validate=True)
+            except ValueError:
+                self._challenge(raw)
+                return
+            kind = struct.unpack("<I", token[8:12])[0] if token[:8] == b"NTLMSSP\x00" and len(token) >= 12 else 0
+            if kind == 1:  # NEGOTIATE: a new context for this connection; answer its CHALLENGE
+                self._ntlm_done = False
+                self._ntlm = srv.ntlm_call(lambda: spnego.server(protocol="ntlm"))
+                out = srv.ntlm_call(self._ntlm.step, token)
+                self._challenge(raw, base64.b64encode(out or b"").decode(), scheme)
+                return
+            if kind == 3 and self._ntlm is not None:  # AUTHENTICATE: check it against the server's user
+                try:
+                    srv.ntlm_call(self._ntlm.step, token)
+                except SpnegoError:
+                    self._ntlm = None
+                    self._challenge(raw)
+                    return
+                self._ntlm_done = True
+            else:
+                self._challenge(raw)
+                return
+        if not self._ntlm_done:
+            self._challenge(raw)
+            return
+        if not raw:  # pywinrm's empty POST that sets up the security context
+            self._record("auth", 200, raw, b"")
+            self._send(200, b"", content_type=None)
+            return
+        ctype = self.headers.get("Content-Type") or ""
+        if not ctype.lower().startswith("multipart/encrypted") or SPNEGO_ENCRYPTED.lower() not in ctype.lower():
+            self._challenge(raw)  # unencrypted SOAP on HTTP, refused (AllowUnencrypted=false; status assumed)
+            return
+        try:
+            plain = decrypt_message(self._ntlm, raw)
+        except (ValueError, SpnegoError):
+            self._record("unknown", 400, raw, b"")
+            self._send(400, b"", content_type=None)
+            return
+        self._answer(plain, seal=self._ntlm if srv.encrypt_answers else None)
+
+    def _record(self, action: str, status: int, raw: bytes, body: bytes, *, encrypted: bool = False) -> None:
         with self.srv._lock:
-            self.srv.requests.append(Request(action, status, len(raw), len(body)))
+            self.srv.requests.append(Request(action, status, len(raw), len(body), encrypted))
+
+
+def encrypt_message(ctx: Any, message: bytes) -> bytes:
+    """A ``multipart/encrypted`` body: ``message`` sealed with the NTLM context ``ctx`` (MS-WSMV 2.2.9.1.1; the
+    framing of pywinrm 0.5's ``Encryption._encrypt_message`` and ``_build_ntlm_message``)."""
+    wrapped = ctx.wrap(message, encrypt=True).data
+    signature, sealed = wrapped[:16], wrapped[16:]
+    return (BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENCRYPTED.encode() + b"\r\n"
+            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(message)).encode() + b"\r\n"
+            + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
+            + struct.pack("<i", len(signature)) + signature + sealed + BOUNDARY + b"--\r\n")
+
+
+def decrypt_message(ctx: Any, body: bytes) -> bytes:
+    """The SOAP message inside an encrypted body (the reverse of :func:`encrypt_message`). ValueError if the framing,
+    the length or the signature is wrong."""
+    parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
+    if len(parts) != 2:
+        raise ValueError(f"expected 2 MIME parts, found {len(parts)}")
+    m = re.search(rb"Length=(\d+)", parts[0])
+    if not m or SPNEGO_ENCRYPTED.encode() not in parts[0]:
+        raise ValueError("expected the SPNEGO-session-encrypted header part")
+    payload = parts[1]
+    if not payload.endswith(BOUNDARY + b"--\r\n"):
+        raise ValueError("expected the closing boundary")
+    payload = payload[:-len(BOUNDARY + b"--\r\n")]
+    prefix = b"\tContent-Type: application/octet-stream\r\n"
+    if not payload.startswith(prefix):
+        raise ValueError("expected the application/octet-stream part")
+    payload = payload[len(prefix):]
+    (sig_len,) = struct.unpack("<i", payload[:4])
+    message = ctx.unwrap(payload[4:4 + sig_len] + payload[4 + sig_len:]).data
+    if len(message) != int(m.group(1)):
+        raise ValueError(f"expected {m.group(1)} bytes, decrypted {len(message)}")
+    return message
 
 
 def make_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
 import secrets as _secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,18 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import (
-    AuthError,
     CollectionError,
-    CollectionTimeout,
+    CollectionInterrupted,
     CredentialError,
-    RemoteScriptError,
-    TransferError,
-    TransportError,
+    OutputError,
     UnsafeArchiveError,
 )
 from . import script as _script
 from .credentials import Credential, Secret, get_credential
-from .remote import TRANSPORTS, ConnectOptions, RunStats, run_collector
+from .remote import TRANSPORTS, Cancel, ConnectOptions, RunStats, _warn_http_once, run_collector
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -49,8 +47,11 @@ class CollectResult:
     seconds: float = 0.0
     round_trips: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    error_kind: str | None = None  # auth, tls, refused, network, timeout, transfer, script, credentials, error
+    #: credentials, config, auth, tls, refused, network, encryption, protocol, fault, timeout, transfer, script,
+    #: disk-full, quota, read-only, permission, not-a-folder, local, interrupted, error (docs/collect.md)
+    error_kind: str | None = None
     log: list[str] = field(default_factory=list)
+    endpoint: str | None = None  # the WinRM URL used (scheme "auto" picks https or http)
 
     @property
     def total_round_trips(self) -> int:
@@ -89,34 +90,41 @@ def _safe_name(host: str) -> str:
 
 
 def _kind(exc: BaseException) -> str:
-    if isinstance(exc, CredentialError):
-        return "credentials"
-    if isinstance(exc, AuthError):
-        return "auth"
-    if isinstance(exc, TransportError):
-        msg = str(exc)
-        return "tls" if msg.startswith("TLS") else "refused" if "connection refused" in msg else "network"
-    if isinstance(exc, CollectionTimeout):
-        return "timeout"
-    if isinstance(exc, TransferError | UnsafeArchiveError):
+    if isinstance(exc, UnsafeArchiveError):
         return "transfer"
-    if isinstance(exc, RemoteScriptError):
-        return "script"
-    return "error"
+    return str(getattr(exc, "kind", "error"))
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder, or say precisely why it cannot be (before the VM is asked for anything)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os_error(exc, out, "create the output folder") from None
+    if not out.is_dir():  # pragma: no cover - mkdir(exist_ok=True) raises FileExistsError for a file
+        raise OutputError(f"could not use {out}: it is a file, not a folder", path=out, kind="not-a-folder")
 
 
 def collect(host: str, *, user: str | None = None, password: str | Secret | None = None,
             credential: Credential | None = None, out: str | Path = "bundles", transport: str = "ntlm",
-            scheme: str = "https", port: int | None = None, insecure: bool = False, ca_file: str | None = None,
+            scheme: str = "auto", port: int | None = None, insecure: bool = False, ca_file: str | None = None,
             cert_pem: str | None = None, cert_key_pem: str | None = None, proxy: str | None = None,
             deadline_s: float = 1800.0, operation_timeout_s: int = 20, read_timeout_s: int = 30,
             per_file_bytes: int = PER_FILE_BYTES, total_bytes: int = TOTAL_BYTES, interactive: bool | None = None,
             allow_unencrypted: bool = False, raise_on_error: bool = True,
             on_log: Callable[[str], None] | None = None,
-            on_progress: Callable[[int, int | None], None] | None = None) -> CollectResult:
+            on_progress: Callable[[int, int | None], None] | None = None,
+            cancel: Cancel | None = None) -> CollectResult:
     """Collect one VM into ``out/<host>-<UTC time>/`` (the unpacked bundle) beside its verified ``.zip``.
 
     ``host`` may carry a port (``10.0.0.4:55986``, ``[fe80::1]:5986``), which wins over ``port``.
+
+    ``scheme``: ``"auto"`` (default) uses HTTPS on 5986 when something listens there, else HTTP 5985 with NTLM
+    message encryption (what an Azure Windows VM has by default; a one-time warning says that this does not
+    authenticate the VM); ``"https"`` or ``"http"`` force one. Ctrl-C stops the collection within about a second
+    and raises :class:`~kit.errors.CollectionInterrupted` (a ``KeyboardInterrupt``) after signalling the command
+    and deleting the shell on the VM; nothing is left of a bundle cut short. Local failures (disk full, quota,
+    read-only, permission, the output folder is a file) raise :class:`~kit.errors.OutputError` naming the path.
 
     The password comes from ``credential``/``password`` if given, else ``VMKIT_PASSWORD``, the keyring or a
     prompt (see :mod:`kit.collect.credentials`). Certificate auth needs ``cert_pem``/``cert_key_pem`` and no
@@ -131,11 +139,13 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
     stats = RunStats()
     result = CollectResult(host=host, ok=False)
     started = time.monotonic()
+    notes: list[str] = []
     try:
         opts.check()
         cred = credential
         if cred is None and transport != "certificate":
             cred = get_credential(address, user, password=password, interactive=interactive)
+        _prepare_out(Path(out))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         base = Path(out) / f"{_safe_name(host)}-{stamp}"
         zip_path = base.with_name(base.name + ".zip")
@@ -143,14 +153,22 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
             raise CollectionError(f"{zip_path} or {base} already exists; not overwriting a bundle")
         params = {"host": host, "kit_version": __version__, "script_sha256": _script.script_sha256(),
                   "per_file_bytes": int(per_file_bytes), "total_bytes": int(total_bytes),
+                  "deadline_s": _script.script_deadline(deadline_s),
                   "nonce": f"{_secrets.randbelow(10**10):010d}"}
+        opts = opts.resolve(address)
+        result.endpoint = opts.endpoint(address)
+        if opts.encrypted_http:
+            notes.append("warning: " + _warn_http_once(result.endpoint, opts.transport))
         rec = run_collector(address, cred, opts, zip_path, params=params, on_log=on_log, on_progress=on_progress,
-                            stats=stats)
-        result.log = rec.log + [f"stray output: {s}" for s in rec.stray]
+                            stats=stats, cancel=cancel, label=host)
+        result.log = notes + rec.log + [f"stray output: {s}" for s in rec.stray]
         from ..bundle.safezip import extract_zip
 
         try:
             extract_zip(zip_path, base)
+        except OSError as exc:
+            zip_path.unlink(missing_ok=True)
+            raise OutputError.from_os_error(exc, base, "unpack the bundle into") from None
         except BaseException:
             zip_path.unlink(missing_ok=True)
             raise
@@ -188,6 +206,10 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
 
     Every VM is tried; each result says what happened. ``kwargs`` are those of :func:`collect`. Credentials
     are looked up once per user before the threads start (a prompt, if any, happens once).
+
+    Ctrl-C stops every collection in flight within about a second (each command signalled, each shell deleted,
+    nothing left of a bundle cut short) and raises :class:`~kit.errors.CollectionInterrupted` whose ``results``
+    hold every VM's result: finished ones as they ended, the others with ``error_kind == "interrupted"``.
     """
     hosts = list(dict.fromkeys(hosts))
     kwargs = dict(kwargs)
@@ -199,30 +221,79 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
                                                   interactive=kwargs.pop("interactive", None))
         except CredentialError as exc:
             return [CollectResult(host=h, ok=False, error=str(exc), error_kind="credentials") for h in hosts]
+    cancel = kwargs.pop("cancel", None) or Cancel()
+    kwargs["cancel"] = cancel
     results: dict[str, CollectResult] = {}
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for h in hosts:
+        todo.put(h)
+    done: queue.SimpleQueue[tuple[str, CollectResult]] = queue.SimpleQueue()
+    busy: set[str] = set()
+
+    def worker() -> None:
+        # Daemon threads, not a ThreadPoolExecutor: after Ctrl-C the process must not wait at exit for a worker that
+        # is blocked in a WinRM Receive (up to the operation timeout).
+        while not cancel.is_set():
+            try:
+                h = todo.get_nowait()
+            except queue.Empty:
+                return
+            busy.add(h)
+            try:
+                r = collect(h, **kwargs)
+            except CollectionInterrupted as exc:
+                r = CollectResult(host=h, ok=False, error=str(exc), error_kind="interrupted")
+            except Exception as exc:  # a bug, not a VM failure: still report it per host
+                r = CollectResult(host=h, ok=False, error=f"{type(exc).__name__}: {exc}", error_kind="error")
+            done.put((h, r))
+            busy.discard(h)
+
     bar = None
     if progress and hosts:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(hosts), desc="collecting", unit="VM")
+    threads = [threading.Thread(target=worker, name=f"vmkit-collect-{i}", daemon=True)
+               for i in range(min(max(1, max_workers), len(hosts)))]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            futures = {pool.submit(collect, h, **kwargs): h for h in hosts}
-            for fut in as_completed(futures):
-                h = futures[fut]
-                try:
-                    results[h] = fut.result()
-                except Exception as exc:  # a bug, not a VM failure: still report it per host
-                    results[h] = CollectResult(host=h, ok=False, error=f"{type(exc).__name__}: {exc}",
-                                               error_kind="error")
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"{h}: {'ok' if results[h].ok else results[h].error_kind}")
+        for t in threads:
+            t.start()
+        while len(results) < len(hosts):
+            try:
+                h, r = done.get(timeout=0.1)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and done.empty():  # pragma: no cover - a worker died
+                    break
+                continue
+            results[h] = r
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{h}: {'ok' if r.ok else r.error_kind}")
+    except KeyboardInterrupt:
+        pressed = time.monotonic()
+        left = cancel.interrupt()
+        # A VM whose bundle had fully arrived is only being unpacked: give it until ~1.5 s after Ctrl-C to finish.
+        while set(busy) - cancel.stopped - results.keys() and time.monotonic() < pressed + 1.5:
+            with contextlib.suppress(queue.Empty):
+                h, r = done.get(timeout=0.05)
+                results.setdefault(h, r)
+        while not done.empty():  # results that arrived meanwhile
+            h, r = done.get_nowait()
+            results.setdefault(h, r)
+        out = [results.get(h) or CollectResult(host=h, ok=False, error_kind="interrupted",
+                                               error="interrupted by Ctrl-C before it finished") for h in hosts]
+        running = sum(1 for r in out if r.error_kind == "interrupted")
+        raise CollectionInterrupted(f"collection interrupted (Ctrl-C): {len(hosts) - running} of {len(hosts)} VMs "
+                                    f"had finished; {running} stopped (commands signalled, shells deleted"
+                                    + (f"; partial bundles kept: {', '.join(map(str, left))})" if left
+                                       else "; nothing of theirs was kept)"),
+                                    left=left, results=out) from None
     finally:
         if bar is not None:
             with contextlib.suppress(Exception):
                 bar.close()
-    return [results[h] for h in hosts]
+    return [results.get(h) or CollectResult(host=h, ok=False, error="the worker stopped without a result",
+                                            error_kind="error") for h in hosts]
 
 
 def summary(results: Iterable[CollectResult]) -> pd.DataFrame:

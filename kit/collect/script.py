@@ -65,6 +65,12 @@ def command_arguments() -> list[str]:
             "-EncodedCommand", encoded_command()]
 
 
+def script_deadline(client_deadline_s: float) -> int:
+    """The deadline the script is given (``deadline_s``): under the client's by a fifth, at most two minutes, so
+    that the script stops its steps, marks the bundle partial and sends it before the client gives up on it."""
+    return int(max(5.0, client_deadline_s - min(120.0, client_deadline_s * 0.2)))
+
+
 def stdin_payload(params: dict[str, object]) -> bytes:
     """What the client writes to the script's stdin: one line of JSON parameters, then the script.
 

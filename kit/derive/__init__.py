@@ -13,6 +13,7 @@ Modules:
 
 * :mod:`kit.derive.history` - ``extension_history``: extension version changes (auto-upgrades) from the agent log;
 * :mod:`kit.derive.keyvault` - ``keyvault_certificates``: the Key Vault extension's settings per certificate;
+* :mod:`kit.derive.reachability` - ``reachability``: one verdict per platform endpoint from the VM's probes;
 * :mod:`kit.derive.routes` - how Windows picks a route, and which NIC/IP is the primary one;
 * :mod:`kit.derive.filters` - row filters shared by derived frames and rules.
 """
@@ -42,6 +43,7 @@ class Derivation:
 def _registry() -> dict[str, Derivation]:
     from .history import EXTENSION_HISTORY, extension_history
     from .keyvault import KEYVAULT_CERTIFICATES, keyvault_certificates
+    from .reachability import REACHABILITY, reachability
 
     return {
         "extension_history": Derivation(EXTENSION_HISTORY, ("agent_log",),
@@ -50,6 +52,9 @@ def _registry() -> dict[str, Derivation]:
         "keyvault_certificates": Derivation(KEYVAULT_CERTIFICATES, ("ext_settings",),
                                             lambda get: keyvault_certificates(get("ext_settings")),
                                             "kit.derive.keyvault.keyvault_certificates"),
+        "reachability": Derivation(REACHABILITY, ("tcp_probes", "http_probes"),
+                                   lambda get: reachability(get("tcp_probes"), get("http_probes")),
+                                   "kit.derive.reachability.reachability"),
     }
 
 

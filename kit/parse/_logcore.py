@@ -195,13 +195,17 @@ def byte_lines(text: str) -> ByteLines:
     ends = term
     has_cr = "\r" in text
     if has_cr:
-        cr = byte_positions(buf, 13)
-        after = np.minimum(cr + 1, size - 1)
-        lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
-        if len(lone):
-            term = np.union1d(term, lone)
+        crlf = (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
+        # Every CR is part of a CRLF (the agent's own files) when there are as many CRs as CRLFs: no second scan.
+        n_cr = sum(int(np.count_nonzero(buf[i:i + _CHUNK] == 13)) for i in range(0, size, _CHUNK))
+        if n_cr != int(np.count_nonzero(crlf)):
+            cr = byte_positions(buf, 13)
+            after = np.minimum(cr + 1, size - 1)
+            lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
+            if len(lone):
+                term = np.union1d(term, lone)
+            crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
         ends = term.copy()
-        crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
         ends[crlf] -= 1
     final_newline = size > 0 and len(term) > 0 and int(term[-1]) == size - 1
     starts = np.empty(len(term) + 1, dtype=np.int64)
@@ -253,16 +257,21 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
     windows: list[pa.Buffer] = []
     for b, buffer in enumerate(buffers):
         src = np.frombuffer(buffer, dtype=np.uint8)
-        if which is None:  # inline bytes of short values, prefix of long ones
-            views[:, 4:] = byte_rows(src, off, 12)
-            long_rows = np.flatnonzero(~short)
+        # inline bytes of short values (zero past the value), the 4-byte prefix of long ones
+        if which is None:
+            short_rows, long_rows = np.flatnonzero(short), np.flatnonzero(~short)
         else:
             rows = np.flatnonzero(which == b)
             if not len(rows):
                 continue
-            views[rows, 4:] = byte_rows(src, off[rows], 12)
-            long_rows = rows[~short[rows]]
+            short_rows, long_rows = rows[short[rows]], rows[~short[rows]]
+        if len(short_rows):
+            inline = byte_rows(src, off[short_rows], 12)
+            inline[np.arange(12)[None, :] >= length[short_rows, None]] = 0
+            views[short_rows, 4:] = inline
+            del inline
         if len(long_rows):
+            views[long_rows, 4:8] = byte_rows(src, off[long_rows], 4)
             win = off[long_rows] // _VIEW_WINDOW
             for w in np.unique(win).tolist():
                 sel = long_rows[win == w]
@@ -270,7 +279,6 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
                 ints[sel, 2] = len(windows)
                 ints[sel, 3] = off[sel] - lo
                 windows.append(buffer.slice(lo, min(len(src) - lo, 2 * _VIEW_WINDOW - 1)))
-    views[:, 4:] *= ~short[:, None] | (np.arange(12)[None, :] < length[:, None])  # zero past a short value
     validity = None
     if valid is not None and not valid.all():
         validity = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
@@ -283,13 +291,17 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
 def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array:
     """The text of records made of lines ``first[r]..last[r]`` (which tile all lines), lines joined with "\\n".
 
-    One pass over the buffer: the terminators that end records are dropped, a CRLF inside a record becomes
-    "\\n" (its CR dropped) and a lone CR inside a record becomes "\\n". The records are then consecutive in
-    the compacted bytes, so their offsets are all that is needed - no per-record copy."""
+    The terminators that end records are dropped, a CRLF inside a record becomes "\\n" (its CR dropped) and a
+    lone CR inside a record becomes "\\n". The records are then consecutive in the compacted bytes, so their
+    offsets are all that is needed - no per-record copy. Without lone CRs inside records (the agent writes CRLF)
+    the pieces are cut out by Arrow (:func:`_join_pieces`, about twice as fast); otherwise one NumPy pass over
+    the buffer drops the bytes."""
     buf, s, e = lines.buf, lines.start, lines.end
     size = len(buf)
     is_last = np.zeros(len(s), dtype=bool)
     is_last[last] = True
+    if not lines.has_cr or not _lone_cr_inside(lines, is_last):
+        return _join_pieces(lines, first, is_last)
     drop: list[np.ndarray] = []
     lone: list[np.ndarray] = []
     for a in range(0, len(s), _CHUNK // 8):  # blocks of lines: small temporaries
@@ -328,6 +340,55 @@ def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa
     offsets[:-1] = starts - np.searchsorted(dropped, starts)
     offsets[-1] = len(ov)
     return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), out)
+
+
+def _lone_cr_inside(lines: ByteLines, is_last: np.ndarray) -> bool:
+    """Whether a line that does not end its record is ended by a lone CR (which the record text turns into
+    "\\n"): the line after it then starts right after a CR."""
+    s, buf = lines.start, lines.buf
+    for a in range(0, len(s) - 1, _CHUNK // 8):
+        b = min(a + _CHUNK // 8, len(s) - 1)
+        nxt = s[a + 1:b + 1].astype(np.int64)
+        if (~is_last[a:b] & (buf[nxt - 1] == 13)).any():
+            return True
+    return False
+
+
+def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa.Array:
+    """:func:`compact_records` when no line inside a record ends with a lone CR (every such line then ends with
+    LF or CRLF): a record's text is its first line's content followed, for each further line, by the LF just
+    before that line and the line's content - pieces that each lie whole in the buffer. All pieces are cut out
+    by :func:`gather` into one buffer (one copy, in C++), where each record's pieces are consecutive."""
+    s, e = lines.start, lines.end
+    cont = np.ones(len(s), dtype=bool)  # the line continues a record: its piece starts at the LF before it
+    cont[first] = False
+    off = s.astype(np.int64) - cont
+    joined = gather([pa.py_buffer(lines.data)], off, e - off)
+    data, piece_off = large_string_parts(joined)
+    offsets = np.empty(len(first) + 1, dtype=np.int64)
+    offsets[:-1] = piece_off[first]
+    offsets[-1] = piece_off[-1]
+    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), data)
+
+
+def _load_malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):  # another C library (musl), or none found
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed by the parser's temporaries back to the system (glibc's ``malloc_trim``).
+
+    NumPy temporaries of a few MiB come from the C heap, and glibc keeps freed heap memory for later use: after
+    a big parse that is tens of MiB counted in the process's resident size (and in its peak, when the frame is
+    then built). A no-op where glibc is not the C library."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:

@@ -33,6 +33,7 @@ from ._logcore import (
     gather,
     parse_iso,
     parse_mdy,
+    release_freed_memory,
     utc_series,
 )
 from .base import ParseIssue, ParseResult
@@ -103,6 +104,7 @@ _LAYOUTS = {
     "iso-millis-z": ("dddd-dd-ddTdd:dd:dd.dddZ [", 11, 24),
 }
 _BLOCK = 1 << 15  # lines per block of the vectorised head check
+_BIG = 1 << 23  # bytes: from this size on, parse() gives the heap its temporaries used back to the system
 STYLES = ("mdy-hundredths", "iso-seconds-z", "iso-millis-z", "scrubbed")
 _MDY, _ISO_S, _ISO_MS, _PII, _BAD = 0, 1, 2, 3, 4
 #: Current agents write milliseconds: checking that layout first leaves few lines for the other two.
@@ -249,6 +251,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     if n == 0:
         return ParseResult({NAME: AGENT_LOG.empty()}, [])
     buf, s, e = lines.buf, lines.start, lines.end
+    big = len(buf) >= _BIG  # worth handing freed heap memory back (a few ms each time)
     h = _find_heads(lines)
     # Records: a head starts one; any other line belongs to the record above; lines before the first head form
     # a record of their own (the "orphan" record, first).
@@ -264,6 +267,11 @@ def parse(text: str, *, source: str) -> ParseResult:
     re_[-1] = n - 1
     nrec = len(rs)
     head = rec(np.ones(len(h), dtype=bool), False)
+    # Text first, while only the per-line and per-head arrays are alive: its cutting needs ~40 bytes per line
+    # for a moment, which then does not add to the other string columns (lower peak memory).
+    texts = compact_records(lines, rs, re_)
+    if big:
+        release_freed_memory()
     start = s[rs]
     data_buf = pa.py_buffer(lines.data)
 
@@ -299,7 +307,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     thread = gather([data_buf], start + 1, np.full(nrec, 8), valid=rec(h.has_tid, False))
     level = _levels(buf, start + rec(h.lvl_rel, 0), rec(h.lvl_len, 0))
     broken = h.malformed
-    del h, start  # the per-line arrays are done with: free them before the big text column is built (peak memory)
+    del h, start  # the per-head arrays are done with: free them before the frame is built (peak memory)
 
     # Damage, each with an issue naming the file and line.
     reasons: dict[int, list[str]] = {}
@@ -350,9 +358,9 @@ def parse(text: str, *, source: str) -> ParseResult:
     damaged = np.zeros(nrec, dtype=bool)
     damaged[list(reasons)] = True
 
-    # Text last, when little else is alive: the record's lines joined with "\n", one compacting pass.
-    texts = compact_records(lines, rs, re_)
     del lines, data_buf, buf, s, e
+    if big:
+        release_freed_memory()
     df = pd.DataFrame({
         "source": pd.Series(pa.repeat(pa.scalar(source, pa.large_string()), nrec,
                                       memory_pool=pa.system_memory_pool()), dtype="str"),

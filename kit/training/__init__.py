@@ -1,5 +1,9 @@
 """Training exercises on the sample bundles: the trainee states a root cause and a cell checks it.
 
+An exercise's bundle is a folder of the sample bundles (``sample_logs``) or, for the ticket folders the kit ships
+(pasted deployment output, event-log exports: ``kit/training/bundles``, sourced in its SOURCES.md), one of those:
+:func:`exercise_bundle` finds it.
+
 Answers are stored only as salted SHA-256 digests (``exercises.yaml``), so the notebook's text and the
 package do not give them away. :func:`check` normalises an answer (case, spaces, order of several codes)
 before comparing.
@@ -12,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -73,3 +78,12 @@ def hint(exercise_id: str, n: int = 1) -> str:
     ex = exercises()[exercise_id]
     n = max(1, min(n, len(ex.hints)))
     return f"Hint {n}/{len(ex.hints)}: {ex.hints[n - 1]}"
+
+
+def exercise_bundle(exercise_id: str, samples: str | Path) -> Path:
+    """The folder of an exercise's bundle: the kit's own training bundle of that name, else ``samples/<bundle>``."""
+    ex = exercises()[exercise_id]
+    own = resources.files(__package__).joinpath("bundles", ex.bundle)
+    if own.is_dir():
+        return Path(str(own))
+    return Path(samples) / ex.bundle
