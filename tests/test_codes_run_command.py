@@ -69,3 +69,14 @@ def test_an_unread_record_after_the_start_is_cannot_tell(tmp_path: Path) -> None
 def test_the_conflict_error_pasted_names_the_code(tmp_path: Path) -> None:
     df = _codes(tmp_path, {"pasted/run-command.txt": PASTE})
     assert "RUN_COMMAND_STILL_RUNNING" in set(df["code"])
+
+
+def test_the_run_command_sample_answers_its_exercises() -> None:
+    """ex-runcmd-1/2 (kit/training/exercises.yaml) on sample_logs/run-command-stuck: 131 min = 2 h 11 min."""
+    from kit.training import check
+    from tests.training_answers import ANSWERS
+
+    f = kit.diagnose(Path(__file__).parent.parent / "sample_logs" / "run-command-stuck")
+    hit = f[f["code"] == ANSWERS["ex-runcmd-2"]]
+    assert "2 h 11 min" in hit["summary"].iloc[0] and int(ANSWERS["ex-runcmd-1"]) == 2 * 60 + 11
+    assert check("ex-runcmd-1", "131").correct and check("ex-runcmd-2", "RUN_COMMAND_STILL_RUNNING").correct
