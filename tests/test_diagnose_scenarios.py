@@ -302,7 +302,28 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
     "DEPLOYMENT_EXTENSION_TIMEOUT": lambda vm: vm.write("ticket/arm.json.txt", _paste("arm_extension_timeout_json.txt")),
     "DEPLOYMENT_REQUEST_REJECTED": lambda vm: vm.write("ticket/portal.txt", _paste("arm_quota_portal.txt")),
     "DEPLOYMENT_CLIENT_GAVE_UP": lambda vm: vm.write("ticket/apply.txt", _paste("terraform_cse_client_timeout.txt")),
+    # branch codes (issue 15 part 3): each fixture's source is in its tests/shapes/<folder>/SOURCES.md
+    "VM_EXTENSION_OPERATIONS_DISALLOWED": lambda vm: vm.write("ticket/az-vm-show.json",
+                                                              _shape("vm_model/extensions-disallowed.az-vm-show.json")),
+    "VM_AGENT_NOT_PROVISIONED": lambda vm: vm.write("ticket/vm.json", _shape("vm_model/agent-installed-by-hand.rest.json")),
+    "EXTENSION_GOAL_STATE_NOT_APPLIED": lambda vm: vm.write(
+        "C/WindowsAzure/Config/WireServerRoleExtensionsConfig_3c1f9b2e.xml",
+        _shape("extensions_config/asked-never-ran.ExtensionsConfig.xml")),
+    "TIME_SERVICE_NOT_SYNCHRONIZED": lambda vm: vm.write("commands/events.xml",
+                                                         _shape("time_service/time-unsynchronized.wevtutil.xml")),
+    "GUEST_PROXY_AGENT_FAILING": lambda vm: vm.write("C/WindowsAzure/ProxyAgent/Logs/status.json",
+                                                     _shape("proxy_agent/ebpf-failed-enforce.status.json")),
+    "RUN_COMMAND_STILL_RUNNING": lambda vm: vm.write("ticket/run-command.txt", _shape("run_command/conflict.az-cli.txt")),
+    "RUN_COMMAND_SCRIPT_FAILED": lambda vm: vm.write(
+        "C/WindowsAzure/Logs/Plugins/Microsoft.CPlat.Core.RunCommandWindows/1.1.8/RunCommandExtension.log",
+        _shape("run_command/v1-exit-1.RunCommandExtension.log")),
+    "AGENT_VERSION_KNOWN_BAD": lambda vm: vm.write("commands/events.txt",
+                                                   _shape("agent_versions/agent-1193-crash-2008r2.eventviewer.txt")),
 }
+
+
+def _shape(rel: str) -> str:
+    return (Path(__file__).parent / "shapes" / rel).read_bytes().decode("utf-8")
 
 
 def findings_for(tmp_path: Path, fault: Callable[[Vm], None]):

@@ -17,4 +17,7 @@ ANSWERS = {
     'ex14': 'DEPLOYMENT_EXTENSION_TIMEOUT',
     'ex15': 'DEPLOYMENT_REQUEST_REJECTED',
     'ex16': 'DEPLOYMENT_CLIENT_GAVE_UP',
+    # branch codes (issue 15 part 3)
+    'ex-runcmd-1': '131',
+    'ex-runcmd-2': 'RUN_COMMAND_STILL_RUNNING',
 }

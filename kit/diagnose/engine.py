@@ -22,13 +22,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: and checks that no verdict follows; it fails for a rule without an entry).
 RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.network",
+    "kit.diagnose.proxy_agent",  # the MSP proxy that gates WireServer/IMDS traffic (branch codes)
     "kit.diagnose.routes",
     "kit.diagnose.hci",
     "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
     "kit.diagnose.identity",
+    "kit.diagnose.provisioning",  # before extensions: a model that forbids them explains why none ran (branch codes)
+    "kit.diagnose.goal_state",  # before extensions: an extension asked for that never ran (branch codes)
+    "kit.diagnose.run_command",  # before extensions (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
+    # before events: a crash it matches to a known agent/Windows issue is not reported again as a generic crash
+    "kit.diagnose.agent_versions",  # (branch codes)
     "kit.diagnose.events",
+    "kit.diagnose.timesync",  # after agent: names AGENT_CERTIFICATE_ERROR when it was raised (branch codes)
     "kit.diagnose.paste",  # after the families that read the VM's own files: joins the findings they raised
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
