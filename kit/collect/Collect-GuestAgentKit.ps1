@@ -808,21 +808,22 @@ try {
             $query = '*[System[TimeCreated[timediff(@SystemTime) <= ' + $window.ToString([Globalization.CultureInfo]::InvariantCulture) + ']]]'
             foreach ($ch in $EventChannels) {
                 $rel = 'events/' + ($ch -replace '[\\/ ]', '_') + '.evtx'
-                $tmp = (Get-StagePath $rel) + '.export'
-                $r = Invoke-Native 'wevtutil.exe' ('epl "' + $ch + '" "' + $tmp + '" "/q:' + $query + '" /ow:true')
-                if ($r.ExitCode -ne 0 -or -not [IO.File]::Exists($tmp)) {
+                $dest = (Get-StagePath $rel) + '.export'  # in the staging folder
+                $r = Invoke-Native 'wevtutil.exe' ('epl "' + $ch + '" "' + $dest + '" "/q:' + $query + '" /ow:true')
+                if ($r.ExitCode -ne 0 -or -not [IO.File]::Exists($dest)) {
+                    if ([IO.File]::Exists($dest)) { [IO.File]::Delete($dest) }  # a half-written export
                     Add-Record $rel $ch 'missing' 0 0 $null ('wevtutil epl: ' + ([string]$r.StdErr).Trim())
                     continue
                 }
-                $len = (Get-Item -LiteralPath $tmp -Force).Length
+                $len = (Get-Item -LiteralPath $dest -Force).Length
                 if ($len -gt $EventBytes) {
-                    Remove-Item -LiteralPath $tmp -Force
+                    [IO.File]::Delete($dest)
                     Add-Record $rel $ch 'skipped' 0 $len $null ('export over the event cap of ' +
                         $EventBytes.ToString([Globalization.CultureInfo]::InvariantCulture) + ' bytes')
                     continue
                 }
-                Add-Bytes $rel ([IO.File]::ReadAllBytes($tmp)) ('wevtutil epl ' + $ch)
-                Remove-Item -LiteralPath $tmp -Force
+                Add-Bytes $rel ([IO.File]::ReadAllBytes($dest)) ('wevtutil epl ' + $ch)
+                [IO.File]::Delete($dest)
             }
         }
     }
