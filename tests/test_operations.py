@@ -356,3 +356,32 @@ def test_killed_then_success_is_shown_both_ways(tmp_path: Path) -> None:
     assert "agent_log says it was killed at 2024-03-08 09:21:00 UTC" in op.loc[0, "disagreement"]
     f = kit.diagnose(b)
     assert any("killed by the agent" in s for s in f.loc[f["code"] == "EXTENSION_TIMEOUT", "summary"])
+
+
+def test_a_run_without_finish_record_ended_when_the_next_operation_started() -> None:
+    """run-command-stuck: RunCommandHandler's install (pid 4400) logs no finish record, then enable starts in pid
+    5864: install had ended by then (the agent runs one command of an extension at a time), so it is no time-out;
+    the enable, still running past its 90-minute budget, is."""
+    ops = kit.open_bundle(Path(__file__).resolve().parent.parent / "sample_logs" / "run-command-stuck") \
+        .extension_operations
+    rc = ops[ops["extension"] == "Microsoft.CPlat.Core.RunCommandHandlerWindows"].set_index("operation")
+    assert str(rc.loc["install", "end_basis"]) == "next_operation" and rc.loc["install", "over_budget"] == False  # noqa: E712
+    assert rc.loc["install", "outcome"] == "unknown"
+    assert rc.loc["enable", "outcome"] == "still-running" and rc.loc["enable", "budget_min"] == 90
+    f = kit.diagnose(kit.open_bundle(Path(__file__).resolve().parent.parent / "sample_logs" / "run-command-stuck"))
+    timeouts = f[f["code"] == "EXTENSION_TIMEOUT"]
+    assert len(timeouts) == 1 and "enable" in timeouts["summary"].iloc[0]
+
+
+def test_a_time_out_line_whose_time_was_not_read_is_no_second_time_out() -> None:
+    """cse-timeout-90min with the agent log's times unread: the kill line may end the run, so neither a second
+    EXTENSION_TIMEOUT nor 'had not finished after 106 min' is concluded from it."""
+    b = kit.open_bundle(Path(__file__).resolve().parent.parent / "sample_logs" / "cse-timeout-90min")
+    log = b.agent_log.copy()
+    log["ts"] = pd.Series(pd.NaT, index=log.index, dtype=log["ts"].dtype)
+    from kit.diagnose import diagnose
+
+    f = diagnose(b, frames={"agent_log": log})
+    t = f[f["code"] == "EXTENSION_TIMEOUT"]
+    assert len(t) <= 1
+    assert not t["summary"].str.contains("had not finished").any()

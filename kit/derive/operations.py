@@ -30,15 +30,16 @@ Reconciliation (one row per operation):
   ``disagreement``, not hidden.
 
 Budgets (:data:`BUDGETS`, each with its source): 20 minutes for an extension operation, 90 for the Custom Script
-Extension (Microsoft Learn: "The script is allowed 90 minutes to run"), DSC and Chef; the agent's own line "<op>
-command of <ext> has not exited on time! Killing it..." ends such a run whatever the table says. A name not in the
-table gets 20 with that basis stated; a name that was not read gets no budget (unknown is never bad).
+Extension (Microsoft Learn: "The script is allowed 90 minutes to run"), DSC, Chef and Run Command; the agent's own
+line "<op> command of <ext> has not exited on time! Killing it..." ends such a run whatever the table says. A name
+not in the table gets 20 with that basis stated; a name that was not read gets no budget (unknown is never bad).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,9 @@ BUDGETS: tuple[tuple[re.Pattern[str], int, str], ...] = (
     (re.compile(r"ChefClient|^Chef\.", re.IGNORECASE), 90,
      "the kit's budget table (EXTENSION_TIMEOUT remediation in kit/catalog/findings.yaml): Chef gets the 90 "
      "minutes of the Custom Script Extension; no public text found that states Chef's own budget"),
+    (re.compile(r"RunCommand(?:Handler)?Windows", re.IGNORECASE), 90,
+     'Microsoft Learn, Run Command on Windows VMs: "The maximum time a script can run is 90 minutes" (quoted in '
+     "MicrosoftDocs/azure-docs#43356; RUN_COMMAND_STILL_RUNNING judges the script past it)"),
 )
 #: Extensions with the 90-minute budget (kept for callers of the old name).
 LONG_BUDGET_EXTENSIONS = re.compile("|".join(p.pattern for p, _, _ in BUDGETS), re.IGNORECASE)
@@ -219,7 +223,7 @@ def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------------- the frame
 OUTCOMES = ("success", "failed", "timeout-killed", "still-running", "unknown")
-END_BASES = ("handler_log", "ext_status", "aggregate_status", "agent_log", "event")
+END_BASES = ("handler_log", "ext_status", "aggregate_status", "agent_log", "next_operation", "event")
 OPERATIONS = ("install", "enable", "update", "disable", "uninstall", "operation", "unknown")
 
 EXTENSION_OPERATIONS = FrameSchema(
@@ -242,7 +246,9 @@ EXTENSION_OPERATIONS = FrameSchema(
          "or snapshot that showed it."),
      Col("end", "datetime", "When it ended, per `end_basis` (NaT: no end seen)."),
      Col("end_basis", "category", "How the end is known: handler_log (the handler's finish record), ext_status "
-         "(.status time stamp and status), aggregate_status (a snapshot), agent_log (the agent's kill line); "
+         "(.status time stamp and status), aggregate_status (a snapshot), agent_log (the agent's kill line), "
+         "next_operation (the handler process of this extension's next operation started: the agent runs an "
+         "extension's commands one after another, so this one had ended by then; its outcome stays unknown); "
          "`event` is reserved: no Windows event is mapped to an operation yet."),
      Col("outcome", "category", "success, failed, timeout-killed (the agent killed it), still-running (no end at "
          "the collection time), unknown (no end and no collection time, or the record that could end it was not "
@@ -347,6 +353,18 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
         orphan_unread = missing_in(untimed[~untimed["source"].isin(ran).to_numpy(dtype=bool)], "ts")
     else:
         orphan_unread = []
+    # a run with no finish record whose extension's next operation started in another handler process had ended by
+    # then (the agent runs one command of an extension at a time): an upper bound of its end, like a snapshot's
+    by_ext: dict[str, list[dict[str, Any]]] = {}
+    for op in ops:
+        if op["ext"] is not None:
+            by_ext.setdefault(op["ext"].lower(), []).append(op)
+    for same in by_ext.values():
+        for op, nxt in pairwise(same):
+            run, nrun = op["run"], nxt["run"]
+            if not run.finished and nrun.pid != run.pid and not pd.isna(nxt["start"]) \
+                    and (pd.isna(op["last_seen"]) or nxt["start"] >= op["last_seen"]):
+                op["next_start"] = (nxt["start"], nxt["source"], nxt["line"], nxt["operation"])
     no_name = [f"{op['source']}: extension unknown" for op in ops if not op["ext_read"]]
     # status observations go to the run of their extension (and operation, and sequence number) they fall in
     for o in _observations(ext_status, handler_status):
@@ -386,9 +404,18 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
     said = pd.concat([match(agent_log, TIMED_OUT).assign(art="agent_log"),
                       match(log, TIMED_OUT).assign(art="handler_log")]) if not (agent_log.empty and log.empty) \
         else pd.DataFrame()
+    untimed_kills: set[tuple[object, object]] = set()
     for k in ([] if said.empty else said.itertuples(index=False)):
         ext = _ext_in(str(k.text), names)
-        if ext is None or pd.isna(k.ts):
+        if ext is not None and pd.isna(k.ts):
+            # a time-out line whose time was not read: it may end any of this extension's runs, so the latest one's
+            # end is not known (unknown is never bad); it is not a time-out of its own either
+            mine = [op for op in ops if op["ext"] == ext]
+            if mine:
+                mine[-1]["unread"].append(f"{k.source}:{k.line}: the time-out line for {ext}, its time not read")
+                untimed_kills.add((k.source, k.line))
+            continue
+        if ext is None:
             continue
         mine = [op for op in ops if "run" in op and op["ext"] == ext and op["start"] <= k.ts]
         if not mine and not any("run" in op and op["ext"] == ext for op in ops):  # no handler log: its statuses'
@@ -397,7 +424,7 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
         if mine:
             mine[-1]["kills"].append(k)
     unattached: dict[str, list[Any]] = {}  # time-out lines of no run here: what they say is known, per extension
-    attached = {(k.source, k.line) for op in ops for k in op["kills"]}
+    attached = {(k.source, k.line) for op in ops for k in op["kills"]} | untimed_kills
     for k in ([] if said.empty else said.itertuples(index=False)):
         if (k.source, k.line) not in attached:
             unattached.setdefault(_ext_in(str(k.text), names) or "", []).append(k)
@@ -459,6 +486,10 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
             when = f"status time stamp {_fmt(o['status_time'])}" if not pd.isna(o["status_time"]) else \
                 f"snapshot {_fmt(o['at'])}"
             ends.append((t, o["artifact"], o["state"], o["source"], o["line"], f"status {o['state']} ({when})"))
+    if op.get("next_start") is not None:
+        t, src, line, what = op["next_start"]
+        ends.append((t, "next_operation", "finished", src, line,
+                     f"the extension's next operation ({what}) started in another handler process"))
     kills = [k for k in op["kills"] if not pd.isna(k.ts)]
     rank = {b: i for i, b in enumerate(END_BASES)}
 
@@ -527,7 +558,7 @@ def _reconcile(op: dict[str, Any], ref: pd.Timestamp | None) -> dict[str, Any]:
             over = bool(seen > budget) if seen > budget else None  # seen within budget: the rest is not known
     if end is None and unread:
         over = None  # a record that was not read may be the end
-    if over and end is not None and end[1] == "aggregate_status":
+    if over and end is not None and end[1] in ("aggregate_status", "next_operation"):
         # a snapshot tells that it had ended by then, not when: late only if it was seen running past the budget
         over = True if seen is not None and budget is not None and seen > budget else None
     n_trans = len(trans)
