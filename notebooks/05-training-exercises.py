@@ -98,11 +98,13 @@ answer = ANSWERS.get("ex5", "")  # a finding code
 check("ex5", answer)
 
 # %% [markdown]
-# ## Exercises 6-16: deployment errors and the agent's Windows events
+# ## Exercises 6-23 and Run Command: deployment errors, Windows events, VM settings and more
 #
-# These bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform, the
-# portal) or an event-log export. Open one and read `b.paste_lines` (the pasted lines, with the catalog codes their
-# text matches) or `b.events`. Type your answers into `mine`, then run the cell: each answer is checked.
+# Most of these bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform,
+# the portal), an event-log export, a pasted VM model, a status file or a handler log. Open one and read
+# `b.paste_lines` (the pasted lines, with the catalog codes their text matches), `b.events`, or the frame the hints
+# name (`b.frame("vm_model")`, `b.frame("goal_state_extensions")`, `b.frame("proxy_agent_status")`,
+# `b.frame("handler_log")`). Type your answers into `mine`, then run the cell: each answer is checked.
 
 # %%
 from kit.training import exercise_bundle
