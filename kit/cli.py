@@ -13,6 +13,8 @@
                                                         exit 1 = a new finding at error or above
     vmkit probe HOST [--watch]                        reachability from the VM now, in seconds; --watch: a line
                                                         per change until --duration or Ctrl-C
+    vmkit fleet PATH... --out DIR [--workers N]       many bundles on every core (or --scheduler ADDRESS: a Dask
+                                                        cluster) into Parquet + DIR/summary.html; resumable
 """
 
 from __future__ import annotations
@@ -414,6 +416,59 @@ def _output_args(p: argparse.ArgumentParser, json_help: str) -> None:
                    help="hide findings below this severity")
 
 
+# -- vmkit fleet (issue 16) --------------------------------------------------------------------------------------------
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Exit 0: every bundle in DIR read, none with a finding at error or above; 1: findings at error or above on at
+    least one VM; 2: a bundle could not be read (the others were diagnosed), no bundle named, or DIR not usable."""
+    from . import fleet
+
+    try:
+        summary = fleet.run(args.paths, args.out, workers=args.workers, scheduler=args.scheduler,
+                            min_severity=args.min_severity, html=not args.no_html)
+        data = fleet.load(args.out)
+    except (KitError, OSError) as exc:
+        _err("fleet: ", exc)
+        return EXIT_UNREADABLE
+    print(_safe(str(summary)))
+    if not summary.total:
+        print("vmkit: no bundle found in " + _safe(", ".join(args.paths)), file=sys.stderr)
+        return EXIT_UNREADABLE
+    b = data.bundles
+    for r in b[~b["ok"]].head(20).itertuples(index=False):
+        print(_safe(f"  could not read {r.path}: [{r.error_kind}] {r.error}"), file=sys.stderr)
+    counts = fleet.code_counts(data)
+    if len(counts):
+        read = int(b["ok"].sum())
+        print(f"\nCodes at warning or above, by VMs hit (of {read} read):")
+        for r in counts.head(15).itertuples(index=False):
+            print(f"  {r.vms:>6}  {r.share:>4.0%}  {r.severity:<8} {r.code}")
+        if len(counts) > 15:
+            print(f"  ... {len(counts) - 15} more: fleet.code_counts(fleet.load(DIR)) or the summary")
+    else:
+        print("\nNo finding at warning or above on any VM.")
+    if summary.html is not None:
+        print(f"wrote {summary.html}")
+    if not b["ok"].all():
+        return EXIT_UNREADABLE
+    return EXIT_FINDINGS if (b["n_error"] + b["n_critical"]).gt(0).any() else EXIT_OK
+
+
+def _register_fleet(sub) -> None:
+    fl = sub.add_parser("fleet", help="diagnose many bundles into Parquet (every core, or a Dask cluster)",
+                        description="Open and diagnose every bundle (folders, zips, globs; a folder of bundles is "
+                        "expanded) in parallel, writing DIR/bundles.parquet, DIR/findings.parquet, the fleet frames "
+                        "and DIR/summary.html. A bundle already in DIR (same content hash) is skipped.")
+    fl.add_argument("paths", nargs="+", metavar="PATH", help="bundle folder or zip, a folder of them, or a glob")
+    fl.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (created; reused to resume)")
+    fl.add_argument("--workers", "-j", type=int, default=None, help="worker processes (default: every core)")
+    fl.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run on this Dask scheduler (tcp://host:8786) instead of local processes")
+    fl.add_argument("--min-severity", choices=["info", "warning", "error", "critical"], default=None,
+                    help="keep only findings at or above this severity")
+    fl.add_argument("--no-html", action="store_true", help="do not write DIR/summary.html")
+    fl.set_defaults(func=cmd_fleet, imports=("kit.fleet",))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vmkit", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -484,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--salt-file", default="vmkit-redact.salt",
                     help="the salt that keys the pseudonyms; created when absent (default: ./vmkit-redact.salt)")
     rd.set_defaults(func=cmd_redact, imports=("kit.redact",))
+
+    _register_fleet(sub)
 
     try:
         from .collect.cli import register

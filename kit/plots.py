@@ -115,67 +115,83 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
     return fig
 
 
-def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
-    """Extension handler runs as horizontal bars against their time budget; failures and timeouts marked; version
-    changes from the agent log (auto-upgrades, :func:`kit.derive.history.extension_history`) as triangles on their
-    extension's row."""
-    from .derive.history import extension_history
-    from .diagnose.extensions import budget_for, handler_runs
+#: Bar colours of the extension Gantt plot by outcome (kit.derive.operations.OUTCOMES).
+OUTCOME_COLORS = {"success": OK, "failed": FAIL, "timeout-killed": "#6b0000", "still-running": "#f7a40c",
+                  "unknown": "#9e9e9e"}
 
-    runs = handler_runs(bundle.frame("handler_log"))
-    status = bundle.frame("ext_status")
-    hist = extension_history(bundle.frame("agent_log"))
+
+def _utc(ts: object) -> pd.Timestamp | None:
+    return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).tz_convert("UTC").tz_localize(None)
+
+
+def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
+    """The ``extension_operations`` frame (:mod:`kit.derive.operations`) as a Gantt chart: one bar per operation
+    from its start to its end (to the collection time when still running, to its last sign of life when that is all
+    that is known), coloured by outcome; its time budget as a dotted box; an X where the agent killed it, an arrow
+    where it was still running at collection, a "!" where sources disagree (the frame's ``disagreement``); version
+    changes from the agent log (auto-upgrades, :func:`kit.derive.history.extension_history`) as triangles."""
+    ops = bundle.frame("extension_operations")
+    hist = bundle.frame("extension_history")
     changes = hist[hist["change"].isin(["upgrade", "downgrade", "install"]).to_numpy(dtype=bool)].dropna(subset=["ts"])
-    ran = {str(e).lower() for e in runs["extension"]} if not runs.empty else set()
-    # extensions whose version changed but that have no handler run here (a service such as Key Vault's): own rows
-    extra_rows = list(dict.fromkeys(str(e) for e in changes["extension"] if str(e).lower() not in ran))
-    n = max(len(runs) + len(extra_rows), 1)
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.45 * n))
-    if runs.empty:
-        _missing(ax, "No extension handler logs with timestamps in this bundle")
+    ops = ops[ops["start"].notna().to_numpy(dtype=bool) | ops["end"].notna().to_numpy(dtype=bool)]
+    ops = ops.assign(_at=ops["start"].fillna(ops["end"])).sort_values("_at", kind="stable").reset_index(drop=True)
+    shown = {str(e).lower() for e in ops["extension"].dropna()}
+    # extensions whose version changed but that have no operation here (a service such as Key Vault's): own rows
+    extra_rows = list(dict.fromkeys(str(e) for e in changes["extension"] if str(e).lower() not in shown))
+    n = max(len(ops) + len(extra_rows), 1)
+    fig, ax = plt.subplots(figsize=(12, 1.4 + 0.45 * n))
+    logs = bundle.frame("handler_log")
+    if ops.empty:
+        _missing(ax, "No extension handler logs with timestamps in this bundle" if logs.empty else
+                 "No extension operation with a time read in this bundle")
         ax.set_title("Extension operations")
         return fig
-    ref = bundle.time_reference
-    runs = runs.sort_values("start").reset_index(drop=True)
-    failed = set()
-    if not status.empty:
-        failed = set(status[status["status"] == "error"]["extension"].dropna())
+    ref = _utc(bundle.time_reference)
     labels = []
-    last_of_ext = set(runs.groupby(runs["extension"].fillna("?"))["start"].idxmax())
-    for i, r in runs.iterrows():
-        if r["finished"]:
-            end = r["finished_at"]
-        elif ref is not None and i in last_of_ext:
-            end = ref  # still running at collection time, as far as the logs tell
-        else:
-            end = r["last"]
-        budget = budget_for(r["extension"] if isinstance(r["extension"], str) else None)
-        start = r["start"].tz_convert("UTC").tz_localize(None)
-        end_n = pd.Timestamp(end).tz_convert("UTC").tz_localize(None) if end is not None else start
-        over = (end_n - start) > budget
-        color = FAIL if over or r["extension"] in failed else (OK if r["finished"] else "#f7a40c")
-        ax.barh(i, (end_n - start), left=start, height=0.55, color=color, alpha=0.85)
-        ax.barh(i, budget, left=start, height=0.8, fill=False, edgecolor="#444", linestyle=":", linewidth=1)
-        if not r["finished"]:
-            ax.plot(r["last"].tz_convert("UTC").tz_localize(None), i, "x", color="black", markersize=8)
-        dur = end_n - start
-        ax.annotate(f"{int(dur.total_seconds() // 60)} min / budget {int(budget.total_seconds() // 60)}",
-                    (end_n, i), xytext=(4, -3), textcoords="offset points", fontsize=8)
-        ver = r["ext_version"] if isinstance(r["ext_version"], str) else ""
-        labels.append(f"{str(r['extension']).split('.')[-1]} {ver} {r['operation']}")
-    rows_of = {str(e).lower(): i for i, e in reversed(list(enumerate(runs["extension"])))}
+    marks = {"killed": False, "running": False, "disagree": False}
+    for i, r in ops.iterrows():
+        start, end = _utc(r["start"]), _utc(r["end"])
+        if end is None and r["outcome"] == "still-running" and ref is not None:
+            end = ref  # still running at collection time, as far as the sources tell
+        elif end is None:
+            end = _utc(r["last_seen"])
+        budget = pd.Timedelta(minutes=float(r["budget_min"])) if not pd.isna(r["budget_min"]) else None
+        over = not pd.isna(r["over_budget"]) and bool(r["over_budget"])
+        color = OUTCOME_COLORS.get(str(r["outcome"]), "#9e9e9e")
+        if start is not None and end is not None:
+            ax.barh(i, end - start, left=start, height=0.55, color=color, alpha=0.85,
+                    edgecolor=FAIL if over else color, linewidth=2 if over else 0.5)
+        if start is not None and budget is not None:
+            ax.barh(i, budget, left=start, height=0.8, fill=False, edgecolor="#444", linestyle=":", linewidth=1)
+        if r["outcome"] == "timeout-killed" and end is not None:
+            ax.plot(end, i, "X", color="black", markersize=9)
+            marks["killed"] = True
+        if r["outcome"] == "still-running" and end is not None:
+            ax.plot(end, i, ">", color="black", markersize=8)
+            marks["running"] = True
+        if isinstance(r["disagreement"], str) and end is not None:
+            ax.annotate("!", (end, i), xytext=(6, -4), textcoords="offset points", fontsize=12, weight="bold",
+                        color="#5c2d91")
+            marks["disagree"] = True
+        if start is not None and end is not None:
+            mins = f"{int((end - start).total_seconds() // 60)} min"
+            ax.annotate(f"{mins} / budget {int(budget.total_seconds() // 60)}" if budget is not None else mins,
+                        (end, i), xytext=(14, -3), textcoords="offset points", fontsize=8)
+        ver = r["version"] if isinstance(r["version"], str) else ""
+        name = str(r["extension"]).split(".")[-1] if isinstance(r["extension"], str) else "extension not read"
+        labels.append(f"{name} {ver} {r['operation']} ({r['outcome']})")
+    rows_of = {str(e).lower(): i for i, e in reversed(list(enumerate(ops["extension"])))}
     for j, ext in enumerate(extra_rows):
-        rows_of[ext.lower()] = len(runs) + j
+        rows_of[ext.lower()] = len(ops) + j
         labels.append(f"{ext.split('.')[-1]} (version change)")
     first = True
     for r in changes.itertuples(index=False):
         y = rows_of[str(r.extension).lower()]
-        t = r.ts.tz_convert("UTC").tz_localize(None)
-        label = f"{r.from_version or 'new'} -> {r.to_version}"
+        t = _utc(r.ts)
         ax.plot(t, y, marker="^", color="#5c2d91", markersize=9, linestyle="none",
                 label=f"version change ({len(changes)})" if first else None)
-        ax.annotate(label, (t, y), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=7,
-                    color="#5c2d91")
+        ax.annotate(f"{r.from_version or 'new'} -> {r.to_version}", (t, y), xytext=(0, 8),
+                    textcoords="offset points", ha="center", fontsize=7, color="#5c2d91")
         first = False
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
@@ -184,8 +200,16 @@ def extension_operations(bundle: Bundle, *, findings: pd.DataFrame | None = None
     _time_axis(ax)
     if not first:
         ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Extension operations (bar = run, dotted box = time budget, x = last sign of life of an "
-                 "unfinished run, triangle = version change)", fontsize=10)
+    if logs.empty:
+        ax.text(0.01, 0.02, "No extension handler logs in this bundle: operations from status files only",
+                transform=ax.transAxes, fontsize=8, color="#555")
+    keys = ["bar = operation (colour: outcome)", "dotted box = time budget"]
+    keys += [k for k, on in (("X = killed by the agent", marks["killed"]),
+                             ("> = still running at collection", marks["running"]),
+                             ("! = sources disagree", marks["disagree"])) if on]
+    if changes is not None and not changes.empty:
+        keys.append("triangle = version change")
+    ax.set_title("Extension operations\n" + ", ".join(keys), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -198,8 +222,8 @@ ENDPOINTS = [("wireserver", f"WireServer {WIRESERVER_IP}:{WIRESERVER_PORT}"),
 def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
     """Left: the TCP probes from the VM (pass/fail and latency per attempt). Right: the agent's connection
     errors over time, by endpoint."""
-    from .diagnose._util import match
-    from .diagnose.network import LOG_FAILURES
+    from .derive.connectivity import LOG_FAILURES
+    from .derive.filters import match
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1.6]})
     tcp = bundle.frame("tcp_probes")
@@ -277,10 +301,11 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     merged = table.assign(_k=keys, interface=iface)
     first_of = merged.reset_index().drop_duplicates("_k").set_index("_k")["index"]  # key -> the row kept
     eff: dict = {}
+    effective = bundle.frame("effective_routes")  # the route Windows uses for each (kit.derive.effective)
     for name, target in (("WireServer", WIRESERVER_IP), ("IMDS", IMDS_IP)):
-        r = routing.effective_route(table, target)  # decided on the table as read (it prefers route print)
-        if r is not None:
-            eff.setdefault(first_of[merged.loc[r.name, "_k"]], []).append(name)
+        rows = effective["route_row"][(effective["target"] == target).to_numpy(dtype=bool)].dropna()
+        if not rows.empty and int(rows.iloc[0]) in merged.index:
+            eff.setdefault(first_of[merged.loc[int(rows.iloc[0]), "_k"]], []).append(name)
     origins = merged.groupby("_k", sort=False)["origin"].agg(lambda s: "+".join(sorted({str(x) for x in s.dropna()})))
     table = merged.drop_duplicates("_k").assign(origin=lambda d: d["_k"].map(origins)).drop(columns="_k")
     if len(table) <= max_rows:
@@ -341,11 +366,13 @@ def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: in
 
 
 def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Figure:
-    """Counts of findings by family and severity."""
-    from .diagnose import diagnose
-
-    f = diagnose(bundle) if findings is None else findings
+    """Counts of ``findings`` (``kit.diagnose(bundle)``, which the report and the notebooks pass) by family and
+    severity. The plot runs no rule itself."""
     fig, ax = plt.subplots(figsize=(7, 2.8))
+    if findings is None:
+        _missing(ax, "No findings given: pass findings=kit.diagnose(bundle)")
+        return fig
+    f = findings
     if f.empty:
         _missing(ax, "No findings")
         return fig

@@ -36,6 +36,7 @@ TRANSPORT = "ntlm"  # WinRM authentication: ntlm, kerberos, credssp, certificate
 PORT = None  # WinRM port; None = 5986 (HTTPS)
 CA_FILE = None  # PEM of the VM's certificate or its CA when it is not in the system trust store
 REPORT = "report.html"  # where the HTML report is written
+EARLIER = None  # an earlier bundle of the same VM (folder or .zip), to see what changed since; None = none
 
 # %%
 from IPython.display import Markdown, display
@@ -103,7 +104,8 @@ display(Markdown(walkthrough_links(findings)))
 # %%
 from kit.diagnose import evidence_frame
 
-evidence_frame(findings[findings["severity"] >= "warning"])
+kit.notebook.show(evidence_frame(findings[findings["severity"] >= "warning"]),
+                  "no finding at warning or above, so there is no evidence to show")
 
 # %% [markdown]
 # ## The agent's life on one page
@@ -122,3 +124,14 @@ from kit.report import write_report
 
 report_path = write_report(bundle, REPORT, findings=findings)
 print(f"Report written to {report_path}")
+
+# %% [markdown]
+# ## Compare with an earlier bundle
+# A case often has two bundles of the same VM: the first upload and one after a change. Set `EARLIER` (parameters
+# cell) to the older one: the kit lists the findings resolved since then, the new ones and those still there, with
+# what changed in routes, proxy, firewall rules, services, probes and versions as evidence (`kit.compare`,
+# `vmkit diff EARLIER BUNDLE`). On a live call, `vmkit probe HOST --watch` shows a fix land in seconds
+# (docs/live.md).
+
+# %%
+kit.notebook.compare_earlier(EARLIER, bundle)

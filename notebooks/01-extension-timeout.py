@@ -28,6 +28,10 @@
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/cse-timeout-90min"
 KEYVAULT_BUNDLE = "../sample_logs/keyvault-legacy-msi"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = None  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -36,31 +40,36 @@ from kit import plots
 
 BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path found wherever this runs from
 KEYVAULT_BUNDLE = kit.notebook.find_bundle(KEYVAULT_BUNDLE)
-from kit.diagnose.extensions import budget_for, handler_runs
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])][["severity", "code", "summary"]]
+kit.notebook.show(findings[findings["family"].isin(["extensions", "keyvault", "identity", "hci"])],
+                  "no extension finding in this bundle", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # ## Step 1 - Which extensions are there, and what did they last report?
 # `ext_status` is the newest status file of each extension: `transitioning` means it has not finished.
 
 # %%
-bundle.ext_status[["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"]]
+kit.notebook.show(bundle.ext_status, "no extension .status files in this bundle",
+                  columns=["extension", "ext_version", "seq", "timestamp", "operation", "status", "code", "message"])
 
 # %% [markdown]
-# ## Step 2 - Each handler run against its budget
-# One bar per handler process (a PID in the handler log). The dotted box is the time budget; a bar that runs
-# past it is a timeout; `x` marks the last sign of life of a run that never logged completion.
+# ## Step 2 - Each operation against its budget
+# `extension_operations` is one row per operation, reconciled from the handler log, the status files, the
+# aggregate-status snapshots and the agent's own "has not exited on time! Killing it" line: how its end is known
+# (`end_basis`), its outcome, its budget, and where sources disagree. `EXTENSION_TIMEOUT` is read from this frame.
+# In the plot the dotted box is the time budget; `X` marks a run the agent killed, `>` one still running at
+# collection, `!` sources that disagree.
 
 # %%
 plots.extension_operations(bundle);
 
 # %%
-runs = handler_runs(bundle.handler_log)
-runs.assign(budget=[budget_for(e) for e in runs["extension"]])[
-    ["extension", "ext_version", "operation", "start", "last", "finished", "finished_at", "budget"]]
+kit.notebook.show(bundle.extension_operations, "no extension operation in this bundle (no handler log, status "
+                  "file or aggregate status)",
+                  columns=["extension", "version", "operation", "seq", "start", "end", "end_basis", "outcome",
+                           "elapsed_min", "budget_min", "running_at_collection", "disagreement"])
 
 # %% [markdown]
 # ## Step 3 - What was the handler doing when it went quiet?
@@ -68,7 +77,8 @@ runs.assign(budget=[budget_for(e) for e in runs["extension"]])[
 
 # %%
 log = bundle.handler_log
-log.sort_values(["source", "line"]).groupby("source").tail(5)[["source", "line", "ts", "level", "message"]]
+kit.notebook.show(log.sort_values(["source", "line"]).groupby("source").tail(5), "no extension handler log in this "
+                  "bundle", columns=["source", "line", "ts", "level", "message"])
 
 # %% [markdown]
 # ## Step 4 - The evidence the kit used
@@ -76,7 +86,8 @@ log.sort_values(["source", "line"]).groupby("source").tail(5)[["source", "line",
 # %%
 from kit.diagnose import evidence_frame
 
-evidence_frame(findings[findings["family"] == "extensions"])
+kit.notebook.show(evidence_frame(findings[findings["family"] == "extensions"]),
+                  "no extension finding, so no evidence to show")
 
 # %% [markdown]
 # ## Step 5 - Key Vault, managed identity and the extension lifecycle
@@ -109,18 +120,21 @@ from IPython.display import display
 
 from kit.catalog import catalog_frame
 
-display(catalog_frame(codes=["EXTENSION_OS_UNSUPPORTED", "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"]))
+display(kit.notebook.show(catalog_frame(codes=["EXTENSION_OS_UNSUPPORTED", "EXTENSION_BLOCKED_BY_FAILED_EXTENSION"]),
+                          "not in the catalog", columns=["code", "severity", "title", "remediation", "docs"], title="extensions"))
 for family in ("keyvault", "identity", "hci"):
-    display(catalog_frame(family=family))
-findings[findings["family"].isin(["keyvault", "identity", "hci"])][["severity", "code", "summary"]]
+    display(kit.notebook.show(catalog_frame(family=family), "no code in this family", columns=["code", "severity", "title", "remediation", "docs"], title=family))
+kit.notebook.show(findings[findings["family"].isin(["keyvault", "identity", "hci"])],
+                  "no Key Vault, identity or HCI finding in this bundle", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # Key Vault extension settings on this VM (empty when it has none), as the kit read them:
 
 # %%
 settings = bundle.ext_settings
-settings[settings["extension"].str.contains("KeyVault|ManagedIdentity", na=False)][
-    ["extension", "ext_version", "seq", "public_settings"]]
+kit.notebook.show(settings[settings["extension"].str.contains("KeyVault|ManagedIdentity", na=False)]
+                  if not settings.empty else None, "no Key Vault or managed identity extension settings in this bundle",
+                  columns=["extension", "ext_version", "seq", "public_settings"])
 
 # %% [markdown]
 # ## Fix and verify
@@ -129,8 +143,20 @@ settings[settings["extension"].str.contains("KeyVault|ManagedIdentity", na=False
 #   registers and starts.
 # * Re-run with a new sequence number: `Set-AzVMCustomScriptExtension ... -ForceRerun (Get-Date).Ticks`
 #   (or a new `forceUpdateTag`).
-# * Verify: collect a new bundle; the status must reach `success` within the budget and this notebook must show
-#   no `EXTENSION_TIMEOUT`.
+# * Verify: compare with a bundle collected after the re-run (below): the status must reach `success` within
+#   the budget and `EXTENSION_TIMEOUT` must be listed as resolved.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)
 
 # %% [markdown]
 # ## Step 6 - A closer look: version history, the Key Vault extension's own files, attested data
@@ -163,7 +189,8 @@ from kit.derive.history import extension_history
 from kit.derive.keyvault import keyvault_certificates
 
 kb = kit.open_bundle(KEYVAULT_BUNDLE)
-extension_history(kb.agent_log)[["ts", "extension", "from_version", "to_version", "auto_upgrade", "change"]]
+kit.notebook.show(extension_history(kb.agent_log), "the agent log records no extension version change",
+                  columns=["ts", "extension", "from_version", "to_version", "auto_upgrade", "change"])
 
 # %%
 plots.extension_operations(kb);
@@ -173,16 +200,20 @@ plots.extension_operations(kb);
 # work), and its service log (`akvvm_service_*.log`, layout `akvvm` in `handler_log`):
 
 # %%
-keyvault_certificates(kb.ext_settings)[["extension", "ext_version", "cert_index", "url", "url_problem",
-                                        "certificate_store_location", "require_initial_sync", "msi_endpoint"]]
+kit.notebook.show(keyvault_certificates(kb.ext_settings), "no Key Vault extension settings in this bundle",
+                  columns=["extension", "ext_version", "cert_index", "url", "url_problem",
+                           "certificate_store_location", "require_initial_sync", "msi_endpoint"])
 
 # %%
 kvlog = kb.handler_log
-kvlog[(kvlog["layout"] == "akvvm") & (kvlog["level"] >= "WARN")][["line", "ts", "level", "message"]].tail(5)
+kit.notebook.show(kvlog[(kvlog["layout"] == "akvvm") & (kvlog["level"] >= "WARN")].tail(5) if not kvlog.empty
+                  else None, "no warning or error in the Key Vault service log (or no such log in this bundle)",
+                  columns=["line", "ts", "level", "message"])
 
 # %%
 kf = kit.diagnose(kb)
-kf[kf["family"].isin(["extensions", "keyvault", "identity"])][["severity", "code", "summary"]]
+kit.notebook.show(kf[kf["family"].isin(["extensions", "keyvault", "identity"])],
+                  "no extension, Key Vault or identity finding in this bundle", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # What an attested document holds, decoded offline - the IMDS article's own example, a real IMDS signature. In a

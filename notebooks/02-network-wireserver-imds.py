@@ -28,6 +28,10 @@
 
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/firewall-blocks-32526"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = "../sample_logs/healthy"  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -39,7 +43,8 @@ from kit.parse.firewall_rules import blocking_rules
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"] == "network"][["severity", "code", "summary"]]
+kit.notebook.show(findings[findings["family"] == "network"], "no network finding in this bundle (00-start-here's "
+                  "info notes say what could not be checked)", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # ## Step 1 - What the VM could reach when the bundle was collected
@@ -51,7 +56,9 @@ findings[findings["family"] == "network"][["severity", "code", "summary"]]
 plots.connectivity(bundle);
 
 # %%
-bundle.tcp_probes[["target", "port", "endpoint", "attempt", "ok", "elapsed_ms", "outcome", "error"]]
+kit.notebook.show(bundle.tcp_probes, "no TCP probes in this bundle: `vmkit collect` runs them from the VM; a "
+                  "log-only bundle has none",
+                  columns=["target", "port", "endpoint", "attempt", "ok", "elapsed_ms", "outcome", "error"])
 
 # %% [markdown]
 # ## Step 2 - What the agent itself saw
@@ -63,15 +70,27 @@ from kit.diagnose.network import LOG_FAILURES
 
 agent = bundle.agent_log
 fails = match(agent, LOG_FAILURES["hostgaplugin"] + "|" + LOG_FAILURES["wireserver"])
-fails[["source", "line", "ts", "level", "message"]].tail(10)
+kit.notebook.show(fails.tail(10), "no agent log in this bundle" if agent.empty else
+                  f"none of the agent log's {len(agent)} records is a WireServer or HostGAPlugin connection failure",
+                  columns=["source", "line", "ts", "level", "message"])
 
 # %% [markdown]
 # ## Step 3 - Guest firewall rules that cover 168.63.129.16
 
 # %%
+from IPython.display import display
+
 rules = bundle.firewall_rules
-{port: blocking_rules(rules, "168.63.129.16", port)[["display_name", "remote_address", "remote_port", "program"]]
- for port in (80, 32526)}
+if not rules.empty:
+    why = (f"none of the bundle's {len(rules)} firewall rules covers it" if len(rules) > 1
+           else "the bundle's only firewall rule does not cover it")
+elif bundle.has("firewall_rules"):
+    why = "the bundle's list of enabled outbound block rules is empty"
+else:
+    why = "no firewall rules were collected, so this cannot be checked here"
+for port in (80, 32526):
+    display(kit.notebook.show(blocking_rules(rules, "168.63.129.16", port), why, title=f"168.63.129.16 port {port}",
+                              columns=["display_name", "remote_address", "remote_port", "program"]))
 
 # %% [markdown]
 # ## Step 4 - Proxy settings and what IMDS answered
@@ -79,10 +98,12 @@ rules = bundle.firewall_rules
 # `502 (cannotconnect)` reason phrase comes from a proxy, not from the platform.
 
 # %%
-bundle.proxy[["scope", "direct", "proxy_server", "bypass", "bypasses_wireserver", "bypasses_imds"]]
+kit.notebook.show(bundle.proxy, "no proxy settings in this bundle (`netsh winhttp show proxy` was not collected)",
+                  columns=["scope", "direct", "proxy_server", "bypass", "bypasses_wireserver", "bypasses_imds"])
 
 # %%
-bundle.http_probes[["endpoint", "url", "status", "outcome", "detail", "error"]]
+kit.notebook.show(bundle.http_probes, "no HTTP probes in this bundle: `vmkit collect` runs them from the VM",
+                  columns=["endpoint", "url", "status", "outcome", "detail", "error"])
 
 # %% [markdown]
 # ## Fix and verify
@@ -92,5 +113,18 @@ bundle.http_probes[["endpoint", "url", "status", "outcome", "detail", "error"]]
 # * **Proxy**: `netsh winhttp set proxy proxy-server="host:port" bypass-list="<local>;168.63.129.16;169.254.169.254"`
 #   or `netsh winhttp reset proxy`; also check machine.config `<defaultProxy>` and client proxies.
 # * **IMDS**: `Invoke-RestMethod -Headers @{Metadata="true"} -NoProxy -Uri "http://169.254.169.254/metadata/instance?api-version=2021-02-01"`.
-# * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), collect again, and check this notebook shows
-#   no network finding.
+# * Restart the agent (`Restart-Service WindowsAzureGuestAgent`), then verify below: probe the VM now, or
+#   compare with a later bundle; the network findings must be listed as resolved.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+# Here, as a demonstration, the after side is the healthy sample.
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)

@@ -30,6 +30,10 @@
 
 # %% tags=["parameters"]
 BUNDLE = "../sample_logs/imds-route-secondary-nic"
+VERIFY_HOST = ""  # the VM's address: probe it now after a fix (vmkit probe); "" = do not
+VERIFY_WATCH_MINUTES = 0  # > 0: watch the VM's reachability that long while the change is made
+VERIFY_AFTER = "../sample_logs/healthy"  # a bundle collected after the fix, to compare with; None = none
+USER = ""  # WinRM user for VERIFY_HOST (password: VMKIT_PASSWORD, keyring, or a prompt)
 
 # %%
 import kit
@@ -41,7 +45,8 @@ BUNDLE = kit.notebook.setup(BUNDLE)  # whole text in tables; the bundle path fou
 
 bundle = kit.open_bundle(BUNDLE)
 findings = kit.diagnose(bundle)
-findings[findings["family"] == "routes"][["severity", "code", "summary"]]
+kit.notebook.show(findings[findings["family"] == "routes"], "no route finding in this bundle (00-start-here's "
+                  "info notes say what could not be checked)", columns=["severity", "code", "summary"])
 
 # %% [markdown]
 # ## Step 1 - The NICs and the primary IP
@@ -49,7 +54,8 @@ findings[findings["family"] == "routes"][["severity", "code", "summary"]]
 # `ipconfig /all` and says how.
 
 # %%
-bundle.adapters[["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"]]
+kit.notebook.show(bundle.adapters, "no adapter list in this bundle (`ipconfig /all` was not collected)",
+                  columns=["adapter", "description", "mac", "dhcp_enabled", "default_gateways", "ipv4_count"])
 
 # %% [markdown]
 # ## Step 2 - The route table, with the effective routes highlighted
@@ -62,8 +68,13 @@ plots.routes(bundle);
 # All routes that match each address, ranked the way Windows ranks them.
 
 # %%
-{target: routing.candidate_routes(bundle.routes, target)[["rank", "why", "destination", "gateway", "interface", "metric", "persistent"]]
- for target in ("168.63.129.16", "169.254.169.254")}
+from IPython.display import display
+
+for target in ("168.63.129.16", "169.254.169.254"):
+    display(kit.notebook.show(
+        routing.candidate_routes(bundle.routes, target) if not bundle.routes.empty else None,
+        "no route in the table covers it" if not bundle.routes.empty else "no route table in this bundle",
+        columns=["rank", "why", "destination", "gateway", "interface", "metric", "persistent"], title=target))
 
 # %% [markdown]
 # ## Fix and verify
@@ -73,3 +84,16 @@ plots.routes(bundle);
 #   (same for 168.63.129.16); on a DHCP NIC, `ipconfig /renew` reinstalls the host routes.
 # * Secondary IPs on the primary NIC: `Set-NetIPAddress -IPAddress <secondary> -SkipAsSource $true`.
 # * Verify with `route print` (the /32 host routes via the primary gateway) and an IMDS request.
+
+# %% [markdown]
+# ### Verify now: probe, watch, compare
+# Instead of collecting again: set `VERIFY_HOST` (parameters cell) to probe the VM in seconds - with
+# `VERIFY_WATCH_MINUTES` above 0 the reachability plot updates while the customer makes the change - or
+# `VERIFY_AFTER` to a bundle collected after it. The kit lists the findings the change **resolved**, those it
+# introduced and those still there, each with the changed fact as evidence (`kit.compare`, `vmkit diff`,
+# `vmkit probe HOST --watch`; docs/live.md).
+# Here, as a demonstration, the after side is the healthy sample.
+
+# %%
+comparison = kit.notebook.verify(bundle, host=VERIFY_HOST, after=VERIFY_AFTER, watch_minutes=VERIFY_WATCH_MINUTES,
+                                 user=USER or None)

@@ -54,7 +54,7 @@ check("ex1", answer)
 ex = exercises()["ex2"]
 print(ex.question)
 b2 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-b2.proxy
+kit.notebook.show(b2.proxy, "no proxy settings in this bundle")
 
 # %%
 answer = ANSWERS.get("ex2", "")  # a finding code
@@ -90,18 +90,21 @@ check("ex4", answer)
 ex = exercises()["ex5"]
 print(ex.question)
 b5 = open_bundle(f"{SAMPLES}/{ex.bundle}")
-b5.routes[b5.routes["family"] == "IPv4"][["destination", "gateway", "on_link", "interface", "metric"]]
+kit.notebook.show(b5.routes[b5.routes["family"] == "IPv4"], "no IPv4 route in this bundle",
+                  columns=["destination", "gateway", "on_link", "interface", "metric"])
 
 # %%
 answer = ANSWERS.get("ex5", "")  # a finding code
 check("ex5", answer)
 
 # %% [markdown]
-# ## Exercises 6-16: deployment errors and the agent's Windows events
+# ## Exercises 6-23 and Run Command: deployment errors, Windows events, VM settings and more
 #
-# These bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform, the
-# portal) or an event-log export. Open one and read `b.paste_lines` (the pasted lines, with the catalog codes their
-# text matches) or `b.events`. Type your answers into `mine`, then run the cell: each answer is checked.
+# Most of these bundles are ticket folders the kit ships: pasted deployment output (az, Azure PowerShell, Terraform,
+# the portal), an event-log export, a pasted VM model, a status file or a handler log. Open one and read
+# `b.paste_lines` (the pasted lines, with the catalog codes their text matches), `b.events`, or the frame the hints
+# name (`b.frame("vm_model")`, `b.frame("goal_state_extensions")`, `b.frame("proxy_agent_status")`,
+# `b.frame("handler_log")`). Type your answers into `mine`, then run the cell: each answer is checked.
 
 # %%
 from kit.training import exercise_bundle

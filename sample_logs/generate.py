@@ -1206,8 +1206,76 @@ Vault extension's success status wording, and its version before the upgrade.
     return b
 
 
+RUNCMD = "Microsoft.CPlat.Core.RunCommandHandlerWindows"
+RUNCMD_VER = "2.0.8"  # the handler version is not in the §3.1 excerpt: modelled
+
+
+def run_command_stuck() -> Bundle:
+    """A managed Run Command whose script waits on Read-Host (branch codes, issue 15 part 3)."""
+    c = datetime(2025, 5, 20, 16, 42, 18, 310000, tzinfo=UTC)
+    b = base_bundle("run-command-stuck", "ops-jump-01", 909, c, agent_hours=5.5)
+    t = c - timedelta(hours=2, minutes=11, seconds=9)
+    # RunCommandHandler.log: the v2 lines of §3.1 verbatim (their own PIDs), the script text replaced by the one in
+    # MicrosoftDocs/azure-docs#10409 (a script that waits on Read-Host), the finish line absent. §3.1's continuation
+    # lines of the settings record (the script body, "ScriptUri:  Parameters: []") are left out: the samples keep
+    # handler logs to whole-record lines (tests/test_samples.py); tests/shapes/run_command has the real layout.
+    lines = [handler_line(4400, t, "INFO", "Starting RunCommand Extension version 1"),
+             handler_line(4400, t, "INFO", "Process handler command: install"),
+             handler_line(4400, t, "INFO", "Removing user-level access rules for 2 directories"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=390), "INFO",
+                          "Space available in event directory: 39981250B"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=390), "INFO",
+                          "Using environment variable [ConfigExtensionName]=RotateLogs"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=390), "INFO",
+                          "Using environment variable [ConfigSequenceNumber]=0"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=390), "INFO", "Process handler command: enable"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=390), "INFO",
+                          "Loading configuration for sequence number 0"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=420), "INFO",
+                          "HandlerSettings = ProtectedSettingsCertThumbprint: <REDACTED> Thumbprint length = 40, "
+                          "ProtectedSettings: <REDACTED> ProtectedSettings length = 584, PublicSettings: Source: "
+                          "Script: $Password = Read-Host -AsSecureString"),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=530), "INFO",
+                          "Checking if process id -1 is still running."),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=590), "INFO",
+                          "RunCommand script execution task started."),
+             handler_line(5864, t + timedelta(seconds=6, milliseconds=590), "INFO",
+                          "PowerShellPath is set to C:\\Windows\\system32\\windowspowershell\\v1.0\\powershell.exe")]
+    b.put(f"C/WindowsAzure/Logs/Plugins/{RUNCMD}/{RUNCMD_VER}/RunCommandHandler.log", crlf(lines))
+    b.expected = ["EXTENSION_TIMEOUT", "RUN_COMMAND_STILL_RUNNING"]
+    b.summary = ("A managed Run Command script waits on Read-Host; it has run for over two hours and every new Run "
+                 "Command is refused with Conflict.")
+    b.readme = f"""
+# run-command-stuck
+
+**What happened:** an operator used managed Run Command ({RUNCMD}) on `ops-jump-01` to run a log-rotation
+script that starts with `$Password = Read-Host -AsSecureString`. Run Command runs scripts as SYSTEM with nobody to
+answer, so the script waits forever. Since then every new Run Command fails with "Conflict: Run command extension
+execution is in progress. Please wait for completion before invoking a run command."
+
+**Evidence:**
+* `C/WindowsAzure/Logs/Plugins/{RUNCMD}/{RUNCMD_VER}/RunCommandHandler.log`: the enable loads sequence number 0,
+  `RunCommand script execution task started.` - and no `RunCommand script execution finished with exit code` line.
+  The bundle was collected 2 h 11 min later.
+* The agent, the network and the other extensions are healthy.
+
+**What a good engineer concludes:** the script, not the platform, is the problem: it cannot finish because it waits
+for input, and the 90-minute limit of Run Command has passed. Stop the script's powershell.exe on the VM (or wait
+for the platform to end it), then run only scripts that need no input.
+
+**Sources of the formats:** the Run Command v2 handler log lines of the formats doc §3.1 (CSS Run Command workflow
+TSG), the script from MicrosoftDocs/azure-docs#10409. Modelled: the handler version ({RUNCMD_VER}) and the
+configuration name.
+
+## Findings
+`RUN_COMMAND_STILL_RUNNING` (error) and `EXTENSION_TIMEOUT` (error: the operation's generic 20-minute budget, which
+the extension-operations frame applies to Run Command too).
+"""
+    return b
+
+
 SCENARIOS = [healthy, firewall, proxy, cse_timeout, imds_secondary, failover_cluster,
-             keyvault_deadlock, keyvault_legacy_endpoint]
+             keyvault_deadlock, keyvault_legacy_endpoint, run_command_stuck]
 
 INDEX = """# Sample bundles
 

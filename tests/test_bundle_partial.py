@@ -138,8 +138,9 @@ def test_stopped_collection_opens_and_says_what_is_missing(tmp_path, healthy, as
     assert set(iss["source"]) == {"manifest.json"}, iss[["source", "kind", "message"]]
     inv = b.inventory.set_index("path")
     assert inv.loc["manifest.json", "note"].endswith(
-        "partial collection: 1 step(s) not ok; 6 step(s) never ran: probes: imds attested, probes: wireserver "
-        "versions, files: agent logs, files: extension state, files: extension logs, files: rotated agent logs")
+        "partial collection: 1 step(s) not ok; 7 step(s) never ran: probes: imds attested, probes: wireserver "
+        "versions, files: agent logs, files: extension state, files: extension logs, files: rotated agent logs, "
+        "files: event logs")
     miss = b.missing.set_index("artifact")
     assert "did not finish within 60 s" in miss.loc["route_print", "note"]  # the collector's own entry
     assert "never ran" in miss.loc["agent_log", "note"] and "files: agent logs" in miss.loc["agent_log", "note"]

@@ -278,3 +278,20 @@ def test_basic_over_plain_http_is_refused_by_default(tmp_path):
         r = collect("127.0.0.1", port=srv.port, user=USER, password=PASSWORD, transport="basic", scheme="http",
                     allow_unencrypted=True, out=tmp_path, interactive=False)
     assert r.ok
+
+
+def test_event_logs_travel_as_evtx_and_parse(cert, tmp_path):
+    """The collector's 'files: event logs' step (wevtutil epl) as the emulated VM plays it: a VM whose disk has
+    exported channels gives them in events/, and they parse into the events frame."""
+    disk = tmp_path / "vm"
+    shutil.copytree(ROOT / "sample_logs" / "healthy", disk)
+    (disk / "events").mkdir()
+    real = ROOT / "tests" / "shapes" / "events"
+    evtx = sorted(real.glob("*.evtx"))[0]
+    shutil.copy(evtx, disk / "events" / "System.evtx")
+    with WinrsServer(SampleVm(disk), user=USER, password=PASSWORD, certfile=cert[0], keyfile=cert[1]) as srv:
+        res = _collect(srv, cert, tmp_path / "out")
+    assert (res.bundle / "events" / "System.evtx").read_bytes() == evtx.read_bytes()
+    b = kit.open_bundle(res.bundle)
+    assert len(b.events) > 0
+    assert set(b.inventory.loc[b.inventory["path"] == "events/System.evtx", "artifact"]) == {"evtx"}

@@ -20,6 +20,7 @@ LOG = "C/WindowsAzure/Logs/WaAppAgent.log"
 CSE = "Microsoft.Compute.CustomScriptExtension/1.10.15"
 CSE_LOG = f"C/WindowsAzure/Logs/Plugins/{CSE}/CustomScriptHandler.log"
 CSE_STATUS = f"C/Packages/Plugins/{CSE}/Status/0.status"
+AGG = "C/WindowsAzure/Logs/AggregateStatus/aggregatestatus.json"
 
 
 class Vm:
@@ -109,6 +110,17 @@ def _status(vm: Vm, **change) -> None:
     if "timestampUTC" in change:
         doc[0]["timestampUTC"] = change.pop("timestampUTC")
     vm.write_json(CSE_STATUS, doc)
+
+
+def _cse_never_finished(vm: Vm) -> None:
+    """The CSE script never finished: no finish record in its log, and its status file and the agent's aggregate
+    status still say transitioning (a success in any of them closes the run: kit.derive.operations)."""
+    vm.write(CSE_LOG, "".join(line + "\r\n" for line in vm.text(CSE_LOG).splitlines()
+                              if "Command execution finished" not in line))
+    _status(vm, status="transitioning", timestampUTC="2024-03-08T04:29:10.1100000Z")
+    agg = vm.text(AGG)
+    at = agg.index('"status": "success"', agg.index('"handlerName": "Microsoft.Compute.CustomScriptExtension"'))
+    vm.write(AGG, agg[:at] + '"status": "transitioning"' + agg[at + len('"status": "success"'):])
 
 
 def _multi_ip(vm: Vm, skip: bool = False) -> None:
@@ -247,8 +259,7 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
         vm.replace(ROUTE, "Persistent Routes:\r\n  None", "Persistent Routes:\r\n  Network Address          Netmask  "
                    "Gateway Address  Metric\r\n          0.0.0.0          0.0.0.0         10.0.1.1  Default", 1)),
     "MULTI_IP_PRIMARY_MISMATCH": _multi_ip,
-    "EXTENSION_TIMEOUT": lambda vm: vm.write(CSE_LOG, "".join(
-        line + "\r\n" for line in vm.text(CSE_LOG).splitlines() if "Command execution finished" not in line)),
+    "EXTENSION_TIMEOUT": lambda vm: _cse_never_finished(vm),
     "EXTENSION_FAILED": lambda vm: _status(vm, status="error", code=1, formattedMessage={
         "lang": "en-US", "message": "Command execution finished, but failed because it returned a non-zero exit code "
                                     "of: '1'"}),
@@ -291,7 +302,28 @@ FAULTS: dict[str, Callable[[Vm], None]] = {
     "DEPLOYMENT_EXTENSION_TIMEOUT": lambda vm: vm.write("ticket/arm.json.txt", _paste("arm_extension_timeout_json.txt")),
     "DEPLOYMENT_REQUEST_REJECTED": lambda vm: vm.write("ticket/portal.txt", _paste("arm_quota_portal.txt")),
     "DEPLOYMENT_CLIENT_GAVE_UP": lambda vm: vm.write("ticket/apply.txt", _paste("terraform_cse_client_timeout.txt")),
+    # branch codes (issue 15 part 3): each fixture's source is in its tests/shapes/<folder>/SOURCES.md
+    "VM_EXTENSION_OPERATIONS_DISALLOWED": lambda vm: vm.write("ticket/az-vm-show.json",
+                                                              _shape("vm_model/extensions-disallowed.az-vm-show.json")),
+    "VM_AGENT_NOT_PROVISIONED": lambda vm: vm.write("ticket/vm.json", _shape("vm_model/agent-installed-by-hand.rest.json")),
+    "EXTENSION_GOAL_STATE_NOT_APPLIED": lambda vm: vm.write(
+        "C/WindowsAzure/Config/WireServerRoleExtensionsConfig_3c1f9b2e.xml",
+        _shape("extensions_config/asked-never-ran.ExtensionsConfig.xml")),
+    "TIME_SERVICE_NOT_SYNCHRONIZED": lambda vm: vm.write("commands/events.xml",
+                                                         _shape("time_service/time-unsynchronized.wevtutil.xml")),
+    "GUEST_PROXY_AGENT_FAILING": lambda vm: vm.write("C/WindowsAzure/ProxyAgent/Logs/status.json",
+                                                     _shape("proxy_agent/ebpf-failed-enforce.status.json")),
+    "RUN_COMMAND_STILL_RUNNING": lambda vm: vm.write("ticket/run-command.txt", _shape("run_command/conflict.az-cli.txt")),
+    "RUN_COMMAND_SCRIPT_FAILED": lambda vm: vm.write(
+        "C/WindowsAzure/Logs/Plugins/Microsoft.CPlat.Core.RunCommandWindows/1.1.8/RunCommandExtension.log",
+        _shape("run_command/v1-exit-1.RunCommandExtension.log")),
+    "AGENT_VERSION_KNOWN_BAD": lambda vm: vm.write("commands/events.txt",
+                                                   _shape("agent_versions/agent-1193-crash-2008r2.eventviewer.txt")),
 }
+
+
+def _shape(rel: str) -> str:
+    return (Path(__file__).parent / "shapes" / rel).read_bytes().decode("utf-8")
 
 
 def findings_for(tmp_path: Path, fault: Callable[[Vm], None]):

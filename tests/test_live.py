@@ -190,3 +190,27 @@ def test_probe_over_ntlm_with_message_encryption_the_default_for_azure_vms() -> 
             p = session.probe()
     verdicts = dict(zip(p.reachability["endpoint"], p.reachability["verdict"].astype(str), strict=True))
     assert verdicts == {"WireServer": "reachable", "HostGAPlugin": "reachable", "IMDS": "unreachable"}
+
+
+def test_notebook_verify_probes_the_vm_and_compares(cert, capsys) -> None:
+    """The notebooks' "Fix and verify" cell: probe the VM now and compare with the bundle diagnosed before."""
+    import kit.notebook
+
+    with WinrsServer(SampleVm(SAMPLES / "healthy"), user=USER, password=PASSWORD, certfile=cert[0],
+                     keyfile=cert[1]) as srv:
+        c = kit.notebook.verify(kit.open_bundle(SAMPLES / "firewall-blocks-32526"), host="127.0.0.1",
+                                port=srv.port, user=USER, password=PASSWORD, transport="basic",
+                                ca_file=str(cert[0]), interactive=False)
+    assert {"GUEST_FIREWALL_BLOCKS_WIRESERVER", "HOSTGAPLUGIN_UNREACHABLE"} <= set(
+        c.findings.loc[c.findings["status"] == "resolved", "code"])
+    assert "Resolved (" in capsys.readouterr().out
+
+
+def test_notebook_verify_and_compare_earlier_without_input_say_what_to_set(capsys) -> None:
+    import kit.notebook
+
+    b = kit.open_bundle(SAMPLES / "healthy")
+    assert kit.notebook.verify(b) is None and "VERIFY_HOST" in capsys.readouterr().out
+    assert kit.notebook.compare_earlier(None, b) is None and "EARLIER" in capsys.readouterr().out
+    c = kit.notebook.compare_earlier("sample_logs/firewall-blocks-32526", b)  # relative to the repository
+    assert "GUEST_FIREWALL_BLOCKS_WIRESERVER" in set(c.findings.loc[c.findings["status"] == "resolved", "code"])

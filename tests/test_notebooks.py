@@ -80,6 +80,31 @@ def test_network_walkthrough(tmp_path: Path) -> None:
     assert "PROXY_INTERCEPTS_AGENT_TRAFFIC" in text
 
 
+def test_empty_tables_say_why_on_a_healthy_vm(tmp_path: Path) -> None:
+    """Issue 19, part 5: a table with no row says why instead of showing an empty frame."""
+    text = run("02-network-wireserver-imds", tmp_path, BUNDLE=str(SAMPLES / "healthy"))
+    assert "Empty DataFrame" not in text
+    assert "no network finding in this bundle" in text
+    assert "is a WireServer or HostGAPlugin connection failure" in text
+    assert "168.63.129.16 port 80" in text and "168.63.129.16 port 32526" in text
+    assert "list of enabled outbound block rules is empty" in text
+    text = run("03-route-misconfiguration", tmp_path, BUNDLE=str(SAMPLES / "healthy"))
+    assert "Empty DataFrame" not in text and "no route finding in this bundle" in text
+
+
+def test_papermill_from_the_repository_root_with_a_relative_bundle(tmp_path: Path, monkeypatch) -> None:
+    """The notebooks' default BUNDLE is written for notebooks/; run from the repository root it is still found."""
+    import papermill
+
+    monkeypatch.chdir(ROOT)
+    nb = jupytext.read(NOTEBOOKS / "03-route-misconfiguration.py")
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    jupytext.write(nb, src)
+    papermill.execute_notebook(str(src), str(out), parameters={"BUNDLE": "../sample_logs/imds-route-secondary-nic"},
+                               cwd=str(ROOT), kernel_name="python3", execution_timeout=300, progress_bar=False)
+    assert "IMDS_ROUTE_WRONG_INTERFACE" in out.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(("sample", "code"), [("imds-route-secondary-nic", "IMDS_ROUTE_WRONG_INTERFACE"),
                                               ("failover-cluster-imds-captured", "IMDS_ROUTE_CAPTURED_BY_LINK_LOCAL")])
 def test_route_walkthrough(tmp_path: Path, sample: str, code: str) -> None:

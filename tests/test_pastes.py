@@ -43,12 +43,11 @@ EXPECTED: dict[str, tuple[str, set[int]]] = {
 INFO_ONLY: dict[str, tuple[str, set[int]]] = {
     "arm_sku_not_available_ps.txt": ("DEPLOYMENT_REQUEST_REJECTED", {3}),
     "arm_quota_portal.txt": ("DEPLOYMENT_REQUEST_REJECTED", {1}),
+    "arm_authorization_failed_sdk.txt": ("DEPLOYMENT_REQUEST_REJECTED", {4}),
     "terraform_backup_client_timeout.txt": ("DEPLOYMENT_CLIENT_GAVE_UP", {14}),
     "arm_invalid_password_terraform.txt": ("DEPLOYMENT_REQUEST_REJECTED", {1}),
     "arm_conflict_vm_not_running_portal.txt": ("DEPLOYMENT_REQUEST_REJECTED", {4}),
 }
-#: real pastes another parser's sniffer takes first (see the xfail test below)
-MISROUTED = ["arm_authorization_failed_sdk.txt"]
 HEALTHY = ["healthy_imds_curl.txt", "healthy_imds_ps7.txt"]
 
 
@@ -64,7 +63,7 @@ def loose(tmp_path: Path, *names: str) -> Path:
 def test_every_fixture_is_sourced() -> None:
     listed = set(re.findall(r"^- `([^`]+)`", (PASTES / "SOURCES.md").read_text(encoding="utf-8"), re.M))
     assert listed == {p.name for p in PASTES.glob("*.txt")}
-    assert set(EXPECTED) | set(INFO_ONLY) | set(HEALTHY) | set(MISROUTED) == listed
+    assert set(EXPECTED) | set(INFO_ONLY) | set(HEALTHY) == listed
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -383,10 +382,9 @@ def test_authorization_failure_lines_hit_the_rejected_code() -> None:
     assert set(hit["line"]) == {4, 8, 9} and set(hit["codes"]) == {"DEPLOYMENT_REQUEST_REJECTED"}
 
 
-@pytest.mark.xfail(strict=True, reason="netsh_firewall's sniffer takes any 'Label: value' line followed by 60+ dashes "
-                                       "(here the SDK's 'ERROR CODE: AuthorizationFailed' and its rule), so the file "
-                                       "is read as a localized netsh firewall listing, not as a paste")
 def test_authorization_failure_paste_is_read_as_a_paste(tmp_path: Path) -> None:
+    """netsh_firewall's sniffer once took the SDK's 'ERROR CODE: AuthorizationFailed' above a rule of dashes for a
+    localized netsh rule block; it now wants the next label's value in the same column."""
     f = kit.diagnose(kit.open_bundle(loose(tmp_path, "arm_authorization_failed_sdk.txt")))
     assert "DEPLOYMENT_REQUEST_REJECTED" in set(f["code"])
 

@@ -62,7 +62,7 @@ def test_routes_plot_imports_no_rule_module() -> None:
 
 def test_count_axes_are_integers() -> None:
     b = kit.open_bundle(ROOT / "firewall-blocks-32526")
-    fig = plots.findings_overview(b)
+    fig = plots.findings_overview(b, findings=kit.diagnose(b))
     fig.canvas.draw()
     ticks = fig.axes[0].get_xticks()
     assert all(float(t).is_integer() for t in ticks)

@@ -73,11 +73,11 @@ def test_line_numbers_are_integers_and_stack_traces_shown_once(firewall_html: st
 
 
 def test_verdict_lists_serious_findings_first(firewall_html: str) -> None:
-    verdict = firewall_html[firewall_html.index("id='verdict'"):firewall_html.index("id='findings'")]
+    verdict = firewall_html[firewall_html.index("id='verdict'"):firewall_html.index("id='contents'")]
     assert "A guest firewall rule blocks" in verdict and "Known-harmless" not in verdict
 
 
 def test_healthy_verdict_says_nothing_is_wrong() -> None:
     html = report.render_report(kit.open_bundle(SAMPLES / "healthy"))
-    verdict = html[html.index("id='verdict'"):html.index("id='findings'")]
+    verdict = html[html.index("id='verdict'"):html.index("id='contents'")]
     assert "Nothing at warning or above" in verdict

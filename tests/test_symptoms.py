@@ -38,7 +38,7 @@ def test_healthy_bundle_invents_no_cause(tmp_path: Path) -> None:
     assert list(df.columns) == list(SYMPTOM_CAUSES.names)
     assert df["rank"].isna().all() and df["code"].isna().all()
     assert "no cause found in this bundle" in df["why"].iloc[0]
-    assert "last status in this bundle: Ready" in df["symptom"].iloc[0]
+    assert "last status in this bundle is Ready" in df["symptom"].iloc[0] and "as reported" in df["symptom"].iloc[0]
     clock = df[df["cause"].str.contains("clock")]
     assert len(clock) == 1 and clock["why"].iloc[0].startswith("cannot tell")
 

@@ -68,7 +68,9 @@ MAY_APPEAR = {"CHECK_NOT_POSSIBLE", "AGENT_LOG_ERRORS"}
 #: A finding a more specific one keeps from being reported (it cites or explains the same records): when unknown
 #: data takes the specific one away, the general one may appear, decided from records that were all read.
 SUPERSEDES = {
-    "KEYVAULT_INITIAL_SYNC_BLOCKING": {"KEYVAULT_CERT_DOWNLOAD_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
+    # EXTENSION_TIMEOUT: the status snapshots show the extension transitioning past its budget (extension_operations)
+    "KEYVAULT_INITIAL_SYNC_BLOCKING": {"KEYVAULT_CERT_DOWNLOAD_FAILED", "EXTENSION_STUCK_TRANSITIONING",
+                                       "EXTENSION_TIMEOUT"},
     "KEYVAULT_SETTINGS_MALFORMED": {"EXTENSION_FAILED", "EXTENSION_STUCK_TRANSITIONING"},
     "EXTENSION_OS_UNSUPPORTED": {"EXTENSION_FAILED"},
     "EXTENSION_BLOCKED_BY_FAILED_EXTENSION": {"EXTENSION_FAILED"},
@@ -393,6 +395,10 @@ def test_handler_record_time_not_read_is_no_timeout() -> None:
     log = _edit(sample, "handler_log", "ts", None, lambda d: d["message"].str.contains("execution finished|Exiting",
                                                                                        case=False))
     out = _run(sample, handler_log=log)
+    assert "EXTENSION_TIMEOUT" not in _verdicts(out)  # the status files' success closes the run (extension_operations)
+    # with the handler log the only source, the record that was not read is the one that could end it
+    out = _run(sample, handler_log=log, ext_status=SCHEMAS["ext_status"].empty(),
+               handler_status=SCHEMAS["handler_status"].empty())
     assert "EXTENSION_TIMEOUT" not in _verdicts(out)
     assert _cannot_tell(out, "extension run times", "ts unknown")
 

@@ -17,4 +17,15 @@ ANSWERS = {
     'ex14': 'DEPLOYMENT_EXTENSION_TIMEOUT',
     'ex15': 'DEPLOYMENT_REQUEST_REJECTED',
     'ex16': 'DEPLOYMENT_CLIENT_GAVE_UP',
+    # branch codes (issue 15 part 3)
+    'ex-runcmd-1': '131',
+    'ex-runcmd-2': 'RUN_COMMAND_STILL_RUNNING',
+    # issue 15 codes that had no exercise (ticket folders in kit/training/bundles)
+    'ex17': 'VM_EXTENSION_OPERATIONS_DISALLOWED',
+    'ex18': 'VM_AGENT_NOT_PROVISIONED',
+    'ex19': 'Microsoft.Compute.VMAccessAgent',
+    'ex20': 'TIME_SERVICE_NOT_SYNCHRONIZED',
+    'ex21': 'ebpfProgramStatus',
+    'ex22': 'RUN_COMMAND_SCRIPT_FAILED',
+    'ex23': 'AGENT_VERSION_KNOWN_BAD',
 }

@@ -189,6 +189,9 @@ class SampleVm:
                         f"per-file cap of {per_file} bytes: kept the last {n - start} of {n} bytes")
                 else:
                     add(rel, data, origin)
+            if params.get("profile") != "probe":  # 'files: event logs': wevtutil epl exports, when the sample has them
+                for p in sorted((self.bundle_dir / "events").glob("*.evtx")):
+                    add(f"events/{p.name}", p.read_bytes(), "wevtutil epl " + p.stem)
             add("collect.log", ("\r\n".join(f"2024-01-01T00:00:00.000Z {m}" for m in log) + "\r\n").encode(),
                 "collector log")
             vm = dict(old.get("vm") or {})

@@ -90,9 +90,7 @@ class _Recognition:
         try:
             raw = self._src.read_head(f.path, SNIFF_BYTES * 2)  # UTF-16 takes two bytes a character
         except (OSError, UnsafeArchiveError) as exc:
-            f.status = "failed"
-            f.notes.append(f"could not be read: {exc}")
-            self._issue(f.source, "unreadable-file", f"expected a readable file, found an error: {exc}")
+            self._unreadable(f, exc)
             return
         if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")) and f.path.lower().endswith(".zip"):
             # a zip inside the bundle: named, not opened (an Office file is a zip too: left to the general case)

@@ -69,6 +69,8 @@ param(
     [int]$CommandTimeoutSec = 60,
     [int]$CimTimeoutSec = 30,
     [int]$DeadlineSec = 1500,
+    [int]$EventDays = 7,
+    [long]$EventBytes = 20971520,
     [string]$Nonce = '',
     [string]$ParamsJson = '',
     [switch]$Stream
@@ -119,10 +121,13 @@ function Get-UtcStamp { (Get-Date).ToUniversalTime().ToString('o', [Globalizatio
 
 # Every step of the collection, in order. The manifest lists the ones not run yet under "pending", so a bundle cut
 # short says what it lacks.
+#: Event channels exported by 'files: event logs' (issue 15: crashes, service failures, app-control blocks).
+$EventChannels = @('System', 'Application', 'Windows Azure', 'Microsoft-Windows-AppLocker/EXE and DLL',
+    'Microsoft-Windows-AppLocker/MSI and Script', 'Microsoft-Windows-CodeIntegrity/Operational')
 $Plan = @('environment', 'applocker', 'route print', 'ipconfig /all', 'netsh winhttp show proxy', 'Get-NetRoute',
     'Get-NetIPAddress', 'services', 'firewall rules', 'probes: tcp', 'probes: imds instance', 'probes: imds versions',
     'probes: imds attested', 'probes: wireserver versions', 'files: agent logs', 'files: extension state',
-    'files: extension logs', 'files: rotated agent logs')
+    'files: extension logs', 'files: rotated agent logs', 'files: event logs')
 if ($Profile_ -eq 'probe') { $Plan = @($Plan | Where-Object { $_ -notlike 'files:*' }) }  # no file step is planned
 
 if ($LanguageMode -ne 'FullLanguage') {
@@ -795,6 +800,31 @@ try {
         Invoke-Step 'files: rotated agent logs' {
             foreach ($f in (Get-Children $logs 'WaAppAgent*.log' | Where-Object { $_.Name -ne 'WaAppAgent.log' } |
                     Sort-Object LastWriteTimeUtc -Descending)) { Add-File $f $false }
+        }
+        Invoke-Step 'files: event logs' {
+            # wevtutil epl: the last $EventDays days of each channel, as .evtx (kit.parse.evtx reads them); an
+            # export over $EventBytes is dropped and recorded, a channel this VM does not have is recorded missing.
+            $window = [long]$EventDays * 86400000
+            $query = '*[System[TimeCreated[timediff(@SystemTime) <= ' + $window.ToString([Globalization.CultureInfo]::InvariantCulture) + ']]]'
+            foreach ($ch in $EventChannels) {
+                $rel = 'events/' + ($ch -replace '[\\/ ]', '_') + '.evtx'
+                $dest = (Get-StagePath $rel) + '.export'  # in the staging folder
+                $r = Invoke-Native 'wevtutil.exe' ('epl "' + $ch + '" "' + $dest + '" "/q:' + $query + '" /ow:true')
+                if ($r.ExitCode -ne 0 -or -not [IO.File]::Exists($dest)) {
+                    if ([IO.File]::Exists($dest)) { [IO.File]::Delete($dest) }  # a half-written export
+                    Add-Record $rel $ch 'missing' 0 0 $null ('wevtutil epl: ' + ([string]$r.StdErr).Trim())
+                    continue
+                }
+                $len = (Get-Item -LiteralPath $dest -Force).Length
+                if ($len -gt $EventBytes) {
+                    [IO.File]::Delete($dest)
+                    Add-Record $rel $ch 'skipped' 0 $len $null ('export over the event cap of ' +
+                        $EventBytes.ToString([Globalization.CultureInfo]::InvariantCulture) + ' bytes')
+                    continue
+                }
+                Add-Bytes $rel ([IO.File]::ReadAllBytes($dest)) ('wevtutil epl ' + $ch)
+                [IO.File]::Delete($dest)
+            }
         }
     }
     $script:Complete = $true

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -222,3 +223,32 @@ def _take_chunks(chunked, rows: np.ndarray) -> list:  # type: ignore[no-untyped-
             out.append(pc.take(chunk, rows[lo:hi] - start))
         start += len(chunk)
     return out
+
+
+def _isna(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def is_unknown(values: pd.Series, known: Iterable[str] | None = None) -> np.ndarray:
+    """Mask of the values that were not read: missing (NA, NaN, NaT), blank, or - when ``known`` lists the words a
+    parser writes - any other word."""
+    words = None if known is None else set(known)
+    out = np.empty(len(values), dtype=bool)
+    for i, v in enumerate(values.tolist()):
+        if isinstance(v, str):
+            out[i] = not v.strip() or (words is not None and v not in words)
+        else:
+            out[i] = _isna(v)
+    return out
+
+
+def missing_in(rows: pd.DataFrame, column: str) -> list[str]:
+    """``["<file>: <column> unknown in N row(s)", ...]``, one per file of ``rows`` (the rows whose ``column`` was not
+    read), for a "cannot tell" finding."""
+    if rows.empty:
+        return []
+    counts = rows["source"].astype(str).value_counts(sort=False)
+    return [f"{src}: {column} unknown in {n} row(s)" for src, n in counts.items()]

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
+from ..derive.filters import _isna
 from ..derive.filters import contains as contains  # re-exported: the rule modules import them from here
 from ..derive.filters import contains_any as contains_any
+from ..derive.filters import is_unknown as is_unknown
 from ..derive.filters import keep as keep
 from ..derive.filters import match as match
+from ..derive.filters import missing_in as missing_in
 from .model import Evidence
 
 
@@ -58,13 +59,6 @@ def frame_evidence(df: pd.DataFrame, artifact: str, columns: list[str], *, limit
     return out
 
 
-def _isna(v: object) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
 def fmt_duration(td: pd.Timedelta) -> str:
     """``1 h 47 min`` / ``25 min`` / ``40 s``."""
     secs = int(td.total_seconds())
@@ -76,29 +70,17 @@ def fmt_duration(td: pd.Timedelta) -> str:
     return f"{mins // 60} h {mins % 60:02d} min"
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` at most about ``limit`` characters: cut at the last space before the limit (never inside a word,
+    an address or a number) and marked with '…'; unchanged when it fits."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    cut = head.rsplit(None, 1)[0] if " " in head.strip() else text[:limit]
+    return cut.rstrip(" ;,:-—>") + " …"
+
+
 def fmt_ts(ts: pd.Timestamp | None) -> str:
     if ts is None or pd.isna(ts):
         return "an unknown time"
     return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def is_unknown(values: pd.Series, known: Iterable[str] | None = None) -> np.ndarray:
-    """Mask of the values that were not read: missing (NA, NaN, NaT), blank, or - when ``known`` lists the words a
-    parser writes - any other word."""
-    words = None if known is None else set(known)
-    out = np.empty(len(values), dtype=bool)
-    for i, v in enumerate(values.tolist()):
-        if isinstance(v, str):
-            out[i] = not v.strip() or (words is not None and v not in words)
-        else:
-            out[i] = _isna(v)
-    return out
-
-
-def missing_in(rows: pd.DataFrame, column: str) -> list[str]:
-    """``["<file>: <column> unknown in N row(s)", ...]``, one per file of ``rows`` (the rows whose ``column`` was not
-    read), for a "cannot tell" finding."""
-    if rows.empty:
-        return []
-    counts = rows["source"].astype(str).value_counts(sort=False)
-    return [f"{src}: {column} unknown in {n} row(s)" for src, n in counts.items()]

@@ -22,13 +22,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: and checks that no verdict follows; it fails for a rule without an entry).
 RULE_MODULES: tuple[str, ...] = (
     "kit.diagnose.network",
+    "kit.diagnose.proxy_agent",  # the MSP proxy that gates WireServer/IMDS traffic (branch codes)
     "kit.diagnose.routes",
     "kit.diagnose.hci",
     "kit.diagnose.keyvault",  # before extensions: a status it explains is not reported again as a generic failure
     "kit.diagnose.identity",
+    "kit.diagnose.provisioning",  # before extensions: a model that forbids them explains why none ran (branch codes)
+    "kit.diagnose.goal_state",  # before extensions: an extension asked for that never ran (branch codes)
+    "kit.diagnose.run_command",  # before extensions (branch codes)
     "kit.diagnose.extensions",
     "kit.diagnose.agent",
+    # before events: a crash it matches to a known agent/Windows issue is not reported again as a generic crash
+    "kit.diagnose.agent_versions",  # (branch codes)
     "kit.diagnose.events",
+    "kit.diagnose.timesync",  # after agent: names AGENT_CERTIFICATE_ERROR when it was raised (branch codes)
     "kit.diagnose.paste",  # after the families that read the VM's own files: joins the findings they raised
     "kit.diagnose.meta",  # last: reads what the other rules explained
 )
@@ -56,11 +63,16 @@ class Context:
         one of the frames it is derived from; then it is built from those, once per run."""
         from ..derive import DERIVED, derive
 
-        if not any(i in self.frames for i in DERIVED[name].inputs):
-            return self.bundle.frame(name)
+        d = DERIVED[name]
+        if not any(i in self.frames for i in d.inputs):
+            df = self.bundle.frame(name)
+            # a frame judged at the collection time is the bundle's only when this run's time reference is the same
+            if d.build_at is None or _same_time(df.attrs.get("time_reference"), self.time_reference):
+                return df
         key = "derived:" + name
         if key not in self._memo:
-            self._memo[key] = derive(name, self.frame)
+            self._memo[key] = derive(name, self.frame, time_reference=self.time_reference) \
+                if d.build_at is not None else derive(name, self.frame)
         return self._memo[key]  # type: ignore[return-value]
 
     def memo(self, key: str, build: Callable[[], object]) -> object:
@@ -109,6 +121,12 @@ class Context:
             if n.pattern.search(message):
                 return n.id
         return None
+
+
+def _same_time(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(pd.Timestamp(a) == pd.Timestamp(b))  # type: ignore[arg-type]
 
 
 def rows_as_evidence(df: pd.DataFrame, artifact: str, *, text: str = "text", limit: int = 20,

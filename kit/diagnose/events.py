@@ -145,6 +145,8 @@ def agent_process_crashed(ctx: Context) -> Iterable[Finding]:
     is_crash = pd.Series([p in APP_CRASH for p in pairs], index=ev.index)
     prog = ev["service"].fillna("").str.strip().str.lower().str.rsplit("\\", n=1).str[-1]
     rows = ev[(is_crash & prog.isin(AGENT_PROGRAMS)).to_numpy(dtype=bool)]
+    cited = ctx.cited()  # crashes an earlier, more specific finding explains (AGENT_VERSION_KNOWN_BAD) are its own
+    rows = rows[[pd.isna(n) or (s, int(n)) not in cited for s, n in zip(rows["source"], rows["line"], strict=True)]]
     if rows.empty:
         return []
     progs = ", ".join(sorted({str(s) for s in rows["service"].dropna()}))

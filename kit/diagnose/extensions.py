@@ -1,8 +1,8 @@
 """Extension rules: timeouts against their budgets, failures, stuck transitions, failed downloads, an OS the
 extension does not support (error code 51), and a failed extension blocking the ones after it.
 
-Budgets (Microsoft's extension documentation): every extension operation gets 20 minutes, except
-CustomScriptExtension, DSC and Chef, which get 90.
+Run times, budgets and outcomes are read from the ``extension_operations`` frame (:mod:`kit.derive.operations`,
+with its budget table and sources); EXTENSION_TIMEOUT is decided from that frame only.
 
 A status file that a more specific finding already explains (a Key Vault settings error, an unsupported OS, a
 failed extension that blocks others, a Key Vault initial sync) is not reported again as a generic failure or
@@ -14,34 +14,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
-from ._util import contains, fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
+from ..derive.operations import DEFAULT_BUDGET, budget_for, known_extension
+from ..derive.operations import handler_runs as handler_runs  # re-exported (its home is kit.derive.operations)
+from ..derive.operations import is_operation_row as _is_operation
+from ._util import contains, fmt_duration, fmt_ts, frame_evidence, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
-DEFAULT_BUDGET = pd.Timedelta(minutes=20)
-LONG_BUDGET = pd.Timedelta(minutes=90)
-#: Extensions with the 90-minute budget, matched case-insensitively against Publisher.Type.
-LONG_BUDGET_EXTENSIONS = re.compile(r"CustomScriptExtension|\.DSC$|ChefClient|^Chef\.", re.IGNORECASE)
-
-#: A handler run that logged one of these finished (formats doc §3).
-FINISHED = (r"Command execution finished|exited with code|execution finished with exit code"
-            r"|successfully (?:installed|enabled|disabled|uninstalled|updated)|Handler successfully"
-            r"|is not greater than the sequence number|Exiting\.\.\.|Exiting\.$")
-#: A handler that started a script asynchronously has finished only when the script has (formats doc §3.2).
-ASYNC_START = r"Awaiting completion|Asynchronously executing|execution task started"
-SCRIPT_DONE = r"Command execution finished|exited with code|finished with exit code"
-OPERATION = re.compile(r"(Install|Enabl|Disabl|Uninstall|Updat)ing Handler|handler command: (\w+)", re.IGNORECASE)
-#: The agent or the platform saying an extension ran out of time (formats doc §3.2: CRP's wording), and failed
-#: downloads: signatures in kit/catalog/findings.yaml, shared with the paste scan.
-TIMED_OUT = signature_pattern("EXTENSION_TIMEOUT", "log")
 DOWNLOAD_FAILED = signature_pattern("EXTENSION_DOWNLOAD_FAILED", "log")
-#: Handler-log layouts that are a long-running service's log, not extension operations (the Key Vault extension's
-#: akvvm_service log runs for days): no run, budget or package download is read from them.
-SERVICE_LAYOUTS = ("akvvm",)
 #: Error code 51: the extension does not support this OS (VM extensions article, "Azure VM Agent": 'might emit error
 #: code 51 ("Unsupported OS")'). Windows handlers report it as the status code; Linux ones as "Non-zero exit code:
 #: 51" (formats doc Appendix A). A status message naming an unsupported OS counts too.
@@ -50,25 +33,6 @@ OS_UNSUPPORTED_TEXT = signature_pattern("EXTENSION_OS_UNSUPPORTED", "log")
 #: The generic message of a script extension's status: it says the command ran, not that it worked (VM extensions
 #: article, "View extension status": ProvisioningState/failed/-196608 with "Finished executing command").
 GENERIC_FINISHED = re.compile(r"^\s*(?:Finished executing command|Command execution finished)\.?\s*$", re.IGNORECASE)
-
-
-#: The layouts handler_log writes (its schema); a row of another or no layout is not known to be an operation's.
-LAYOUTS = ("bracketed", "dsc", "agent", "akvvm", "plain")
-
-
-def known_extension(name: object) -> bool:
-    """Whether ``name`` reads as an extension's Publisher.Type (a value not read, or a word in its place, does not)."""
-    return isinstance(name, str) and re.fullmatch(r"[\w-]+(?:\.[\w-]+)+", name.strip(), re.ASCII) is not None
-
-
-def _is_operation(log: pd.DataFrame) -> np.ndarray:
-    """Mask of handler_log rows of extension operations: not a service's log, and of a layout that was read."""
-    return ~(log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool) | is_unknown(log["layout"], LAYOUTS))
-
-
-def budget_for(extension: str | None) -> pd.Timedelta:
-    """The time budget of an extension's operations."""
-    return LONG_BUDGET if extension and LONG_BUDGET_EXTENSIONS.search(extension) else DEFAULT_BUDGET
 
 
 def _known_extensions(ctx: Context) -> list[str]:
@@ -88,169 +52,114 @@ def _ext_in(text: str, names: list[str]) -> str | None:
     return m.group(1) if m else None
 
 
-def handler_runs(log: pd.DataFrame) -> pd.DataFrame:
-    """One row per handler invocation (a PID in ``[PID+TID]`` logs, else a file) from a ``handler_log`` frame.
-
-    Columns: source, pid, extension, ext_version, start, last (last sign of life), finished,
-    finished_at, operation, first_line, rows (the run's records), unread (notes on the run's records whose time or
-    message, PID or layout was not read: a record that was not read may be the one that says the run finished).
-    Files of a service layout are left out.
-    """
-    if log.empty:
-        return pd.DataFrame()
-    # The layout is the file's: a file with a record of a service layout is a service's log.
-    service = log["source"][log["layout"].astype(str).isin(SERVICE_LAYOUTS).to_numpy(dtype=bool)].unique()
-    log = log[~log["source"].isin(service).to_numpy(dtype=bool)]
-    if log.empty or log["ts"].isna().all():
-        return pd.DataFrame()
-    # The patterns are matched once over the whole log and the runs grouped in Python: a pandas groupby with a sort
-    # and two filters per run cost milliseconds per run.
-    msg = log["message"]
-    is_async, is_fin, is_done = (contains(msg, p) for p in (ASYNC_START, FINISHED, SCRIPT_DONE))
-    lines = log["line"].to_numpy(dtype="int64", na_value=0)
-    ts = log["ts"].array
-    no_ts = log["ts"].isna().to_numpy()
-    no_msg = is_unknown(msg)
-    # In a file whose records carry a PID, a record without one belongs to a run that is not known.
-    has_pid = log["pid"].notna()
-    pids = has_pid.groupby(log["source"].to_numpy()).transform("any").to_numpy() & ~has_pid.to_numpy()
-    no_pid: dict[str, list[str]] = {}  # any run of such a file may be missing its records
-    for what, mask in (("pid", pids), ("layout", is_unknown(log["layout"], LAYOUTS))):
-        for src, n in log["source"][mask].value_counts(sort=False).items():
-            no_pid.setdefault(str(src), []).append(f"{src}: {what} unknown in {n} row(s)")
-    messages = msg.tolist()
-    groups: dict[tuple[str, int], list[int]] = {}  # in order of first appearance, like groupby(sort=False)
-    for i, key in enumerate(zip(log["source"].tolist(), log["pid"].fillna(-1).tolist(), strict=True)):
-        groups.setdefault(key, []).append(i)
-    exts, vers = log["extension"].tolist(), log["ext_version"].tolist()
-    runs = []
-    for (source, pid), pos in groups.items():
-        pos.sort(key=lines.__getitem__)
-        unread = [f"{source}: {what} unknown in {n} row(s)" for what, mask in (("ts", no_ts), ("message", no_msg))
-                  if (n := sum(bool(mask[p]) for p in pos))] + no_pid.get(source, [])
-        timed = [p for p in pos if not no_ts[p]]
-        if not timed:
-            continue  # no time read: extension_timeout names it
-        started = [p for p in pos if is_async[p]]
-        if not started:
-            fin = [p for p in pos if is_fin[p]]
-        else:
-            after = max(lines[p] for p in started)
-            fin = [p for p in pos if lines[p] > after and is_done[p]]
-        fin_timed = [p for p in fin if not no_ts[p]]
-        runs.append({"source": source, "pid": None if pid == -1 else int(pid), "extension": exts[pos[0]],
-                     "ext_version": vers[pos[0]], "start": ts[timed[0]], "last": ts[timed[-1]],
-                     "finished": bool(fin), "finished_at": ts[fin_timed[0]] if fin_timed else pd.NaT,
-                     "operation": _op_name(messages[p] for p in pos), "first_line": int(lines[pos[0]]),
-                     "rows": log.iloc[pos], "unread": unread})
-    return pd.DataFrame(runs)
-
-
-def _op_name(messages: Iterable[object]) -> str:
-    for t in messages:
-        m = OPERATION.search(str(t))
-        if m:
-            word = (m.group(1) or m.group(2)).lower()
-            return {"install": "install", "enabl": "enable", "disabl": "disable", "uninstall": "uninstall",
-                    "updat": "update"}.get(word, word)
-    return "operation"
-
-
-def extension_timeout(ctx: Context) -> Iterable[Finding]:
-    out: list[Finding] = []
-    names = _known_extensions(ctx)
-    ref = ctx.time_reference
-    runs = handler_runs(ctx.frame("handler_log"))
-    # What the agent or handler said about an operation running out of time ("Enable command of <ext> has not
-    # exited on time! Killing it..."): the end of that run when it falls inside it, else a finding of its own.
-    said = pd.concat([match(ctx.frame("agent_log"), TIMED_OUT).assign(_a="agent_log"),
-                      match(ctx.frame("handler_log"), TIMED_OUT).assign(_a="handler_log")])
-    if not said.empty:
-        said["_ext"] = [_ext_in(str(t), names) or "an extension" for t in said["text"]]
-    used: set[tuple[str, int]] = set()
-    flagged: set[str] = set()
-    ops = _operation_logs(ctx)
-    untimed = ops[ops["ts"].isna().to_numpy(dtype=bool)] if not ops.empty else ops
-    if not untimed.empty:  # runs of which no time was read are not in runs at all
-        ran = set(runs["source"]) if not runs.empty else set()
-        unknown: list[str] = missing_in(untimed[~untimed["source"].isin(ran).to_numpy(dtype=bool)], "ts")
-    else:
-        unknown = []
-    if not runs.empty:
-        known = [known_extension(e) for e in runs["extension"]]
-        unknown += missing_in(runs[[not k for k in known]], "extension")  # its budget is not known
-        runs = runs[known]
-    if not runs.empty:
-        for ext, g in runs.groupby(runs["extension"].fillna("unknown extension"), sort=False):
-            budget = budget_for(str(ext))
-            g = g.sort_values("start")
-            for i, r in enumerate(g.itertuples(index=False)):
-                is_last = i == len(g) - 1
-                until = g["start"].iloc[i + 1] if not is_last else None
-                kills = _kills(said, str(ext), r.start, until)
-                if r.unread and (pd.isna(r.finished_at) if r.finished else kills.empty):
-                    unknown += r.unread  # whether (or when) it finished is in a record that was not read
-                    continue
-                if r.finished:
-                    took = r.finished_at - r.start
-                    if took <= budget:
-                        continue
-                    how = f"finished only after {fmt_duration(took)}"
-                elif not kills.empty and not pd.isna(kills["ts"].iloc[0]):
-                    killed = kills["ts"].iloc[0]
-                    took = killed - r.start
-                    how = (f"was killed by the agent at {fmt_ts(killed)}, after {fmt_duration(took)}, for not "
-                           f"exiting on time; last sign of life from the handler {fmt_ts(r.last)}")
-                elif is_last and ref is not None and ref - r.start > budget:
-                    took = ref - r.start
-                    how = (f"had not finished after {fmt_duration(took)} (collection at {fmt_ts(ref)}); "
-                           f"last sign of life {fmt_ts(r.last)}")
-                elif not is_last and r.last - r.start > budget:
-                    took = r.last - r.start
-                    how = f"never logged completion; it was alive for {fmt_duration(took)}"
-                else:
-                    continue
-                flagged.add(str(ext))
-                rows = r.rows
-                ev = log_evidence(pd.concat([rows.head(3), rows.tail(2)]).drop_duplicates(["source", "line"]),
-                                  "handler_log", limit=6, first_line_only=True)
-                killed_ev = []  # the agent's own kill line is the strongest evidence: shown first
-                for art, ga in kills.groupby("_a"):
-                    killed_ev += log_evidence(ga, str(art), limit=3)
-                    used |= {(str(a), int(b)) for a, b in zip(ga["source"], ga["line"], strict=True)}
-                ev = killed_ev + ev
-                out.append(ctx.finding(
-                    "EXTENSION_TIMEOUT",
-                    f"{ext} {r.ext_version if isinstance(r.ext_version, str) else ''}".strip()
-                    + f": {r.operation} started {fmt_ts(r.start)} and {how}; the budget is "
-                      f"{fmt_duration(budget)}.", ev))
-    if not said.empty:
-        for ext, g in said.groupby("_ext", sort=False):
-            rest = g[[(str(a), int(b)) not in used for a, b in zip(g["source"], g["line"], strict=True)]]
-            if ext in flagged or rest.empty:
-                continue
-            ev = [e for art, ga in rest.groupby("_a") for e in log_evidence(ga, str(art), limit=5)]
-            out.append(ctx.finding("EXTENSION_TIMEOUT",
-                                   f"{ext}: the logs say it ran out of time ({len(rest)} record(s), the last at "
-                                   f"{fmt_ts(rest['ts'].max())}); the budget is "
-                                   f"{fmt_duration(budget_for(str(ext)))}.", ev))
-    if runs.empty and said.empty and ctx.frame("ext_status").empty and not unknown:
-        return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
-    if unknown:
-        out.append(ctx.not_checked("extension run times", "; ".join(dict.fromkeys(unknown))))
+def _records(ctx: Context, artifact: str, places: list[tuple[object, object]]) -> list[Evidence]:
+    """Evidence: the records of ``artifact`` at these (source, line) places, in that order."""
+    df = ctx.frame(artifact)
+    out: list[Evidence] = []
+    if df.empty:
+        return out
+    for src, line in dict.fromkeys((str(s), int(n)) for s, n in places if isinstance(s, str) and not pd.isna(n)):
+        rows = df[(df["source"] == src).to_numpy(dtype=bool) & (df["line"] == line).fillna(False).to_numpy(bool)]
+        out += log_evidence(rows, artifact, limit=1, first_line_only=True)
     return out
 
 
-def _kills(said: pd.DataFrame, ext: str, start: pd.Timestamp, until: pd.Timestamp | None) -> pd.DataFrame:
-    """The time-out records about ``ext`` between a run's start and the next run's start, oldest first."""
-    if said.empty:
-        return said
-    rows = said[(said["_ext"] == ext).to_numpy(dtype=bool)]
-    rows = rows[rows["ts"].notna().to_numpy(dtype=bool)]
-    rows = rows[(rows["ts"] >= start).to_numpy(dtype=bool)]
-    if until is not None and not pd.isna(until):
-        rows = rows[(rows["ts"] < until).to_numpy(dtype=bool)]
-    return rows.sort_values(["ts", "line"])
+def _status_evidence(ctx: Context, sources: Iterable[object], ext: str | None, *, status: bool) -> list[Evidence]:
+    """The aggregate-status rows of these files about ``ext``, and with ``status`` their status-file rows (citing a
+    status file as ext_status evidence explains it: EXTENSION_STUCK_TRANSITIONING then leaves it alone)."""
+    srcs = {str(s) for s in sources if isinstance(s, str)}
+    ev: list[Evidence] = []
+    st = ctx.frame("ext_status")
+    if status and not st.empty:
+        ev += frame_evidence(st[st["source"].isin(srcs).to_numpy(dtype=bool)], "ext_status",
+                             ["extension", "ext_version", "seq", "operation", "status", "message"], ts="timestamp",
+                             limit=2)
+    hs = ctx.frame("handler_status")
+    if not hs.empty:
+        mine = hs["source"].isin(srcs).to_numpy(dtype=bool) & (hs["handler_name"] == ext).fillna(False).to_numpy(bool)
+        ev += frame_evidence(hs[mine], "handler_status",
+                             ["handler_name", "handler_version", "seq", "settings_operation", "settings_status"],
+                             ts="snapshot_time", limit=3)
+    return ev
+
+
+_EPS = pd.Timedelta(microseconds=1)
+
+
+def _true(v: object) -> bool:
+    """A nullable boolean that is known and true."""
+    return not pd.isna(v) and bool(v)  # type: ignore[arg-type]
+
+
+def extension_timeout(ctx: Context) -> Iterable[Finding]:
+    """From the ``extension_operations`` frame only (:mod:`kit.derive.operations`): an operation the agent killed,
+    one that finished after its budget, one still running past it at collection, and one whose own records
+    (handler log, or successive status snapshots) show it running longer than its budget. One that other sources
+    say succeeded is not a time-out; one whose end may be in a record that was not read is "cannot tell"."""
+    ops = ctx.derived("extension_operations")
+    ref = ctx.time_reference
+    out: list[Finding] = []
+    unknown: list[str] = []
+    explained = explained_status_sources(ctx)
+    if ops.empty:
+        if ctx.frame("ext_status").empty:
+            return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
+        return []
+    for r in ops.itertuples(index=False):
+        ext = r.extension if isinstance(r.extension, str) else None
+        notes = str(r.unread) if isinstance(r.unread, str) else ""
+        budget = pd.Timedelta(minutes=r.budget_min) if not pd.isna(r.budget_min) else None
+        if (ext is None or budget is None) and r.outcome != "timeout-killed" and r.outcome != "success":
+            unknown.append(notes or f"{r.source}: extension unknown")  # its budget is not known
+            continue
+        status_only = "handler_log" not in str(r.sources).split(", ") and r.end_basis != "agent_log"
+        if status_only and {r.source, r.last_seen_source} & explained:
+            continue  # a more specific finding (Key Vault's initial sync) already explains these statuses
+        label = f"{ext or 'an extension'} {r.version if isinstance(r.version, str) else ''}".strip()
+        start = f"{r.operation} started {fmt_ts(r.start)}" if not pd.isna(r.start) else str(r.operation)
+        tail = f"; the budget is {fmt_duration(budget)}." if budget is not None else "."
+        if isinstance(r.disagreement, str):
+            tail += f" Sources disagree: {r.disagreement}."
+        if r.outcome == "timeout-killed" and pd.isna(r.start):
+            how = f"{label}: the logs say it ran out of time ({r.end_text.split(';')[0]}, the last at {fmt_ts(r.end)})"
+        elif r.outcome == "timeout-killed":
+            how = (f"{label}: {start} and was killed by the agent at {fmt_ts(r.end)}, after "
+                   f"{fmt_duration(r.end - r.start)}, for not exiting on time; last sign of life "
+                   f"{fmt_ts(r.last_seen)}")
+        elif r.outcome == "success" and not pd.isna(r.killed_at):  # the agent's own line is read evidence too
+            how = (f"{label}: {start} and was killed by the agent at {fmt_ts(r.killed_at)} for not exiting on time; "
+                   f"{r.end_basis} says success at {fmt_ts(r.end)}")
+        elif r.outcome == "success" or r.outcome == "failed" or (r.outcome == "unknown" and not pd.isna(r.end)):
+            if not _true(r.over_budget):
+                continue
+            how = f"{label}: {start} and finished only after {fmt_duration(r.end - r.start)}"
+        elif notes and (pd.isna(r.end)):
+            unknown.append(notes)  # whether (or when) it finished is in a record that was not read
+            continue
+        elif status_only and budget is not None and not pd.isna(r.seen_min) and r.seen_min > r.budget_min:
+            how = (f"{label}: reported 'transitioning' from {fmt_ts(r.start)} to {fmt_ts(r.last_seen)} across "
+                   f"{int(r.snapshots)} status snapshot(s), {fmt_duration(r.last_seen - r.start)}")
+        elif status_only:
+            continue  # one stale status is EXTENSION_STUCK_TRANSITIONING's to judge
+        elif r.outcome == "still-running" and _true(r.over_budget):
+            how = (f"{label}: {start} and had not finished after {fmt_duration(ref - r.start)} (collection at "
+                   f"{fmt_ts(ref)}); last sign of life {fmt_ts(r.last_seen)}")
+        elif budget is not None and not pd.isna(r.seen_min) and r.seen_min > r.budget_min:
+            how = (f"{label}: {start} and never logged completion; it was alive for "
+                   f"{fmt_duration(r.last_seen - r.start)}")
+        else:
+            continue
+        ev: list[Evidence] = []
+        if r.end_basis in ("agent_log", "handler_log") and r.outcome == "timeout-killed":
+            ev += _records(ctx, str(r.end_basis), [(r.end_source, r.end_line)])  # the agent's own kill line first
+        ev += _records(ctx, "handler_log", [(r.source, r.line), (r.last_seen_source, r.last_seen_line),
+                                            (r.end_source, r.end_line)])
+        # an operation known from its statuses only is the stuck transition too: cited here, not reported twice
+        ev += _status_evidence(ctx, [r.source, r.last_seen_source, r.end_source], ext, status=status_only)
+        out.append(ctx.finding("EXTENSION_TIMEOUT", how + tail, ev))
+    if unknown:
+        out.append(ctx.not_checked("extension run times", "; ".join(dict.fromkeys(unknown))))
+    return out
 
 
 def _latest_status(ctx: Context) -> pd.DataFrame:
@@ -326,8 +235,18 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     out = []
     unknown: list[str] = []
     explained = explained_status_sources(ctx)
+    # an operation another source says succeeded (the handler log's success record, a newer snapshot) is not stuck:
+    # extension_operations names the disagreement
+    ops = ctx.derived("extension_operations")
+    # a status written after that success (its time stamp is the handler's own) is a later state, still judged
+    done = {(str(e).lower(), int(q)): t for e, q, o, t in zip(ops["extension"], ops["seq"], ops["outcome"], ops["end"],
+                                                             strict=True)
+            if isinstance(e, str) and not pd.isna(q) and o == "success" and not pd.isna(t)}
     for _, r in latest[latest["status"] == "transitioning"].iterrows():
         if ref is None or pd.isna(r["timestamp"]) or str(r["source"]) in explained:
+            continue
+        named = isinstance(r["extension"], str) and not pd.isna(r["seq"])
+        if named and r["timestamp"] <= done.get((r["extension"].lower(), int(r["seq"])), r["timestamp"] - _EPS):
             continue
         age = ref - r["timestamp"]
         if not known_extension(r["extension"]) and age > DEFAULT_BUDGET:
@@ -449,11 +368,16 @@ JUDGES: dict[str, dict[str, tuple[str, ...]]] = {
     "extension_os_unsupported": {"ext_status": (*_STATUS_JUDGED, "code", "exit_code", "message")},
     "extension_blocked": {"ext_status": _STATUS_JUDGED, "ext_settings": ("extension",),
                           "handler_log": ("extension",), "agent_log": ("message", "ts")},
+    # through the extension_operations frame (kit.derive.operations): the columns it reads
     "extension_timeout": {"handler_log": ("extension", "layout", "pid", "ts", "message", "text"),
-                          "agent_log": ("text",)},
+                          "agent_log": ("text", "ts"),
+                          "ext_status": ("extension", "seq", "timestamp", "status", "operation"),
+                          "handler_status": ("handler_name", "seq", "settings_status", "settings_time",
+                                             "snapshot_time", "settings_operation")},
     "extension_failed": {"ext_status": (*_STATUS_JUDGED, "code", "exit_code", "message"),
                          "ext_substatus": ("name", "message")},
-    "extension_stuck": {"ext_status": _STATUS_JUDGED},
+    "extension_stuck": {"ext_status": _STATUS_JUDGED, "handler_log": ("ts", "message"),
+                        "handler_status": ("handler_name", "seq", "settings_status", "settings_time")},
     "extension_download": {"agent_log": ("message",), "handler_log": ("layout", "message")},
 }
 

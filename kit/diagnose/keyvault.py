@@ -22,9 +22,10 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..derive.keyvault import KEYVAULT_EXTENSION, STORE_LOCATIONS
+from ..derive.operations import budget_for
 from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
-from .extensions import _latest_status, budget_for
+from .extensions import _latest_status
 from .model import Evidence, Finding
 
 #: The extension's own words when its settings cannot be read ("not an object": a JSON string; "not a string": a

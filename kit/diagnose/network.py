@@ -14,19 +14,15 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
+from ..derive.connectivity import LOG_FAILURES  # failing to reach each endpoint (shared with the connectivity plot)
 from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
-from ._util import fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
+from ._util import clip, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
 #: Agent-log signatures (kit/catalog/findings.yaml, shared with the paste scan; formats doc §1.1, §1.4, §5.8, §12).
 #: WSAEACCES: the local Windows Filtering Platform refused the connect (group 1: the port).
 FORBIDDEN = signature_pattern("GUEST_FIREWALL_BLOCKS_WIRESERVER", "agent_log")
-#: Failing to reach each endpoint.
-LOG_FAILURES = {
-    "hostgaplugin": signature_pattern("HOSTGAPLUGIN_UNREACHABLE", "agent_log"),
-    "wireserver": signature_pattern("WIRESERVER_UNREACHABLE", "agent_log"),
-}
 #: Answers that came from a proxy, not from the platform.
 PROXY_ANSWER = signature_pattern("PROXY_INTERCEPTS_AGENT_TRAFFIC", "agent_log")
 #: WireServer's own server errors: only the platform's if no proxy sits in between.
@@ -88,7 +84,7 @@ def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
                 else []
         if probes.empty or unknown:
             return [ctx.not_checked(f"reachability of {label}", "; ".join(unknown))]
-        errors = "; ".join(sorted({str(e) for e in probes["error"].dropna()}))[:300]
+        errors = clip("; ".join(sorted({str(e) for e in probes["error"].dropna()})), 300)
         log_part = (f" The agent log agrees: {len(log_hits)} connection failures, the last at "
                     f"{fmt_ts(log_hits['ts'].max())}." if not log_hits.empty else "")
         return [ctx.finding(CODE[endpoint],
@@ -235,7 +231,7 @@ def imds(ctx: Context) -> Iterable[Finding]:
     no_answer = rows[(rows["outcome"] == "connection-error").to_numpy(dtype=bool)] if not rows.empty else rows
     tcp_failed_all = not tcp.empty and not tcp_ok.any() and tcp_unread.empty
     if (not rows.empty and len(no_answer) == len(rows)) or (rows.empty and tcp_failed_all):
-        errs = "; ".join(sorted({str(e) for e in pd.concat([no_answer["error"], tcp["error"]]).dropna()}))[:300]
+        errs = clip("; ".join(sorted({str(e) for e in pd.concat([no_answer["error"], tcp["error"]]).dropna()})), 300)
         out.append(ctx.finding("IMDS_UNREACHABLE",
                                f"No answer from IMDS {IMDS_IP}: {len(no_answer)} HTTP request(s) and "
                                f"{int((~tcp_ok).sum()) if not tcp.empty else 0} TCP probe(s) from the VM failed "

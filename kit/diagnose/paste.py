@@ -19,9 +19,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..catalog import catalog
+from ..derive.operations import budget_for
 from ._util import LazyPattern
 from .engine import Context
-from .extensions import budget_for  # moving to kit/derive/operations.py (issue 15 part 1); the lead fixes the path
 from .model import Evidence, Finding
 
 #: Codes the bundle's own probes decide when they are present: probes are current, a paste is undated. When the probes

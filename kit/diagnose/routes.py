@@ -8,25 +8,21 @@ else from ``ipconfig /all`` (see :func:`kit.derive.routes.primary_interface`).
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterable
 
 import pandas as pd
 
 from ..derive import routes as routing
+from ..derive.effective import FAMILIES, TARGETS, unread_routes
 from ..net import IMDS_IP, WIRESERVER_IP
 from ._util import frame_evidence, is_unknown, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
 ROUTE_COLS = ["destination", "gateway", "on_link", "interface", "if_index", "metric", "persistent", "origin"]
-TARGETS = {"imds": IMDS_IP, "wireserver": WIRESERVER_IP}
 WRONG_IF = {"imds": "IMDS_ROUTE_WRONG_INTERFACE", "wireserver": "WIRESERVER_ROUTE_WRONG_INTERFACE"}
 LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
-#: The words the route parsers write in ``origin`` and ``family``.
-ORIGINS = ("route_print", "get_netroute_json", "get_netroute_table")
-FAMILIES = ("IPv4", "IPv6")
 #: The words the address parsers write in ``ip_addresses.origin``.
 ADDRESS_ORIGINS = ("ipconfig", "get_netipaddress")
 
@@ -34,32 +30,7 @@ ADDRESS_ORIGINS = ("ipconfig", "get_netipaddress")
 _ip = routing.as_ip  # ``value`` when it is an IP address, else None (not read, or a word in its place)
 
 
-@functools.lru_cache(maxsize=4096)
-def _network(destination: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(destination.strip(), strict=False)
-    except ValueError:
-        return None
-
-
-def _unread_routes(routes: pd.DataFrame, target: str) -> list[str]:
-    """What the choice of route to ``target`` cannot be made without: active rows whose destination, family or
-    origin was not read (any of them may be the route), or, among the routes containing ``target``, whose prefix
-    length or metric was not read. One note per file and column."""
-    active = routes[~routes["persistent"].to_numpy(dtype=bool)]
-    if active.empty:
-        return []
-    addr = ipaddress.ip_address(target)
-    nets = [_network(d) if isinstance(d, str) else None for d in active["destination"]]
-    notes = missing_in(active[[n is None for n in nets]], "destination")
-    notes += missing_in(active[is_unknown(active["family"], FAMILIES)], "family")
-    notes += missing_in(active[is_unknown(active["origin"], ORIGINS)], "origin")
-    contains = active[[n is not None and n.version == addr.version and addr in n for n in nets]]
-    if not contains.empty:
-        notes += missing_in(contains[contains["prefix_len"].isna().to_numpy()], "prefix_len")
-        notes += missing_in(contains[(contains["metric"].isna() & contains["route_metric"].isna()).to_numpy()],
-                            "metric")
-    return notes
+_unread_routes = unread_routes  # what the choice of a route cannot be made without (kit.derive.effective)
 
 
 def _routes(ctx: Context) -> pd.DataFrame:
@@ -89,13 +60,14 @@ def _route_ev(route: pd.Series, why: str = "") -> Evidence:
     return Evidence(artifact="routes", text=(why + ": " if why else "") + ev.text, source=ev.source, line=ev.line)
 
 
-def _leaves_primary(route: pd.Series, primary: dict) -> bool | None:
-    """True/False when decidable, None when the route row does not say which interface it uses."""
-    if _ip(route.get("interface")) and primary.get("ip"):
-        return ipaddress.ip_address(route["interface"].strip()) == ipaddress.ip_address(primary["ip"].strip())
-    if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
-        return int(route["if_index"]) == int(primary["if_index"])
-    return None
+def _effective(ctx: Context) -> dict[str, dict]:
+    """The ``effective_routes`` frame (kit.derive.effective) by target name, with the route row itself."""
+    routes = _routes(ctx)
+    out = {}
+    for r in ctx.derived("effective_routes").to_dict("records"):
+        r["route"] = None if pd.isna(r["route_row"]) else routes.loc[int(r["route_row"])]
+        out[str(r["target_name"])] = r
+    return out
 
 
 def effective_routes(ctx: Context) -> Iterable[Finding]:
@@ -103,15 +75,18 @@ def effective_routes(ctx: Context) -> Iterable[Finding]:
     if routes.empty:
         return [ctx.not_checked("routes to 168.63.129.16 and 169.254.169.254",
                                 "no route table (commands/route_print.txt or commands/get_netroute.json)")]
-    primary = _primary(ctx)
+    effective = _effective(ctx)
     out: list[Finding] = []
     missing = []
     for name, target in TARGETS.items():
-        unread = _unread_routes(routes, target)
-        if unread:  # an unread row may be the route Windows picks
-            out.append(ctx.not_checked(f"the route to {target}", "; ".join(unread)))
+        row = effective[name]
+        primary = {"ip": row["primary_ip"] if isinstance(row["primary_ip"], str) else None,
+                   "adapter": row["primary_adapter"] if isinstance(row["primary_adapter"], str) else None,
+                   "basis": row["primary_basis"]}
+        if isinstance(row["unread"], str):  # an unread row may be the route Windows picks
+            out.append(ctx.not_checked(f"the route to {target}", row["unread"]))
             continue
-        eff = routing.effective_route(routes, target)
+        eff = row["route"]
         if eff is None:
             missing.append(target)
             continue
@@ -125,8 +100,7 @@ def effective_routes(ctx: Context) -> Iterable[Finding]:
                 + ".",
                 [_route_ev(eff, "effective route"), *_ranked_ev(routes, target)]))
             continue
-        leaves = _leaves_primary(eff, primary)
-        if leaves is False:
+        if not pd.isna(row["leaves_primary"]) and not row["leaves_primary"]:  # decided, and another NIC
             out.append(ctx.finding(
                 WRONG_IF[name],
                 f"The effective route to {target} is {_describe(eff)}, not the primary NIC "
@@ -153,8 +127,9 @@ def persistent_override(ctx: Context) -> Iterable[Finding]:
     if persistent.empty:
         return []
     reasons, ev = [], []
-    for _name, target in TARGETS.items():
-        eff = routing.effective_route(routes, target) if not _unread_routes(routes, target) else None
+    effective = _effective(ctx)
+    for name, target in TARGETS.items():
+        eff = effective[name]["route"] if not isinstance(effective[name]["unread"], str) else None
         if eff is None:
             continue
         same = persistent[(persistent["destination"] == eff["destination"]) &

@@ -62,18 +62,19 @@ NOT_READY_CAUSES: tuple[Cause, ...] = (
     Cause("wireserver", "WireServer (168.63.129.16) or HostGAPlugin is blocked or unreachable",
           ("GUEST_FIREWALL_BLOCKS_WIRESERVER", "WIRESERVER_ROUTE_WRONG_INTERFACE", "NO_ROUTE_TO_PLATFORM",
            "WIRESERVER_UNREACHABLE", "HOSTGAPLUGIN_UNREACHABLE", "FABRIC_ADDRESS_NOT_DISCOVERED",
-           "WIRESERVER_SERVICE_ERROR"),
+           "WIRESERVER_SERVICE_ERROR", "GUEST_PROXY_AGENT_FAILING"),
           ("tcp_probes", "http_probes", "firewall_rules", "routes"),
           "the connectivity probes, firewall rules and route table"),
     Cause("proxy", "a proxy intercepts the agent's traffic", ("PROXY_INTERCEPTS_AGENT_TRAFFIC",),
           ("proxy",), "the WinHTTP proxy settings (netsh winhttp show proxy)"),
     Cause("certificates", "the agent cannot create or use its certificates", ("AGENT_CERTIFICATE_ERROR",),
           ("agent_log",), "WaAppAgent.log"),
-    Cause("clock", "the VM's clock is wrong (certificates and tokens fail)", (), (),
-          "a rule that compares the VM's clock with a time source (this kit has none yet)"),
+    Cause("clock", "the VM's clock is wrong (certificates and tokens fail)", ("TIME_SERVICE_NOT_SYNCHRONIZED",),
+          ("events:^System$",), "the System event log (the Windows Time service's events)"),
     Cause("app-control", "application control (AppLocker/WDAC) blocks the agent", ("APP_CONTROL_BLOCKS_AGENT",),
           ("events:AppLocker|CodeIntegrity",), "the AppLocker/CodeIntegrity event logs"),
-    Cause("version", "the agent is too old", ("AGENT_VERSION_UNSUPPORTED",), ("agent_log", "agent_status"),
+    Cause("version", "the agent is too old or a known-bad build",
+          ("AGENT_VERSION_KNOWN_BAD", "AGENT_VERSION_UNSUPPORTED"), ("agent_log", "agent_status"),
           "the agent's version (WaAppAgent.log or the aggregate status)"),
 )
 
@@ -125,7 +126,10 @@ def not_ready_seen(bundle) -> str:
     last = known.iloc[-1]
     when = last.get("snapshot_time")
     at = f" at {when:%Y-%m-%d %H:%M UTC}" if isinstance(when, pd.Timestamp) and not pd.isna(when) else ""
-    return f"{NOT_READY} (the agent's last status in this bundle: {last['agent_status']}{at})"
+    state = str(last["agent_status"])
+    if state.replace(" ", "").lower() == "notready":
+        return f"{NOT_READY} (the agent's last status in this bundle confirms it: {state}{at})"
+    return f"{NOT_READY} (as reported; the agent's last status in this bundle is {state}{at})"
 
 
 def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.DataFrame:

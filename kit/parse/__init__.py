@@ -44,6 +44,10 @@ PARSERS: dict[str, str] = {
     "evtx": "kit.parse.evtx",
     "event_xml": "kit.parse.event_xml",
     "event_text": "kit.parse.event_text",
+    # the VM's Resource Manager model and goal state (pasted or exported; branch codes)
+    "vm_model": "kit.parse.vm_model",
+    "extensions_config": "kit.parse.extensions_config",
+    "proxy_agent_status": "kit.parse.proxy_agent_status",
     # pasted console output / error text: content only, tried after every other sniffer
     "paste": "kit.parse.paste",
 }
@@ -52,6 +56,7 @@ PARSERS: dict[str, str] = {
 #: fallback comes next to last, then pasted text that a finding catalog signature recognises.
 SNIFF_ORDER: tuple[str, ...] = (
     "route_print", "ipconfig", "winhttp_proxy", "test_netconnection", "wireserver_versions",
+    "vm_model", "extensions_config", "proxy_agent_status",  # branch codes
     "aggregate_status", "ext_status", "ext_settings", "handler_manifest", "handler_env",
     "get_netroute", "get_netipaddress", "tcp_probes", "http_probe", "services", "sc_query", "services_text",
     "netsh_firewall", "firewall_rules", "event_xml", "event_text", "agent_log", "handler_log",

@@ -40,11 +40,18 @@ _ACTION = {"allow": "Allow", "block": "Block", "bypass": "AllowBypass"}
 _ENABLED = {"yes": True, "no": False}
 _DASHES = re.compile(r"^-{20,}\s*$")
 _ENTRY = re.compile(r"^(?P<label>[^\s:][^:]{0,40}?):(?:[ \t]+(?P<value>\S.*?))?[ \t]*$")
-_SNIFF = re.compile(r"(?m)^[^\s:][^:\n]{0,40}:[ \t]+\S[^\n]*\r?\n-{60,}[ \t]*\r?$")
+_SNIFF = re.compile(r"(?m)^(?P<label>[^\s:][^:\n]{0,40}:[ \t]+)\S[^\n]*\r?\n-{60,}[ \t]*\r?\n"
+                    r"(?P<next>[^\s:][^:\n]{0,40}:[ \t]*)")
 
 
 def sniff(head: str) -> bool:
-    return bool(_SNIFF.search(head))
+    """A rule block: its name line, a line of 60+ dashes, and the next "Label: value" line. netsh pads every label
+    to one column, so the value after the dashes starts where the name's value does (or the line ends there, for an
+    empty value) - which an SDK's "ERROR CODE: X" above a rule of dashes and a JSON body does not do."""
+    for m in _SNIFF.finditer(head):
+        if len(m["next"].expandtabs()) == len(m["label"].expandtabs()) or not m["next"].endswith((" ", "\t")):
+            return True
+    return False
 
 
 def parse(text: str, *, source: str) -> ParseResult:

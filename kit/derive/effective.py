@@ -1,0 +1,130 @@
+"""``effective_routes``: the route Windows uses for each platform address (WireServer 168.63.129.16, IMDS
+169.254.169.254), whether it leaves through the primary NIC, and what could not be read to decide it.
+
+    >>> bundle.frame("effective_routes")            # computed once per bundle (kit.derive)
+    >>> from kit.derive.effective import effective_routes
+    >>> effective_routes(bundle.frame)
+
+The choice is Windows' (:mod:`kit.derive.routes`: longest prefix, then lowest metric, among active routes); the
+primary NIC is :func:`kit.derive.routes.primary_nic`'s. The route rules (:mod:`kit.diagnose.routes`) and the routes
+plot read this frame; a row whose ``unread`` is set is one the rules do not judge (an unread route row may be the one
+Windows picks).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ..net import IMDS_IP, WIRESERVER_IP
+from ..schema import Col, FrameSchema
+from . import routes as routing
+from .filters import is_unknown, missing_in
+
+#: The platform addresses, by the name the rules use.
+TARGETS = {"imds": IMDS_IP, "wireserver": WIRESERVER_IP}
+#: The words the route parsers write in ``origin`` and ``family``.
+ORIGINS = ("route_print", "get_netroute_json", "get_netroute_table")
+FAMILIES = ("IPv4", "IPv6")
+
+EFFECTIVE_ROUTES = FrameSchema(
+    "effective_routes",
+    "One row per platform address (WireServer 168.63.129.16, IMDS 169.254.169.254): the route Windows uses for it "
+    "(longest prefix, then lowest metric, among active routes; derived from `routes` and the primary NIC by "
+    "`kit.derive.effective.effective_routes`), and whether it leaves through the primary NIC. The route rules and "
+    "the routes plot read this frame.",
+    (Col("target_name", "str", "imds or wireserver.", False),
+     Col("target", "str", "The address.", False),
+     Col("route_row", "Int64", "Row (index) of the effective route in the `routes` frame (NA: no route matches, or "
+         "`unread` is set)."),
+     Col("source", "str", "File of the effective route."),
+     Col("line", "Int64", "Line of the effective route."),
+     Col("destination", "str", "Its destination prefix."),
+     Col("gateway", "str", "Its gateway (NA on-link)."),
+     Col("on_link", "boolean", "On-link."),
+     Col("interface", "str", "Its interface address."),
+     Col("if_index", "Int64", "Its interface index."),
+     Col("metric", "Int64", "Its metric."),
+     Col("persistent", "boolean", "A persistent route."),
+     Col("candidates", "Int64", "How many active routes match the address (0 when `unread` is set)."),
+     Col("unread", "str", "Route rows that could be the one Windows picks but whose destination, family, origin, "
+         "prefix length or metric was not read (`; `-joined, one note per file and column): the choice is not known."),
+     Col("primary_ip", "str", "The primary NIC's IP (NA when not read)."),
+     Col("primary_adapter", "str", "The primary NIC's adapter."),
+     Col("primary_if_index", "Int64", "The primary NIC's interface index."),
+     Col("primary_basis", "str", "How the primary NIC was chosen (IMDS, ipconfig)."),
+     Col("leaves_primary", "boolean", "The effective route uses the primary NIC (NA when the route row or the "
+         "primary NIC does not say which interface).")),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(destination: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(destination.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def unread_routes(routes: pd.DataFrame, target: str) -> list[str]:
+    """What the choice of route to ``target`` cannot be made without: active rows whose destination, family or
+    origin was not read (any of them may be the route), or, among the routes containing ``target``, whose prefix
+    length or metric was not read. One note per file and column."""
+    active = routes[~routes["persistent"].to_numpy(dtype=bool)]
+    if active.empty:
+        return []
+    addr = ipaddress.ip_address(target)
+    nets = [_network(d) if isinstance(d, str) else None for d in active["destination"]]
+    notes = missing_in(active[[n is None for n in nets]], "destination")
+    notes += missing_in(active[is_unknown(active["family"], FAMILIES)], "family")
+    notes += missing_in(active[is_unknown(active["origin"], ORIGINS)], "origin")
+    contains = active[[n is not None and n.version == addr.version and addr in n for n in nets]]
+    if not contains.empty:
+        notes += missing_in(contains[contains["prefix_len"].isna().to_numpy()], "prefix_len")
+        notes += missing_in(contains[(contains["metric"].isna() & contains["route_metric"].isna()).to_numpy()],
+                            "metric")
+    return notes
+
+
+def leaves_primary(route: pd.Series, primary: dict) -> bool | None:
+    """True/False when decidable, None when the route row does not say which interface it uses."""
+    if routing.as_ip(route.get("interface")) and primary.get("ip"):
+        return ipaddress.ip_address(route["interface"].strip()) == ipaddress.ip_address(primary["ip"].strip())
+    if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
+        return int(route["if_index"]) == int(primary["if_index"])
+    return None
+
+
+def _v(x: object) -> object:
+    return None if x is None or (not isinstance(x, str) and pd.isna(x)) else x  # type: ignore[arg-type]
+
+
+def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    """The ``effective_routes`` frame (see :data:`EFFECTIVE_ROUTES`) from the frames ``get`` returns."""
+    routes = get("routes")
+    if routes.empty:
+        return EFFECTIVE_ROUTES.empty()
+    primary = routing.primary_nic(get)
+    rows: list[dict[str, Any]] = []
+    for name, target in TARGETS.items():
+        unread = unread_routes(routes, target)
+        # with a row not read the choice is not known (and a prefix length not read cannot be ranked)
+        cand = routing.candidate_routes(routes, target) if not unread else routes.iloc[:0]
+        row: dict[str, Any] = {"target_name": name, "target": target, "candidates": len(cand),
+                               "unread": "; ".join(unread) or None, "primary_ip": primary.get("ip"),
+                               "primary_adapter": primary.get("adapter"), "primary_if_index": primary.get("if_index"),
+                               "primary_basis": primary.get("basis")}
+        if not cand.empty:
+            eff = cand.iloc[0]
+            row.update(route_row=int(cand.index[0]), leaves_primary=leaves_primary(eff, primary),
+                       **{c: _v(eff.get(c)) for c in ("source", "line", "destination", "gateway", "on_link",
+                                                      "interface", "if_index", "metric", "persistent")})
+        rows.append(row)
+    return EFFECTIVE_ROUTES.from_records(rows)
+
+
+__all__ = ["EFFECTIVE_ROUTES", "TARGETS", "effective_routes", "leaves_primary", "unread_routes"]
