@@ -286,6 +286,7 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     """The report as an HTML string: the verdict (what is wrong, most severe first, each linked to its card), then
     each finding with its evidence and fix, the plots, the key frames and what could not be read."""
     from .diagnose import diagnose
+    from .diagnose.symptoms import fix_text, symptom_seen
 
     if findings is None:
         findings = diagnose(bundle)
@@ -298,7 +299,7 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
              f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by guestagent-kit {__version__}</p>",
              "<p>" + " ".join(f"<span class='sev {s}'>{int(counts.get(s, 0))} {s}</span>"
                               for s in ("critical", "error", "warning", "info")) + "</p>",
-             "<h2 id='verdict'>Verdict</h2>"]
+             "<h2 id='verdict'>Verdict</h2>", f"<p><strong>Symptom:</strong> {_e(symptom_seen(findings, bundle))}</p>"]
     anchors = [f"finding-{i + 1}-{str(r.code).lower()}" for i, r in enumerate(findings.itertuples(index=False))]
     serious = [(a, r) for a, r in zip(anchors, findings.itertuples(index=False), strict=True)
                if str(r.severity) != "info"]
@@ -309,7 +310,8 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     else:
         parts.append("<ol class='verdict'>" + "".join(
             f"<li><span class='sev {r.severity}'>{r.severity}</span> <a href='#{a}'>{_e(r.title)}</a>"
-            f"<br>{_e(r.summary)}</li>" for a, r in serious) + "</ol>")
+            f"<br>{_e(r.summary)}<br><strong>Fix:</strong> {_e(fix_text(r.remediation))}</li>"
+            for a, r in serious) + "</ol>")
     plots = _plots(bundle, findings)
     frames = [(name, bundle.frame(name)) for name, _ in KEY_FRAMES]
     frames = [(name, df[[c for c in cols if c in df.columns]])

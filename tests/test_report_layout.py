@@ -118,3 +118,14 @@ def test_a_secret_that_spans_lines_never_shows_through_the_context_window(tmp_pa
     assert "WaAppAgent.log:16" in html and "<span class='ln'>13 </span>" in html
     for secret in (body, tail):
         assert secret.decode() not in html and secret.decode()[:24] not in html
+
+
+def test_verdict_leads_with_the_symptom_and_gives_each_cause_its_fix() -> None:
+    html = report.render_report(kit.open_bundle(SAMPLES / "firewall-blocks-32526"))
+    verdict = html[html.index("<h2 id='verdict'>"):html.index("<h2", html.index("<h2 id='verdict'>") + 5)]
+    assert "<strong>Symptom:</strong> agent Not Ready (as reported; the agent&#x27;s last status" in verdict \
+        or "<strong>Symptom:</strong> agent Not Ready (as reported; the agent's last status" in verdict
+    items = re.findall(r"<li>.*?</li>", verdict, re.S)
+    assert len(items) == 2 and all("<strong>Fix:</strong>" in i for i in items)
+    # the fix says what to do (the remediation's second sentence), not only why
+    assert "Allow outbound TCP to 168.63.129.16:32526" in items[1]

@@ -97,10 +97,17 @@ def _holds(bundle, spec: str) -> bool:
     return bool(df["channel"].astype("string").str.contains(channels, case=False, regex=True).fillna(False).any())
 
 
-def _first_sentence(text: str) -> str:
+def fix_text(text: object, sentences: int = 2) -> str:
+    """The start of a catalog remediation, as a one-line fix: its first two sentences (most remediations say why in
+    the first and what to do in the second)."""
     t = " ".join(str(text).split())
-    cut = t.find(". ")
-    return t if cut < 0 else t[: cut + 1]
+    end = -1
+    for _ in range(sentences):
+        nxt = t.find(". ", end + 1)
+        if nxt < 0:
+            return t
+        end = nxt
+    return t[: end + 1]
 
 
 def _evidence(ev: object) -> str | None:
@@ -132,13 +139,20 @@ def not_ready_seen(bundle) -> str:
     return f"{NOT_READY} (as reported; the agent's last status in this bundle is {state}{at})"
 
 
+def symptom_seen(findings: pd.DataFrame, bundle) -> str:
+    """The symptom with what the bundle shows of it: the agent's last status, and a pasted
+    VMAgentStatusCommunicationError when the findings hold one."""
+    seen = not_ready_seen(bundle)
+    if not findings.empty and (findings["code"] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED").any():
+        seen = seen[:-1] + "; a deployment error in the bundle reports it: VMAgentStatusCommunicationError)"
+    return seen
+
+
 def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.DataFrame:
     """The causes of ``symptom`` (only "agent Not Ready" so far), ranked from ``findings`` and ``bundle``."""
     if symptom != NOT_READY:
         raise ValueError(f"unknown symptom {symptom!r}; known: {NOT_READY!r}")
-    seen = not_ready_seen(bundle)
-    if not findings.empty and (findings["code"] == "DEPLOYMENT_AGENT_STATUS_NOT_REPORTED").any():
-        seen = seen[:-1] + "; a deployment error in the bundle reports it: VMAgentStatusCommunicationError)"
+    seen = symptom_seen(findings, bundle)
     cat = catalog()
     ranked: list[tuple[int, int, dict]] = []
     unranked: list[dict] = []
@@ -155,7 +169,7 @@ def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.Dat
                 why += f" (also: {', '.join(others)})"
             ranked.append((_RANKED.index(str(top["severity"])), order, {
                 "cause": cause.label, "code": top["code"], "why": why, "evidence": _evidence(top["evidence"]),
-                "fix": _first_sentence(cat[top["code"]].remediation)}))
+                "fix": fix_text(cat[top["code"]].remediation)}))
             continue
         if not cause.frames:
             unranked.append({"cause": cause.label, "why": f"cannot tell: not checked, because it needs {cause.needs}"})
