@@ -331,7 +331,7 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, consts: dict[str, str] | None 
     to Arrow from its array (Arrow-backed strings without a copy); ``Table.from_pandas`` costs ~1.7x more here."""
     n = len(df)
     consts = consts or {}
-    cols = dict(zip(df.columns, (df.iloc[:, i].array for i in range(df.shape[1])), strict=True))
+    cols = {c: s.array for c, s in df.items()}  # (``iloc[:, i]`` per column cost ~0.3 ms each)
     arrays = []
     for f in schema:
         if f.name in consts:
@@ -407,9 +407,27 @@ def result_tables(res: BundleResult) -> dict[str, pa.Table]:
     return out
 
 
-def _work(path: str, key: str, frames: tuple[str, ...], min_severity: str | None) -> dict[str, pa.Table]:
-    """The task a worker runs (a process of the pool or a Dask worker): small Arrow tables back."""
-    return result_tables(diagnose_bundle(path, key, frames=frames, min_severity=min_severity))
+def _work(path: str, key: str, frames: tuple[str, ...], min_severity: str | None) -> dict[str, bytes]:
+    """The task a worker runs (a process of the pool or a Dask worker): small Arrow tables back, each as an Arrow
+    IPC stream (:func:`from_ipc` reads them). Pickling a ``pa.Table`` costs ~8x more for tables this small (about
+    7 ms against 0.8 ms per bundle, both ways, measured on the samples)."""
+    return to_ipc(result_tables(diagnose_bundle(path, key, frames=frames, min_severity=min_severity)))
+
+
+def to_ipc(tables: dict[str, pa.Table]) -> dict[str, bytes]:
+    """Each table as the bytes of an Arrow IPC stream."""
+    out = {}
+    for name, t in tables.items():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, t.schema) as w:
+            w.write_table(t)
+        out[name] = sink.getvalue().to_pybytes()
+    return out
+
+
+def from_ipc(blobs: dict[str, bytes]) -> dict[str, pa.Table]:
+    """The tables :func:`to_ipc` wrote, schemas and values as they were."""
+    return {name: pa.ipc.open_stream(b).read_all() for name, b in blobs.items()}
 
 
 # -- writing -----------------------------------------------------------------------------------------------------------
@@ -585,7 +603,7 @@ def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity:
     n = workers or os.cpu_count() or 1
     if n <= 1 or len(todo) == 1:
         for path, key in todo:
-            yield _work(path, key, frames, min_severity)
+            yield result_tables(diagnose_bundle(path, key, frames=frames, min_severity=min_severity))
         return
     yield from _pool_results(todo, frames, min_severity, min(n, len(todo)))
 
@@ -633,7 +651,7 @@ def _pool_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_seve
                 for fut in finished:
                     path, key = inflight.pop(fut)
                     try:
-                        tables = fut.result()
+                        tables = from_ipc(fut.result())
                     except BrokenProcessPool:
                         broken = True
                         if alone:
@@ -670,7 +688,7 @@ def _dask_results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_seve
     for fut in ac:
         path, key = meta.pop(fut.key)
         try:
-            tables = fut.result()
+            tables = from_ipc(fut.result())
         except Exception as exc:  # the task never raises itself: this is the cluster losing it
             tables = result_tables(BundleResult(_error_row(Path(path), key, "worker-died",
                                                            f"the Dask cluster lost the task: {type(exc).__name__}: "

@@ -299,3 +299,18 @@ def test_frames_list_is_data_and_takes_derived_frames(tmp_path: Path) -> None:
     assert names == ["bundles.parquet", "extension_history.parquet", "findings.parquet", "routes.parquet"]
     hist = fleet.load(tmp_path / "out").frame("extension_history")
     assert len(hist) == 2 and str(hist["ts"].dtype) == "datetime64[ns, UTC]" and hist["change"].dtype == "category"
+
+
+def test_worker_results_cross_as_ipc_streams_unchanged() -> None:
+    # what a worker sends back (Arrow IPC bytes) reads back as the very tables it built: types (dictionary,
+    # tz-aware timestamps, nulls) and values
+    res = fleet.diagnose_bundle(SAMPLES / "cse-timeout-90min", "k")
+    tables = fleet.result_tables(res)
+    assert {"bundles", "findings", "extension_operations"} <= set(tables)
+    blobs = fleet.to_ipc(tables)
+    assert all(isinstance(b, bytes) for b in blobs.values())
+    back = fleet.from_ipc(blobs)
+    assert set(back) == set(tables)
+    for name, t in tables.items():
+        assert back[name].schema.equals(t.schema, check_metadata=True), name
+        assert back[name].equals(t), name
