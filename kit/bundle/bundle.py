@@ -101,6 +101,8 @@ class Bundle(_Recognition, _Views):
             f = _File(rel_path, rel_path[len(self.root):], None, 0, status="skipped", notes=[reason])
             self._files.append(f)
             self._issue(rel_path, "refused-file", f"expected a regular file, found {reason}")
+        for where, what in getattr(source, "damage", []):  # a zip cut short: what was recovered, what was not
+            self._issue(where, "zip-damaged", what)
         self._files.sort(key=lambda f: f.path)
         self._classify()
         self._assign_identity()

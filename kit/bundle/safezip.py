@@ -7,6 +7,12 @@ another member), too many members, encrypted members, and members whose *actual*
 per-file or total cap. Sizes are counted while streaming: a zip header's declared size is never trusted, and
 reading stops as soon as a cap is passed. The total counts each member once, however often it is re-read
 (``open_bundle`` reads a member's head to sniff it, then the whole member to parse it).
+
+A zip whose central directory (the index at its end) is missing - a download or a copy cut short, the usual
+damage of a customer upload - is not refused when it starts with a member: its members are found one after the
+other from their local headers (PKWARE's APPNOTE.TXT, section 4.3.7 "Local file header", 4.3.9 "Data descriptor"),
+the same checks apply to their names, every complete member is read and checked against its CRC-32, and the member
+the file ends inside is read as far as it goes. :attr:`SafeZip.damage` says what happened, per member.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import io
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -98,14 +105,20 @@ class SafeZip:
         self.path = Path(path)
         self.max_total = max_total_bytes
         self.max_file = max_file_bytes
+        #: (member or the zip's own name, what is wrong) for a zip without its central directory (see the module
+        #: doc): the zip as a whole, each member cut short, and what could not be recovered; empty for a sound zip.
+        self.damage: list[tuple[str, str]] = []
+        self._zf: zipfile.ZipFile | None = None
+        self._raw = None
         try:
             self._zf = zipfile.ZipFile(self.path)
+            infos = self._zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise UnsafeArchiveError(f"{self.path.name}: not a readable zip file ({exc})", inner=exc) from exc
+            infos = self._salvage(exc, max_members)
         try:
-            self.members = self._check(self._zf.infolist(), max_members)
+            self.members = self._check(infos, max_members)
         except UnsafeArchiveError:
-            self._zf.close()
+            self.close()
             raise
         #: Actual decompressed bytes seen per member (the most read so far), and their sum.
         self._actual: dict[str, int] = {}
@@ -144,7 +157,36 @@ class SafeZip:
         self.close()
 
     def close(self) -> None:
-        self._zf.close()
+        if self._zf is not None:
+            self._zf.close()
+        if self._raw is not None:
+            self._raw.close()
+
+    def _salvage(self, exc: Exception, max_members: int) -> list[zipfile.ZipInfo]:
+        """The members of a zip without a usable central directory, from their local headers; re-raises ``exc``
+        (as :class:`UnsafeArchiveError`) when the file does not start with one."""
+        refusal = UnsafeArchiveError(f"{self.path.name}: not a readable zip file ({exc})", inner=exc)
+        if isinstance(exc, OSError) or not isinstance(exc, zipfile.BadZipFile):
+            raise refusal from exc
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 - kept open for reading, closed by close()
+        except OSError as exc2:
+            raise refusal from exc2
+        try:
+            infos, notes = _local_members(raw, os.fstat(raw.fileno()).st_size, max_members, self.max_file)
+        except BaseException:
+            raw.close()
+            raise
+        if not infos:
+            raw.close()
+            raise refusal from exc
+        self._raw = raw
+        size = os.fstat(raw.fileno()).st_size
+        self.damage.append((self.path.name, f"expected a zip with its central directory (the index at its end), "
+                                            f"found none in its {size} bytes: the zip was cut short or damaged; "
+                                            f"{len(infos)} file(s) recovered from their local headers, in order"))
+        self.damage += notes
+        return infos
 
     def names(self) -> list[str]:
         return sorted(self.members)
@@ -159,7 +201,7 @@ class SafeZip:
         before = self._actual.get(name, 0)
         n = 0
         try:
-            with self._zf.open(info) as fh:
+            with (self._zf.open(info) if self._zf is not None else _LocalMember(self._raw, info)) as fh:
                 while True:
                     chunk = fh.read(_CHUNK)
                     if not chunk:
@@ -203,6 +245,210 @@ class SafeZip:
         finally:
             chunks.close()
         return bytes(out[:size])
+
+
+class _LocalInfo(zipfile.ZipInfo):
+    """A member found from its local header: where its data starts, whether the file ends inside it, and whether
+    its end cannot be found (sizes after the data, not deflated)."""
+
+    __slots__ = ("_cut", "_data_offset", "_unreadable")
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename)
+        self._data_offset = 0
+        self._cut = False
+        self._unreadable = False
+
+
+_LOCAL = b"PK\x03\x04"
+_DESCRIPTOR = b"PK\x07\x08"
+_CENTRAL = b"PK\x01\x02"
+
+
+def _local_members(raw: io.BufferedReader, size: int, max_members: int,
+                   max_file: int) -> tuple[list[_LocalInfo], list[tuple[str, str]]]:
+    """Walk the local headers from offset 0 (APPNOTE.TXT 4.3.7): each member's name, method, sizes and where its
+    data starts; a member whose data runs past the end of the file is marked ``cut``. A member written with a data
+    descriptor (bit 3: sizes after the data) is measured by inflating it (deflate only). Stops at the central
+    directory, at anything that is not a local header, or at the end of the file."""
+    infos: list[_LocalInfo] = []
+    notes: list[tuple[str, str]] = []
+    pos = 0
+    while pos + 30 <= size and len(infos) <= max_members:
+        raw.seek(pos)
+        head = raw.read(30)
+        if head[:4] != _LOCAL:
+            if head[:4] != _CENTRAL and infos:
+                notes.append((infos[-1].filename, f"expected another local header or the central directory after "
+                                                  f"this member, found other bytes at offset {pos}; what follows "
+                                                  "is not read"))
+            break
+        (_, _, flags, method, mtime, mdate, crc, csize, usize, nlen, elen) = struct.unpack("<4sHHHHHIIIHH", head)
+        name_b = raw.read(nlen)
+        extra = raw.read(elen)
+        if len(name_b) < nlen or len(extra) < elen:
+            notes.append((f"offset {pos}", "the zip ends inside a member's header: that member is lost"))
+            break
+        if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF:  # zip64: the sizes are in the extra field (id 1)
+            usize, csize = _zip64_sizes(extra, usize, csize)
+        info = _LocalInfo(name_b.decode("utf-8" if flags & 0x800 else "cp437", "replace"))
+        info.flag_bits, info.compress_type, info.CRC = flags, method, crc
+        info.compress_size, info.file_size = csize, usize
+        info.date_time = _dos_time(mdate, mtime)
+        info.header_offset = pos
+        data = pos + 30 + nlen + elen
+        info._data_offset = data
+        if flags & 0x8:  # sizes follow the data
+            end, corrupt = _inflated_end(raw, data, max_file) if method == zipfile.ZIP_DEFLATED else (None, False)
+            nxt_head = _next_header(raw, data, size) if corrupt else None
+            if nxt_head is not None:  # damaged data: this member is lost; the next header is where the zip goes on
+                info._unreadable = True
+                info.compress_size = nxt_head - data
+                infos.append(info)
+                notes.append((info.filename, "expected deflated data, found it damaged; the zip has no directory to "
+                                             "say where it ends, so the next member is found by its header "
+                                             "signature: this file is lost"))
+                pos = nxt_head
+                continue
+            if end is None:
+                info._cut = data >= size or method == zipfile.ZIP_DEFLATED
+                info.compress_size = size - data
+                infos.append(info)
+                if method != zipfile.ZIP_DEFLATED:
+                    notes.append((info.filename, f"expected sizes in the local header, found them after the data "
+                                                 f"(compression method {method}): its end cannot be found without "
+                                                 "the central directory; it and what follows are not read"))
+                    info._unreadable = True
+                break
+            info.compress_size = end - data
+            raw.seek(end)
+            desc = raw.read(24)
+            skip = 16 if desc[:4] == _DESCRIPTOR else 12
+            if len(desc) >= skip:
+                info.CRC = struct.unpack("<I", desc[skip - 12: skip - 8])[0]
+                info.file_size = struct.unpack("<I", desc[skip - 4: skip])[0]
+            nxt = end + skip
+            if desc[skip: skip + 4] not in (_LOCAL, _CENTRAL) and desc[skip + 8: skip + 12] in (_LOCAL, _CENTRAL):
+                nxt += 8  # zip64 descriptor: 8-byte sizes
+            infos.append(info)
+            pos = nxt
+            continue
+        if data + csize > size:
+            info._cut = True
+        infos.append(info)
+        pos = data + csize
+    for info in infos:
+        if info._cut and not info._unreadable:
+            notes.append((info.filename, f"expected {info.file_size or 'its'} bytes, found the zip ending inside "
+                                         "this file: it is cut short; only what is there is read"))
+    return infos, notes
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int) -> tuple[int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        hid, hlen = struct.unpack("<HH", extra[i: i + 4])
+        body = extra[i + 4: i + 4 + hlen]
+        if hid == 1:
+            vals = [struct.unpack("<Q", body[j: j + 8])[0] for j in range(0, len(body) - 7, 8)]
+            if usize == 0xFFFFFFFF and vals:
+                usize = vals.pop(0)
+            if csize == 0xFFFFFFFF and vals:
+                csize = vals.pop(0)
+            break
+        i += 4 + hlen
+    return usize, csize
+
+
+def _dos_time(d: int, t: int) -> tuple[int, int, int, int, int, int]:
+    return ((d >> 9) + 1980, max(1, (d >> 5) & 0xF), max(1, d & 0x1F), t >> 11, (t >> 5) & 0x3F, (t & 0x1F) * 2)
+
+
+def _inflated_end(raw: io.BufferedReader, start: int, max_file: int) -> tuple[int | None, bool]:
+    """(where a deflated stream that starts at ``start`` ends, whether it is damaged): the end is None when the
+    file ends first, the stream is damaged, or it inflates past ``max_file`` (the output is counted, not kept)."""
+    d = zlib.decompressobj(-15)
+    raw.seek(start)
+    fed = 0
+    try:
+        while not d.eof:
+            chunk = raw.read(_CHUNK)
+            if not chunk:
+                return None, False
+            fed += len(chunk)
+            out = d.decompress(chunk, _CHUNK)
+            total = len(out)
+            while d.unconsumed_tail and not d.eof:
+                out = d.decompress(d.unconsumed_tail, _CHUNK)
+                total += len(out)
+                if total > max_file:
+                    return None, False
+    except zlib.error:
+        return None, True
+    return start + fed - len(d.unused_data), False
+
+
+def _next_header(raw: io.BufferedReader, start: int, size: int) -> int | None:
+    """The offset of the next plausible local header after ``start`` (its signature, a method the kit reads, a
+    name of 1-1024 printable ASCII characters), or None; looked for in the next 64 MiB only."""
+    raw.seek(start)
+    buf = raw.read(min(size - start, 64 * _CHUNK))
+    i = 0
+    while (i := buf.find(_LOCAL, i + 1)) >= 0:
+        head = buf[i: i + 30]
+        if len(head) < 30:
+            return None
+        method, nlen = struct.unpack("<H", head[8:10])[0], struct.unpack("<H", head[26:28])[0]
+        name = buf[i + 30: i + 30 + nlen]
+        if method in (0, 8) and 0 < nlen <= 1024 and len(name) == nlen and name.isascii() and all(
+                32 <= c < 127 for c in name):
+            return start + i
+    return None
+
+
+class _LocalMember(io.RawIOBase):
+    """A member found from its local header, read as ``ZipFile.open`` would: inflated (or stored), its CRC-32
+    checked at its end; a member cut short ends where the file ends, without a CRC check."""
+
+    def __init__(self, raw: io.BufferedReader | None, info: zipfile.ZipInfo) -> None:
+        if raw is None or not isinstance(info, _LocalInfo):
+            raise zipfile.BadZipFile("the zip is closed")
+        if info._unreadable:
+            raise zipfile.BadZipFile("its end cannot be found without the central directory")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise NotImplementedError(f"compression method {info.compress_type} is not read without the zip's "
+                                      "central directory")
+        self._raw, self._info = raw, info
+        self._pos = info._data_offset
+        self._left = info.compress_size
+        self._d = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        self._crc = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        while not self._done:
+            want = _CHUNK if n < 0 else max(n, 1)
+            self._raw.seek(self._pos)
+            chunk = self._raw.read(min(want, self._left)) if self._left > 0 else b""
+            self._pos += len(chunk)
+            self._left -= len(chunk)
+            if self._d is not None:
+                out = self._d.decompress(chunk) if chunk else self._d.flush()
+            else:
+                out = chunk
+            if not chunk or self._left <= 0 or (self._d is not None and self._d.eof):
+                if chunk and self._d is not None and not self._d.eof and self._left <= 0:
+                    out += self._d.flush()
+                self._done = True
+            self._crc = zlib.crc32(out, self._crc)
+            if self._done and not self._info._cut and self._crc != self._info.CRC:
+                raise zipfile.BadZipFile(f"Bad CRC-32 for file {self._info.filename!r}")
+            if out:
+                return out
+        return b""
 
 
 def _parents(name: str) -> list[str]:

@@ -34,6 +34,8 @@ class Entry:
 
 class Source(Protocol):
     refused: list[tuple[str, str]]
+    #: (path, what is wrong) for damage found while listing (a zip cut short: :attr:`SafeZip.damage`)
+    damage: list[tuple[str, str]]
 
     def list(self) -> list[Entry]: ...
     def read(self, path: str, limit: int) -> bytes: ...
@@ -52,6 +54,7 @@ class FolderSource:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.refused: list[tuple[str, str]] = []
+        self.damage: list[tuple[str, str]] = []
 
     def list(self) -> list[Entry]:
         out: list[Entry] = []
@@ -111,6 +114,7 @@ class ZipSource:
     def __init__(self, path: Path, *, max_total_bytes: int, max_file_bytes: int) -> None:
         self.zip = SafeZip(path, max_total_bytes=max_total_bytes, max_file_bytes=max_file_bytes)
         self.refused: list[tuple[str, str]] = []
+        self.damage = self.zip.damage
 
     def list(self) -> list[Entry]:
         return [Entry(n, self.zip.declared_size(n), tuple(self.zip.members[n].date_time))  # type: ignore[arg-type]
