@@ -162,3 +162,31 @@ def test_inventory(tmp_path):
     f.write_text("10.0.0.4\nweb 01\n", encoding="utf-8")
     with pytest.raises(CollectionError, match="line 2"):
         read_inventory(f)
+
+
+def test_receiver_keeps_a_cut_transfer_only_when_it_holds_a_whole_file(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", b'{"kit": "guestagent-kit"}')
+        z.writestr("C/WindowsAzure/Logs/WaAppAgent.log", os.urandom(50_000))  # incompressible: arrives in lines
+    data = buf.getvalue()
+    stream = _stream(data, line=5700, end=False)
+    r = BundleReceiver(tmp_path / "vm-1.zip")
+    r.feed(stream[: len(stream) * 2 // 3 // 7700 * 7700])  # whole lines, the zip cut inside its second member
+    kept = r.keep_partial("network")
+    assert kept == tmp_path / "vm-1.partial.zip" and kept.read_bytes() == data[: r.received]
+    assert [p.name for p in tmp_path.iterdir()] == ["vm-1.partial.zip"]
+    assert "partial bundle kept (network)" in r.log[-1] and "1 whole file(s)" in r.log[-1]
+
+    early = BundleReceiver(tmp_path / "vm-2.zip")  # only part of the first member: nothing worth keeping
+    lines = _stream(data, line=20, end=False).split(b"\n")
+    early.feed(b"\n".join(lines[:5]) + b"\n")  # the header lines and 40 bytes: inside the first member's header
+    assert early.received == 40 and early.keep_partial("timeout") is None
+    assert not list(tmp_path.glob("vm-2*"))
+
+    done = BundleReceiver(tmp_path / "vm-3.zip")  # it ended: a mismatch afterwards is damage, never kept
+    done.feed(_stream(data))
+    assert done.keep_partial("network") is None and not list(tmp_path.glob("vm-3*"))

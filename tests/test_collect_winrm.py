@@ -181,9 +181,21 @@ def test_connection_dropped_mid_transfer(cert, tmp_path):
     (disk / "C/WindowsAzure/Logs/Telemetry.log").write_bytes(os.urandom(500_000))
     srv = WinrsServer(SampleVm(disk), user=USER, password=PASSWORD, certfile=cert[0], keyfile=cert[1],
                       drop_after_receives=3)
-    with srv, pytest.raises(TransportError, match="dropped"):
+    with srv, pytest.raises(TransportError, match="dropped") as ei:
         _collect(srv, cert, tmp_path / "out")
-    _assert_nothing_left(tmp_path / "out")
+    # what arrived is kept as a partial bundle, named in the error: its whole files are the VM's, byte for byte
+    kept = list((tmp_path / "out").iterdir())
+    assert [p.name.endswith(".partial.zip") for p in kept] == [True], kept
+    assert "a partial bundle was kept: " + str(kept[0]) in str(ei.value) and ei.value.partial == kept[0]
+    from kit.bundle import open_bundle
+    from kit.bundle.safezip import SafeZip
+
+    vm_files = _vm_files(disk)
+    with SafeZip(kept[0]) as z:
+        whole = [n for n in z.names() if not z.members[n]._cut]
+        assert whole and all(z.read(n) == vm_files[n] for n in whole if n in vm_files)
+    b = open_bundle(kept[0])
+    assert "zip-damaged" in set(b.issues["kind"])
 
 
 def test_corrupted_chunk_is_refused(cert, tmp_path):

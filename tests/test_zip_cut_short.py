@@ -71,7 +71,8 @@ def test_zip_without_its_directory_reads_every_member_as_the_whole_zip(tmp_path:
     issues = b.issues
     zip_level = issues[issues["kind"] == "zip-damaged"]
     assert list(zip_level["source"]) == ["cut.zip"]
-    assert "central directory" in zip_level["message"].iloc[0] and "28 file(s) recovered" in zip_level["message"].iloc[0]
+    message = zip_level["message"].iloc[0]
+    assert "central directory" in message and "28 file(s) recovered" in message
     assert list(diagnose(b)["code"]) == [*diagnose(w)["code"], "INPUT_DAMAGED"]
     for name in ("agent_log", "routes", "services", "ext_status"):
         assert b.frame(name).equals(w.frame(name)), name
@@ -138,5 +139,5 @@ def test_a_file_cut_inside_its_first_header_is_still_refused_clearly(tmp_path: P
     data = _zip_bytes(streamed=False)
     cut = tmp_path / "cut.zip"
     cut.write_bytes(data[:keep])
-    with pytest.raises(UnsafeArchiveError, match="cut.zip: not a readable zip file"):
+    with pytest.raises(UnsafeArchiveError, match=r"cut\.zip: not a readable zip file"):
         SafeZip(cut)

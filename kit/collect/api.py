@@ -123,13 +123,16 @@ def collect(host: str, *, user: str | None = None, password: str | Secret | None
     message encryption (what an Azure Windows VM has by default; a one-time warning says that this does not
     authenticate the VM); ``"https"`` or ``"http"`` force one. Ctrl-C stops the collection within about a second
     and raises :class:`~kit.errors.CollectionInterrupted` (a ``KeyboardInterrupt``) after signalling the command
-    and deleting the shell on the VM; nothing is left of a bundle cut short. Local failures (disk full, quota,
+    and deleting the shell on the VM; what arrived of the zip is kept as ``<host>-<time>.partial.zip`` when it holds
+    a whole file (``left``). Local failures (disk full, quota,
     read-only, permission, the output folder is a file) raise :class:`~kit.errors.OutputError` naming the path.
 
     The password comes from ``credential``/``password`` if given, else ``VMKIT_PASSWORD``, the keyring or a
     prompt (see :mod:`kit.collect.credentials`). Certificate auth needs ``cert_pem``/``cert_key_pem`` and no
     password. With ``raise_on_error`` (default) a failure raises a :class:`~kit.errors.CollectionError`;
-    otherwise it is returned in the result. No partial bundle is ever left behind.
+    otherwise it is returned in the result. No partial bundle is left behind, except what arrived of a transfer cut
+    short (Ctrl-C, the deadline, a dropped connection) that holds a whole file: ``<host>-<time>.partial.zip``, named
+    in the error (docs/collect.md).
     """
     address, host_port = split_host(host)
     opts = ConnectOptions(transport=transport, scheme=scheme, port=host_port or port, insecure=insecure,
@@ -208,8 +211,9 @@ def collect_many(hosts: Iterable[str], *, max_workers: int = 4, progress: bool =
     are looked up once per user before the threads start (a prompt, if any, happens once).
 
     Ctrl-C stops every collection in flight within about a second (each command signalled, each shell deleted,
-    nothing left of a bundle cut short) and raises :class:`~kit.errors.CollectionInterrupted` whose ``results``
-    hold every VM's result: finished ones as they ended, the others with ``error_kind == "interrupted"``.
+    what arrived of a zip kept as a partial bundle when it holds a whole file) and raises
+    :class:`~kit.errors.CollectionInterrupted` whose ``results`` hold every VM's result: finished ones as they
+    ended, the others with ``error_kind == "interrupted"``.
     """
     hosts = list(dict.fromkeys(hosts))
     kwargs = dict(kwargs)

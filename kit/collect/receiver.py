@@ -2,7 +2,10 @@
 
 Memory stays bounded: at most one partial line plus one WinRM Receive is held; the zip goes to a ``.part``
 file as it arrives, hashed on the way. Only :meth:`BundleReceiver.finish` with the END line seen, the length and
-the SHA-256 matching, renames the file into place; anything else removes it.
+the SHA-256 matching, renames the file into place. A transfer cut short (Ctrl-C, the deadline, a dropped
+connection) keeps what arrived as ``<name>.partial.zip`` when it holds at least one whole file
+(:meth:`BundleReceiver.keep_partial`; ``open_bundle`` reads a zip cut short, see :mod:`kit.bundle.safezip`);
+anything else removes it.
 """
 
 from __future__ import annotations
@@ -105,6 +108,38 @@ class BundleReceiver:
             self._file.close()
         self._file = None
         self.part.unlink(missing_ok=True)
+
+    def keep_partial(self, reason: str) -> Path | None:
+        """Keep what arrived of a transfer cut short as ``<target stem>.partial.zip`` when it is a zip that holds at
+        least one whole file (its CRC-32 checked); else drop it (:meth:`abort`). Returns the path kept, or None.
+        Never for a transfer that ended (a wrong length or SHA-256 is damage, not a cut)."""
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self._file = None
+        if self.ended or self.received == 0 or not self.part.exists():
+            self.abort()
+            return None
+        from ..bundle.safezip import SafeZip
+        from ..errors import UnsafeArchiveError
+
+        whole = 0
+        try:
+            with SafeZip(self.part) as z:
+                for name in z.names():
+                    if getattr(z.members[name], "_cut", False):
+                        continue
+                    z.read(name)  # reads and checks the CRC-32
+                    whole += 1
+        except (UnsafeArchiveError, OSError):
+            whole = 0
+        if not whole:
+            self.abort()
+            return None
+        kept = self.target.with_name(self.target.stem + ".partial.zip")
+        os.replace(self.part, kept)
+        self.log.append(f"partial bundle kept ({reason}): {kept.name}, {self.received} of "
+                        f"{self.expected_length} bytes, {whole} whole file(s)")
+        return kept
 
     def finish(self) -> Path:
         """Check the END line, length and SHA-256, then move the zip into place. Raises on any mismatch."""

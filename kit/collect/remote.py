@@ -288,6 +288,16 @@ _EXPECTED = {"Create": "a ShellId", "Command": "a CommandId", "Send": "a SendRes
              "Receive": "an ExitCode for the finished command", "Signal": "a RelatesTo", "Delete": "a RelatesTo"}
 
 
+def _cut(err: CollectionError) -> bool:
+    """Whether ``err`` cut the transfer short (the bundle stopped arriving), as opposed to damaging it (a wrong
+    length or SHA-256, a corrupt line), the script failing, or the local disk refusing it."""
+    if isinstance(err, CollectionTimeout):
+        return True
+    if isinstance(err, TransportError):
+        return err.kind in ("network", "timeout")
+    return isinstance(err, TransferError) and "stopped before the end" in str(err)
+
+
 def classify(exc: BaseException, host: str, opts: ConnectOptions, secrets: tuple[str, ...] = (),
              step: str | None = None) -> CollectionError:
     """A pywinrm/requests exception as the kit's error with a message an engineer can act on (no secrets)."""
@@ -379,9 +389,9 @@ class _Run:
     def stop(self, budget_s: float = INTERRUPT_CLEANUP_S) -> list[Path]:
         """Stop receiving, drop or keep what arrived, and signal + delete on the VM within ``budget_s``. Idempotent.
 
-        What arrived so far is a zip cut short (the collector streams one zip), which no tool can open: it is
-        removed, unless the receiver can keep a partial bundle (``keep_partial(reason)``, returning the path of a
-        bundle marked partial), which is then kept and returned.
+        What arrived so far is a zip cut short (the collector streams one zip): the receiver keeps it as a partial
+        bundle when it holds a whole file (``keep_partial(reason)`` returns its path, which is returned here), and
+        removes it otherwise.
         """
         with self.lock:
             if self.stopped:
@@ -466,7 +476,9 @@ def run_collector(host: str, cred: Credential | None, opts: ConnectOptions, targ
 
     ``opts.scheme`` must be concrete (``https``/``http``; see :meth:`ConnectOptions.resolve`). Raises a
     :class:`~kit.errors.CollectionError` subclass, or :class:`~kit.errors.CollectionInterrupted` on Ctrl-C (or when
-    ``cancel`` is set); on any failure no file is left at ``target``.
+    ``cancel`` is set); on any failure no file is left at ``target``. A transfer cut short (Ctrl-C, the deadline, a
+    dropped or timed-out connection) leaves ``<target stem>.partial.zip`` when what arrived holds a whole file; the
+    error's message names it (and ``CollectionInterrupted.left`` / the error's ``partial`` attribute hold its path).
     """
     from winrm.exceptions import WinRMOperationTimeoutError
 
@@ -560,12 +572,22 @@ def run_collector(host: str, cred: Credential | None, opts: ConnectOptions, targ
     except BaseException as exc:
         if run.stopped:  # stopped from another thread (collect_many's Ctrl-C): whatever broke here is a symptom
             raise interrupted() from None
-        receiver.abort()
-        if isinstance(exc, CollectionError):
-            raise
         if isinstance(exc, SystemExit):
+            receiver.abort()
             raise
-        raise classify(exc, host, opts, secrets, step=step) from None
+        err = classify(exc, host, opts, secrets, step=step)
+        kept = None
+        if step in ("Receive", "finish") and _cut(err):
+            kept = receiver.keep_partial(err.kind)
+        else:
+            receiver.abort()
+        if kept is not None:
+            err.partial = kept  # type: ignore[attr-defined]
+            err.args = (f"{err.args[0]}; a partial bundle was kept: {kept} (what arrived, {receiver.received:,} "
+                        f"bytes; open it with vmkit diagnose)",)
+        if err is exc:
+            raise
+        raise err from None
     finally:
         stats.seconds = time.monotonic() - started
         if cancel is not None:
