@@ -391,3 +391,22 @@ def test_vmkit_inspect_names_the_layout_and_each_mapping(tmp_path: Path) -> None
     assert "Layout: rescue-disk-logs" in out.stdout
     assert "Collected: unknown; files copied 2024-11-19 15:42:36 UTC" in out.stdout
     assert "anchor" in out.stdout and "meta" in out.stdout
+
+
+def test_two_extensions_handler_environments_in_one_folder_name_no_file(tmp_path: Path) -> None:
+    """A customer's folder holding both extensions' package files, the second HandlerEnvironment.json renamed as
+    Windows Explorer renames a copy ("HandlerEnvironment - Copy.json"): the folder's identity is ambiguous, so no
+    file there is given either extension from it (it was given the first one read, and BGInfo's status became
+    CustomScriptExtension's)."""
+    src = ROOT / "sample_logs" / "healthy" / "C" / "Packages" / "Plugins"
+    folder = tmp_path / "from-customer"
+    folder.mkdir()
+    for ext, suffix in (("Microsoft.Compute.CustomScriptExtension/1.10.15", ""),
+                        ("Microsoft.Compute.BGInfo/2.2.5", " - Copy")):
+        (folder / f"HandlerEnvironment{suffix}.json").write_bytes((src / ext / "HandlerEnvironment.json").read_bytes())
+        (folder / f"0{suffix}.status").write_bytes((src / ext / "Status" / "0.status").read_bytes())
+    b = kit.open_bundle(folder)
+    inv = b.inventory.set_index("path")
+    for name in ("0.status", "0 - Copy.status"):
+        assert "HandlerEnvironment.json beside it" not in str(inv.loc[name, "mapped_by"]), inv.loc[name].to_dict()
+    assert not (b.ext_status["extension"] == "Microsoft.Compute.CustomScriptExtension").any()

@@ -129,12 +129,19 @@ class _Recognition:
         if all(None not in _identity.from_path(f.source) for f in files):
             return  # every path names both (a kit bundle): nothing to read
         folder_ids: dict[str, tuple[str, str | None]] = {}
+        ambiguous: set[str] = set()
         for f in files:
             if f.artifact == "handler_env" or f.path.lower().endswith("handlerenvironment.json"):
                 text = self._head_text(f)
                 ext, ver = _identity.from_handler_environment(text) if text else (None, None)
                 if ext is not None:
-                    folder_ids[f.path.rsplit("/", 1)[0] if "/" in f.path else ""] = (ext, ver)
+                    folder = f.path.rsplit("/", 1)[0] if "/" in f.path else ""
+                    seen = folder_ids.setdefault(folder, (ext, ver))
+                    if (seen[0].lower(), seen[1]) != (ext.lower(), ver):
+                        ambiguous.add(folder)  # two extensions' HandlerEnvironment.json in one folder (a copy
+                        # renamed "HandlerEnvironment - Copy.json"): it says nothing about the other files there
+        for folder in ambiguous:
+            del folder_ids[folder]
         versions: dict[str, set[str]] = {}
         for f in files:
             ext, ver = _identity.from_path(f.source)
