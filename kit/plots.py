@@ -10,7 +10,7 @@ instead of failing, and stays readable with thousands of records (records are bi
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 
@@ -324,21 +324,33 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     return table.loc[table.index.isin(keep)], eff, len(table) - len(keep)
 
 
-def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
-    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
-    primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`)."""
+#: The columns of the route table (:func:`route_table`), as the routes plot and the report show them.
+ROUTE_COLUMNS = ["destination", "gateway", "interface", "metric", "persistent", "from", "effective for"]
+EFFECTIVE_FILL = "#fff4ce"  # background of a route that is the effective one for WireServer or IMDS
+
+
+class RouteTable(NamedTuple):
+    """The route table as shown (:func:`route_table`): ``cells`` holds one row of texts per route in
+    :data:`ROUTE_COLUMNS` order; ``effective[i]``: row i is the effective route for WireServer or IMDS
+    (highlighted); ``primary[i]``: row i's interface is the primary NIC's IP (in bold); ``title`` says so, and how
+    many routes were left out."""
+
+    title: str
+    cells: list[list[str]]
+    effective: list[bool]
+    primary: list[bool]
+
+
+def route_table(bundle: Bundle, max_rows: int = 30) -> RouteTable | None:
+    """The texts of the routes plot (:func:`routes`) and of the report's route table, from :func:`route_rows`;
+    None when the bundle has no IPv4 route table."""
     from .derive import routes as routing
 
     show, eff, left_out = route_rows(bundle, max_rows)
-    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(show), 3), max_rows)))
-    ax.axis("off")
     if show.empty:
-        _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
-        ax.set_title("Routes")
-        return fig
+        return None
     primary = routing.primary_nic(bundle.frame)
-    cols = ["destination", "gateway", "interface", "metric", "persistent", "from", "effective for"]
-    cells = []
+    cells, effective, bold = [], [], []
     for idx, r in show.iterrows():
         gw = "On-link" if bool(r["on_link"]) else str(r["gateway"])
         iface = r["interface"] if isinstance(r["interface"], str) else (
@@ -347,23 +359,40 @@ def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: in
         cells.append([str(r["destination"]), gw, iface, metric, "yes" if bool(r["persistent"]) else "",
                       " + ".join(dict.fromkeys(_SOURCE_NAMES.get(o, o) for o in str(r["origin"]).split("+"))),
                       ", ".join(eff.get(idx, []))])
-    tbl = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="left",
-                   colWidths=[0.15, 0.12, 0.13, 0.07, 0.08, 0.25, 0.2])
-    tbl.auto_set_font_size(False)
-    tbl.set_fontsize(8)
-    tbl.scale(1, 1.15)
-    for i, (idx, r) in enumerate(show.iterrows(), start=1):
-        if idx in eff:
-            for j in range(len(cols)):
-                tbl[i, j].set_facecolor("#fff4ce")
-        if primary.get("ip") and r["interface"] == primary["ip"]:
-            tbl[i, 2].set_text_props(weight="bold")
+        effective.append(idx in eff)
+        bold.append(bool(primary.get("ip")) and r["interface"] == primary["ip"])
     title = "Routes: effective route for WireServer/IMDS highlighted"
     if primary.get("ip"):
         title += f"; primary NIC IP {primary['ip']} in bold ({primary.get('basis', '')})"
     if left_out:
         title += f"\n{len(show)} of {len(show) + left_out} routes shown: the deciding ones; {left_out} others left out"
-    ax.set_title(title, fontsize=10)
+    return RouteTable(title, cells, effective, bold)
+
+
+def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
+    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
+    primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`).
+    The HTML report shows the same table as HTML (:func:`route_table`)."""
+    table = route_table(bundle, max_rows)
+    n = len(table.cells) if table is not None else 0
+    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(n, 3), max_rows)))
+    ax.axis("off")
+    if table is None:
+        _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
+        ax.set_title("Routes")
+        return fig
+    tbl = ax.table(cellText=table.cells, colLabels=ROUTE_COLUMNS, loc="upper center", cellLoc="left",
+                   colWidths=[0.15, 0.12, 0.13, 0.07, 0.08, 0.25, 0.2])
+    tbl.auto_set_font_size(False)
+    tbl.set_fontsize(8)
+    tbl.scale(1, 1.15)
+    for i, (effective, primary) in enumerate(zip(table.effective, table.primary, strict=True), start=1):
+        if effective:
+            for j in range(len(ROUTE_COLUMNS)):
+                tbl[i, j].set_facecolor(EFFECTIVE_FILL)
+        if primary:
+            tbl[i, 2].set_text_props(weight="bold")
+    ax.set_title(table.title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -394,10 +423,10 @@ def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -
     return fig
 
 
-#: The plots the HTML report embeds, in order.
+#: The plots the HTML report embeds, in order. The report shows the routes (:func:`routes`) as an HTML table after
+#: them (:func:`route_table`): text to select and search, readable on a phone, and no 100 texts to draw.
 REPORT_PLOTS = [("Findings", findings_overview), ("Agent timeline", agent_timeline),
-                ("Extension operations", extension_operations), ("Connectivity", connectivity),
-                ("Routes", routes)]
+                ("Extension operations", extension_operations), ("Connectivity", connectivity)]
 
 
 WATCH_COLORS = {"reachable": OK, "answers-with-error": "#bc4b09", "unreachable": FAIL, "cannot-tell": "#9e9e9e",
