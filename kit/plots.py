@@ -233,17 +233,26 @@ def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Fig
     if tcp.empty:
         _missing(ax1, "No TCP probes (probes/tcp.json) in this bundle")
     else:
+        # the attempts' markers go into one scatter per outcome, not one per attempt (each scatter call builds a
+        # collection and updates the limits); the rows are read as plain lists, not with iterrows
+        marks: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
         for y, (ep, _label) in enumerate(ENDPOINTS):
-            rows = tcp[tcp["endpoint"] == ep].reset_index(drop=True)
-            if rows.empty:
+            sel = (tcp["endpoint"] == ep).to_numpy(dtype=bool)
+            if not sel.any():
                 ax1.text(0.6, y, "not probed", va="center", fontsize=8, color="#555")
-            for j, r in rows.iterrows():
-                ok = bool(r["ok"]) if not pd.isna(r["ok"]) else False
-                ax1.scatter(j + 1, y, s=160, color=OK if ok else FAIL, marker="o" if ok else "X")
-                txt = f"{r['elapsed_ms']:.0f} ms" if not pd.isna(r["elapsed_ms"]) else ""
-                if not ok and isinstance(r["outcome"], str):
-                    txt = r["outcome"]
-                ax1.annotate(txt, (j + 1, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+            attempts = zip(tcp["ok"][sel].tolist(), tcp["elapsed_ms"][sel].tolist(), tcp["outcome"][sel].tolist(),
+                           strict=True)
+            for j, (ok_read, elapsed, outcome) in enumerate(attempts, start=1):
+                ok = bool(ok_read) if not pd.isna(ok_read) else False
+                marks[ok][0].append(j)
+                marks[ok][1].append(y)
+                txt = f"{elapsed:.0f} ms" if not pd.isna(elapsed) else ""
+                if not ok and isinstance(outcome, str):
+                    txt = outcome
+                ax1.annotate(txt, (j, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+        for ok, (xs, ys) in marks.items():
+            if xs:
+                ax1.scatter(xs, ys, s=160, color=OK if ok else FAIL, marker="o" if ok else "X")
         ax1.set_yticks(range(len(ENDPOINTS)))
         ax1.set_yticklabels([lbl for _, lbl in ENDPOINTS], fontsize=8)
         ax1.set_ylim(-0.6, len(ENDPOINTS) - 0.4)
