@@ -37,7 +37,8 @@ pre{{background:#f5f5f5;padding:.6em;overflow-x:auto;font-size:.85em;white-space
 .scroll{{overflow-x:auto;max-width:100%}}
 table{{border-collapse:collapse;font-size:.85em;margin:.5em 0;width:100%}}
 th,td{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}} th{{background:#f0f0f0}}
-td.n{{white-space:nowrap}} table.routes td,table.routes th{{white-space:nowrap}} table.routes tr.eff td{{background:#fff4ce}}
+td.n{{white-space:nowrap}}
+table.routes td,table.routes th{{white-space:nowrap}} table.routes tr.eff td{{background:#fff4ce}}
 .sev{{display:inline-block;font-weight:bold;padding:1px 7px;border-radius:3px;color:#fff;font-size:.85em;
 text-transform:uppercase;letter-spacing:.03em}}
 """ + "".join(f".sev.{k}{{background:{v}}} .finding.{k}{{border-left-color:{v}}}\n"
