@@ -10,7 +10,7 @@ instead of failing, and stays readable with thousands of records (records are bi
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 
@@ -76,14 +76,17 @@ def agent_timeline(bundle: Bundle, *, findings: pd.DataFrame | None = None, bins
     ts = _naive(log["ts"])
     edges = pd.date_range(ts.min(), ts.max() + pd.Timedelta(seconds=1), periods=bins + 1)
     bottom = np.zeros(bins)
-    width = (edges[1] - edges[0])
     for level in ["HEART", "INFO", "WARN", "ERROR", "FATAL", "TRACE", "VERBOSE", "UNKNOWN"]:
         sel = ts[(log["level"] == level).to_numpy(dtype=bool)]
         if sel.empty:
             continue
         counts, _ = np.histogram(sel.astype("int64"), bins=edges.astype("int64"))
-        ax.bar(edges[:-1], counts, width=width, bottom=bottom, align="edge", color=LEVEL_COLORS[level],
-               label=f"{level} ({len(sel)})", linewidth=0)
+        # a stacked histogram drawn as one filled step area per level: `bar` made one Rectangle per bin and level
+        # (up to ~960 artists to build, lay out and draw); `stairs` is one artist too, but slower to add here
+        top = bottom + counts
+        area = ax.fill_between(edges, np.append(top, top[-1]), np.append(bottom, bottom[-1]), step="post",
+                               linewidth=0, color=LEVEL_COLORS[level], label=f"{level} ({len(sel)})")
+        area.sticky_edges.y.append(0)  # the count axis starts at 0 with no margin below, as `bar` had it
         bottom += counts
     msgs = log["message"].astype(str)
     for pattern, color, label in (("WindowsAzureGuestAgent starting", OK, "agent start"),
@@ -230,17 +233,26 @@ def connectivity(bundle: Bundle, *, findings: pd.DataFrame | None = None) -> Fig
     if tcp.empty:
         _missing(ax1, "No TCP probes (probes/tcp.json) in this bundle")
     else:
+        # the attempts' markers go into one scatter per outcome, not one per attempt (each scatter call builds a
+        # collection and updates the limits); the rows are read as plain lists, not with iterrows
+        marks: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
         for y, (ep, _label) in enumerate(ENDPOINTS):
-            rows = tcp[tcp["endpoint"] == ep].reset_index(drop=True)
-            if rows.empty:
+            sel = (tcp["endpoint"] == ep).to_numpy(dtype=bool)
+            if not sel.any():
                 ax1.text(0.6, y, "not probed", va="center", fontsize=8, color="#555")
-            for j, r in rows.iterrows():
-                ok = bool(r["ok"]) if not pd.isna(r["ok"]) else False
-                ax1.scatter(j + 1, y, s=160, color=OK if ok else FAIL, marker="o" if ok else "X")
-                txt = f"{r['elapsed_ms']:.0f} ms" if not pd.isna(r["elapsed_ms"]) else ""
-                if not ok and isinstance(r["outcome"], str):
-                    txt = r["outcome"]
-                ax1.annotate(txt, (j + 1, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+            attempts = zip(tcp["ok"][sel].tolist(), tcp["elapsed_ms"][sel].tolist(), tcp["outcome"][sel].tolist(),
+                           strict=True)
+            for j, (ok_read, elapsed, outcome) in enumerate(attempts, start=1):
+                ok = bool(ok_read) if not pd.isna(ok_read) else False
+                marks[ok][0].append(j)
+                marks[ok][1].append(y)
+                txt = f"{elapsed:.0f} ms" if not pd.isna(elapsed) else ""
+                if not ok and isinstance(outcome, str):
+                    txt = outcome
+                ax1.annotate(txt, (j, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7)
+        for ok, (xs, ys) in marks.items():
+            if xs:
+                ax1.scatter(xs, ys, s=160, color=OK if ok else FAIL, marker="o" if ok else "X")
         ax1.set_yticks(range(len(ENDPOINTS)))
         ax1.set_yticklabels([lbl for _, lbl in ENDPOINTS], fontsize=8)
         ax1.set_ylim(-0.6, len(ENDPOINTS) - 0.4)
@@ -321,21 +333,33 @@ def route_rows(bundle: Bundle, max_rows: int = 30) -> tuple[pd.DataFrame, dict, 
     return table.loc[table.index.isin(keep)], eff, len(table) - len(keep)
 
 
-def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
-    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
-    primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`)."""
+#: The columns of the route table (:func:`route_table`), as the routes plot and the report show them.
+ROUTE_COLUMNS = ["destination", "gateway", "interface", "metric", "persistent", "from", "effective for"]
+EFFECTIVE_FILL = "#fff4ce"  # background of a route that is the effective one for WireServer or IMDS
+
+
+class RouteTable(NamedTuple):
+    """The route table as shown (:func:`route_table`): ``cells`` holds one row of texts per route in
+    :data:`ROUTE_COLUMNS` order; ``effective[i]``: row i is the effective route for WireServer or IMDS
+    (highlighted); ``primary[i]``: row i's interface is the primary NIC's IP (in bold); ``title`` says so, and how
+    many routes were left out."""
+
+    title: str
+    cells: list[list[str]]
+    effective: list[bool]
+    primary: list[bool]
+
+
+def route_table(bundle: Bundle, max_rows: int = 30) -> RouteTable | None:
+    """The texts of the routes plot (:func:`routes`) and of the report's route table, from :func:`route_rows`;
+    None when the bundle has no IPv4 route table."""
     from .derive import routes as routing
 
     show, eff, left_out = route_rows(bundle, max_rows)
-    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(len(show), 3), max_rows)))
-    ax.axis("off")
     if show.empty:
-        _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
-        ax.set_title("Routes")
-        return fig
+        return None
     primary = routing.primary_nic(bundle.frame)
-    cols = ["destination", "gateway", "interface", "metric", "persistent", "from", "effective for"]
-    cells = []
+    cells, effective, bold = [], [], []
     for idx, r in show.iterrows():
         gw = "On-link" if bool(r["on_link"]) else str(r["gateway"])
         iface = r["interface"] if isinstance(r["interface"], str) else (
@@ -344,23 +368,40 @@ def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: in
         cells.append([str(r["destination"]), gw, iface, metric, "yes" if bool(r["persistent"]) else "",
                       " + ".join(dict.fromkeys(_SOURCE_NAMES.get(o, o) for o in str(r["origin"]).split("+"))),
                       ", ".join(eff.get(idx, []))])
-    tbl = ax.table(cellText=cells, colLabels=cols, loc="upper center", cellLoc="left",
-                   colWidths=[0.15, 0.12, 0.13, 0.07, 0.08, 0.25, 0.2])
-    tbl.auto_set_font_size(False)
-    tbl.set_fontsize(8)
-    tbl.scale(1, 1.15)
-    for i, (idx, r) in enumerate(show.iterrows(), start=1):
-        if idx in eff:
-            for j in range(len(cols)):
-                tbl[i, j].set_facecolor("#fff4ce")
-        if primary.get("ip") and r["interface"] == primary["ip"]:
-            tbl[i, 2].set_text_props(weight="bold")
+        effective.append(idx in eff)
+        bold.append(bool(primary.get("ip")) and r["interface"] == primary["ip"])
     title = "Routes: effective route for WireServer/IMDS highlighted"
     if primary.get("ip"):
         title += f"; primary NIC IP {primary['ip']} in bold ({primary.get('basis', '')})"
     if left_out:
         title += f"\n{len(show)} of {len(show) + left_out} routes shown: the deciding ones; {left_out} others left out"
-    ax.set_title(title, fontsize=10)
+    return RouteTable(title, cells, effective, bold)
+
+
+def routes(bundle: Bundle, *, findings: pd.DataFrame | None = None, max_rows: int = 30) -> Figure:
+    """The IPv4 route table with the effective route for 168.63.129.16 and 169.254.169.254 highlighted and the
+    primary NIC's IP marked; with more than ``max_rows`` routes, the deciding ones are kept (:func:`route_rows`).
+    The HTML report shows the same table as HTML (:func:`route_table`)."""
+    table = route_table(bundle, max_rows)
+    n = len(table.cells) if table is not None else 0
+    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.28 * min(max(n, 3), max_rows)))
+    ax.axis("off")
+    if table is None:
+        _missing(ax, "No route table (route print / Get-NetRoute) in this bundle")
+        ax.set_title("Routes")
+        return fig
+    tbl = ax.table(cellText=table.cells, colLabels=ROUTE_COLUMNS, loc="upper center", cellLoc="left",
+                   colWidths=[0.15, 0.12, 0.13, 0.07, 0.08, 0.25, 0.2])
+    tbl.auto_set_font_size(False)
+    tbl.set_fontsize(8)
+    tbl.scale(1, 1.15)
+    for i, (effective, primary) in enumerate(zip(table.effective, table.primary, strict=True), start=1):
+        if effective:
+            for j in range(len(ROUTE_COLUMNS)):
+                tbl[i, j].set_facecolor(EFFECTIVE_FILL)
+        if primary:
+            tbl[i, 2].set_text_props(weight="bold")
+    ax.set_title(table.title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -391,10 +432,10 @@ def findings_overview(bundle: Bundle, *, findings: pd.DataFrame | None = None) -
     return fig
 
 
-#: The plots the HTML report embeds, in order.
+#: The plots the HTML report embeds, in order. The report shows the routes (:func:`routes`) as an HTML table after
+#: them (:func:`route_table`): text to select and search, readable on a phone, and no 100 texts to draw.
 REPORT_PLOTS = [("Findings", findings_overview), ("Agent timeline", agent_timeline),
-                ("Extension operations", extension_operations), ("Connectivity", connectivity),
-                ("Routes", routes)]
+                ("Extension operations", extension_operations), ("Connectivity", connectivity)]
 
 
 WATCH_COLORS = {"reachable": OK, "answers-with-error": "#bc4b09", "unreachable": FAIL, "cannot-tell": "#9e9e9e",

@@ -38,6 +38,7 @@ pre{{background:#f5f5f5;padding:.6em;overflow-x:auto;font-size:.85em;white-space
 table{{border-collapse:collapse;font-size:.85em;margin:.5em 0;width:100%}}
 th,td{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}} th{{background:#f0f0f0}}
 td.n{{white-space:nowrap}}
+table.routes td,table.routes th{{white-space:nowrap}} table.routes tr.eff td{{background:#fff4ce}}
 .sev{{display:inline-block;font-weight:bold;padding:1px 7px;border-radius:3px;color:#fff;font-size:.85em;
 text-transform:uppercase;letter-spacing:.03em}}
 """ + "".join(f".sev.{k}{{background:{v}}} .finding.{k}{{border-left-color:{v}}}\n"
@@ -282,6 +283,29 @@ def _plots(bundle: Bundle, findings: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
+def _routes(bundle: Bundle) -> str:
+    """The route table of the routes plot (:func:`kit.plots.route_table`) as HTML: the effective routes for
+    WireServer and IMDS highlighted, the primary NIC's IP in bold."""
+    try:
+        from .plots import ROUTE_COLUMNS, route_table
+
+        table = route_table(bundle)
+    except Exception as exc:  # like a plot, the table must never sink the report
+        return f"<p>{_e(f'error: {type(exc).__name__}: {exc}')}</p>"
+    if table is None:
+        return "<p>No route table (route print / Get-NetRoute) in this bundle</p>"
+    head = "".join(f"<th scope='col'>{_e(c)}</th>" for c in ROUTE_COLUMNS)
+    rows = []
+    for cells, effective, primary in zip(table.cells, table.effective, table.primary, strict=True):
+        tds = "".join(f"<td><b>{_e(c)}</b></td>" if j == 2 and primary else f"<td>{_e(c)}</td>"
+                      for j, c in enumerate(cells))
+        rows.append(("<tr class='eff'>" if effective else "<tr>") + tds + "</tr>")
+    title = table.title.removeprefix("Routes: ")
+    caption = "<br>".join(_e(line) for line in (title[:1].upper() + title[1:]).split("\n"))
+    return (f"<p class='meta'>{caption}</p><div class='scroll'><table class='routes'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
 def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     """The report as an HTML string: the verdict (what is wrong, most severe first, each linked to its card), then
     each finding with its evidence and fix, the plots, the key frames and what could not be read."""
@@ -345,6 +369,8 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
     for title, src in plots:
         parts.append(f"<h3>{_e(title)}</h3>")
         parts.append(f"<img alt='{_e(title)}' src='{src}'>" if src.startswith("data:") else f"<p>{_e(src)}</p>")
+    if plots:
+        parts.append(f"<h3>Routes</h3>{_routes(bundle)}")
     if frames:
         parts.append("<h2 id='frames'>Key frames</h2>")
     for name, df in frames:
