@@ -270,7 +270,7 @@ class Bundle(_Recognition, _Views):
             return schema.empty()
         if len(nonempty) == 1:
             return nonempty[0].reset_index(drop=True)
-        return _typed(schema, pd.concat(nonempty, ignore_index=True))  # categories may differ between files
+        return schema.concat(nonempty)  # categories may differ between files
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name.startswith("_"):

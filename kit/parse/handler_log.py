@@ -233,4 +233,4 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return (str(ext) if isinstance(ext, str) else "~",
                 first.iloc[0] if not first.empty else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].iloc[0]))
 
-    return HANDLER_LOG.coerce(pd.concat(sorted(frames, key=key), ignore_index=True))
+    return HANDLER_LOG.concat(sorted(frames, key=key))
