@@ -102,3 +102,32 @@ def test_level_categories_of_a_concat() -> None:
     assert list(got["kind"].cat.categories) == ["x", "y", "z"]
     assert got["kind"].tolist()[1] is np.nan or pd.isna(got["kind"].tolist()[1])
     assert categorical(["b", "a"]).categories.tolist() == ["a", "b"]
+
+
+def test_all_text_holds_every_string_of_the_columns() -> None:
+    from kit.redact import _all_text
+
+    words = ["sig=abc", "plain", None, "ünïcödé K", "AccountKey=x"]
+    arrow = pd.array(words * 3, dtype="str")
+    sliced = arrow[4:9]  # an Arrow slice keeps its whole value buffer: more text, never less
+    obj = np.array(["pwd=1", 3, None], dtype=object)
+    cat = categorical(["password: y", None])
+    text = _all_text([arrow, sliced, obj, cat])
+    for v in [*words, "pwd=1", "password: y"]:
+        assert v is None or v in text
+    assert "3" not in text.split("\n")  # only strings
+    assert _all_text([pd.array([None, None], dtype="str")]) == ""
+
+
+@pytest.mark.parametrize("where", ["str", "category", "object"])
+def test_redact_frame_masks_a_secret_in_any_text_column(where: str) -> None:
+    from kit.redact import redact_frame
+
+    values = ["nothing here", "https://x.blob.core.windows.net/c?sv=1&sig=SECRETVALUE"]
+    col = {"str": pd.array(values, dtype="str"), "category": categorical(values),
+           "object": pd.Series(values, dtype=object)}[where]
+    df = pd.DataFrame({"n": [1, 2], "t": col})
+    out = redact_frame(df)
+    assert "SECRETVALUE" not in str(out["t"].tolist()) and type(out["t"].dtype) is type(df["t"].dtype)
+    clean = pd.DataFrame({"n": [1, 2], "t": pd.array(["a", "b"], dtype="str")})
+    assert redact_frame(clean) is clean
