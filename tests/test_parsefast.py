@@ -131,3 +131,21 @@ def test_redact_frame_masks_a_secret_in_any_text_column(where: str) -> None:
     assert "SECRETVALUE" not in str(out["t"].tolist()) and type(out["t"].dtype) is type(df["t"].dtype)
     clean = pd.DataFrame({"n": [1, 2], "t": pd.array(["a", "b"], dtype="str")})
     assert redact_frame(clean) is clean
+
+
+def test_assemble_is_the_dict_constructor() -> None:
+    df = _frame("a", ["INFO", "X", None], ["x", "y", None])
+    arrays = column_arrays(df)
+    got = SCHEMA.assemble([a.copy() for a in arrays])
+    pd.testing.assert_frame_equal(got, pd.DataFrame(dict(zip(SCHEMA.names, arrays, strict=True))))
+    assert SCHEMA.check_dtypes(got) == []
+    # a Series, a NumpyExtensionArray and an object array are taken too (the last two the dict way)
+    mixed = [df[SCHEMA.names[0]], *arrays[1:-2], pd.array(arrays[-2]), np.array([True, False, True], dtype=object)]
+    expect = pd.DataFrame(dict(zip(SCHEMA.names, mixed, strict=True)), copy=False)
+    pd.testing.assert_frame_equal(SCHEMA.assemble(mixed), expect)
+    # two frames share the column labels, never the values
+    other = SCHEMA.assemble([a.copy() for a in arrays])
+    other.loc[0, "k"] = 42
+    assert got["k"].iloc[0] == 0 and list(other.columns) == SCHEMA.names
+    with pytest.raises(ValueError):
+        SCHEMA.assemble([a[:1] if i == 3 else a for i, a in enumerate(arrays)])
