@@ -367,10 +367,15 @@ _NAT = np.iinfo(np.int64).min
 _STR = pd.array([], dtype="str").dtype
 
 
-def str_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
-    """``pd.array(values, dtype="str")`` for strings and None, straight through Arrow (7x cheaper)."""
+def str_array(values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """``pd.array(values, dtype="str")`` for strings and None, or an Arrow string array, straight through Arrow
+    (3-7x cheaper)."""
     if _STR.storage == "pyarrow":
-        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()), dtype=_STR)
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            arr = values if values.type == pa.large_string() else values.cast(pa.large_string())
+        else:
+            arr = pa.array(values, type=pa.large_string())
+        return pd.arrays.ArrowStringArray(arr, dtype=_STR)
     return pd.array(values, dtype="str")  # pragma: no cover - pandas without pyarrow
 
 

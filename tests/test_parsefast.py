@@ -149,3 +149,17 @@ def test_assemble_is_the_dict_constructor() -> None:
     assert got["k"].iloc[0] == 0 and list(other.columns) == SCHEMA.names
     with pytest.raises(ValueError):
         SCHEMA.assemble([a[:1] if i == 3 else a for i, a in enumerate(arrays)])
+
+
+def test_str_array_of_arrow_strings_is_pd_array() -> None:
+    import pyarrow as pa
+
+    from kit.schema import str_array
+
+    for values in (pa.array(["a", None, ""]), pa.array(["a", None], type=pa.large_string()),
+                   pa.chunked_array([pa.array(["a"]), pa.array([None], type=pa.string())]),
+                   pa.array(["b", "c"]).slice(1), ["x", None]):
+        got, expect = str_array(values), pd.array(values, dtype="str")
+        assert got.dtype == expect.dtype and type(got) is type(expect)
+        pd.testing.assert_extension_array_equal(got, expect)
+        assert pa.array(got).type == pa.array(expect).type

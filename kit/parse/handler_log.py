@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype
+from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype, str_array
 from ._identity import from_path
 from ._logcore import MDY, NAT, fold, group, ns_of, parse_iso, parse_mdy, split_lines
 from .agent_log import HEAD as AGENT_HEAD
@@ -148,7 +148,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         assumed = np.asarray(p_mdy.is_valid()) | (has_iso & ~np.asarray(pc.fill_null(pc.ends_with(p_iso, "Z"),
                                                                                       False)))
 
-    damage = pd.Series(pd.NA, index=range(nrec), dtype="object")
+    damage: list[str | None] = [None] * nrec
     issues: list[ParseIssue] = []
     bad_ts = np.asarray(raw.is_valid()) & (ts == NAT)
     for i in np.flatnonzero(bad_ts):
@@ -183,27 +183,30 @@ def parse(text: str, *, source: str) -> ParseResult:
                                      parser=NAME))
 
     ext, ver = from_path(source)
-    df = pd.DataFrame({
-        "source": pd.array([source] * nrec, dtype="str"),
-        "line": pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),
-        "end_line": pd.arrays.IntegerArray(rec.end + 1, np.zeros(nrec, dtype=bool)),
-        "extension": pd.array([ext] * nrec, dtype="str"),
-        "ext_version": pd.array([ver] * nrec, dtype="str"),
-        "file": pd.array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec, dtype="str"),
-        "layout": categorical(layout.tolist()),
-        "pid": pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),
-        "thread": pd.array(thread, dtype="str"),
-        "ts": pd.array(ts.view("M8[ns]")).tz_localize("UTC"),
-        "ts_raw": pd.array(raw, dtype="str"),
-        "ts_assumed_utc": assumed,
-        "level": _levels(level),
-        "message": pd.array(pc.coalesce(pc.utf8_trim_whitespace(msg), first_lines), dtype="str"),
-        "text": pd.array(rec.text, dtype="str"),
-        "n_lines": rec.end - rec.start + 1,
-        "damaged": damage.notna().to_numpy(),
-        "damage": pd.array(damage.to_numpy(), dtype="str"),
-    }, copy=False)
-    return ParseResult({NAME: HANDLER_LOG.coerce(df)}, issues)
+    # one frame from the columns in schema order (str_array, assemble: fewer pandas calls for the usual small logs)
+    df = HANDLER_LOG.assemble([
+        str_array([source] * nrec),  # source
+        pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),  # line
+        pd.arrays.IntegerArray(rec.end + 1, np.zeros(nrec, dtype=bool)),  # end_line
+        str_array([ext] * nrec),  # extension
+        str_array([ver] * nrec),  # ext_version
+        str_array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec),  # file
+        categorical(layout.tolist()),  # layout
+        pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),  # pid
+        str_array(thread),  # thread
+        pd.array(ts.view("M8[ns]")).tz_localize("UTC"),  # ts
+        str_array(raw),  # ts_raw
+        assumed,  # ts_assumed_utc
+        _levels(level),  # level
+        str_array(pc.coalesce(pc.utf8_trim_whitespace(msg), first_lines)),  # message
+        str_array(rec.text),  # text
+        rec.end - rec.start + 1,  # n_lines
+        np.array([d is not None for d in damage], dtype=bool),  # damaged
+        str_array(damage),  # damage
+    ])
+    if HANDLER_LOG.check_dtypes(df):  # built in the schema's dtypes already; coerce only as a safety net
+        df = HANDLER_LOG.coerce(df)
+    return ParseResult({NAME: df}, issues)
 
 
 def _levels(level: pa.Array) -> pd.Categorical:
@@ -216,9 +219,9 @@ def _line(lines: pa.Array, i: int) -> str:
     return str(lines[i].as_py())
 
 
-def _add(damage: pd.Series, i: int, why: str) -> None:
+def _add(damage: list[str | None], i: int, why: str) -> None:
     """Add a damage reason to record ``i`` (reasons accumulate, separated by "; ")."""
-    damage[i] = why if pd.isna(damage[i]) else f"{damage[i]}; {why}"
+    damage[i] = why if damage[i] is None else f"{damage[i]}; {why}"
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
