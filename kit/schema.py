@@ -134,10 +134,13 @@ class FrameSchema:
             _EMPTY[id(self)] = cached
         return cached[1].copy()
 
-    def from_records(self, records: Iterable[Mapping[str, object]]) -> pd.DataFrame:
-        """Build a typed frame from dicts; missing keys become NA. Unknown keys are an error."""
+    def from_records(self, records: Iterable[Mapping[str, object]], *,
+                     categories: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+        """Build a typed frame from dicts; missing keys become NA. Unknown keys are an error. ``categories`` gives
+        the full, ordered category list of some category columns (a value outside it becomes NA), as
+        ``df[name].cat.set_categories(categories[name])`` after the build would, without rebuilding the column."""
         rows = list(records)
-        if not rows:
+        if not rows and not categories:
             return self.empty()
         known = set(self.names)
         for i, r in enumerate(rows):
@@ -148,6 +151,9 @@ class FrameSchema:
         lost: list[str] = []
         for c in self.columns:
             values = [r.get(c.name) for r in rows]
+            if categories and c.name in categories:
+                data[c.name] = _fixed_categories(values, c, categories[c.name])
+                continue
             try:
                 data[c.name] = _fast_column(values, c)
             except (TypeError, ValueError, OverflowError) as exc:
@@ -451,6 +457,15 @@ def column_arrays(df: pd.DataFrame) -> list:
         return list(it())
     arrays = [df.iloc[:, i].array for i in range(df.shape[1])]  # pragma: no cover - pandas without the iterator
     return [a.to_numpy() if isinstance(a, pd.arrays.NumpyExtensionArray) else a for a in arrays]
+
+
+def _fixed_categories(values: list, c: Col, categories: Sequence[str]):
+    """A category column of ``values`` whose categories are ``categories`` (values outside them become NA)."""
+    if c.dtype != "category":
+        raise SchemaError(f"{c.name}: categories given for a {c.dtype} column")
+    if all(v is None or type(v) is str for v in values) and all(type(v) is str for v in categories):
+        return categorical(values, _cat_dtype(tuple(categories), False)[0])
+    return pd.Series(_fast_column(values, c)).cat.set_categories(list(categories)).array
 
 
 def _array_of(column):

@@ -163,3 +163,16 @@ def test_str_array_of_arrow_strings_is_pd_array() -> None:
         assert got.dtype == expect.dtype and type(got) is type(expect)
         pd.testing.assert_extension_array_equal(got, expect)
         assert pa.array(got).type == pa.array(expect).type
+
+
+@pytest.mark.parametrize("values", [["b", None, "zz", "a"], [], [None], ["a", 1]])
+def test_from_records_with_categories_is_set_categories(values: list) -> None:
+    schema = FrameSchema("c", "c", (SOURCE, Col("kind", "category", "kind")))
+    rows = [{"source": "s", "kind": v} for v in values]
+    got = schema.from_records(rows, categories={"kind": ("a", "b", "c")})
+    expect = schema.from_records(rows)
+    expect["kind"] = expect["kind"].cat.set_categories(("a", "b", "c"))
+    pd.testing.assert_frame_equal(got, expect)
+    assert list(got["kind"].cat.categories) == ["a", "b", "c"]
+    with pytest.raises(SchemaError):
+        schema.from_records(rows, categories={"source": ("s",)})

@@ -181,8 +181,5 @@ OUTCOMES = ("ok", "refused", "timeout", "forbidden", "error")
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     """The typed ``tcp_probes`` frame, with every category of origin, endpoint and outcome declared."""
-    df = TCP_PROBES.from_records(rows)
-    df["origin"] = df["origin"].cat.set_categories(ORIGINS)
-    df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
-    df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
-    return df
+    return TCP_PROBES.from_records(rows, categories={"origin": ORIGINS, "endpoint": ENDPOINT_NAMES,
+                                                     "outcome": OUTCOMES})
