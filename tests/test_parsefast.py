@@ -176,3 +176,46 @@ def test_from_records_with_categories_is_set_categories(values: list) -> None:
     assert list(got["kind"].cat.categories) == ["a", "b", "c"]
     with pytest.raises(SchemaError):
         schema.from_records(rows, categories={"source": ("s",)})
+
+
+ISO_TEXTS = ["2024-12-18T15:34:54Z", "2024-12-18T15:34:54.328Z", "2024-12-18T15:34:54.3285123Z",
+             "2024-12-18T15:34:54.123456789Z", "2024-12-18T15:34:54+05:30", "2024-12-18T15:34:54-08:00",
+             "2024-12-18T15:34:54", "2024-12-18T15:34:54.5", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z"]
+OTHER_TEXTS = ["9999-12-31T23:59:59.9999999Z", "2024-02-30T00:00:00Z", "2024-12-18T24:00:00Z", "2024-12-18 15:34:54Z",
+               "12/18/2024 15:34:54", "2024-12-18T15:34Z", "２０２４-12-18T15:34:54Z", "2024-12-18T15:34:54.1234567890Z",
+               "[REDACTED]", "2024-12-18t15:34:54z"]
+
+
+@pytest.mark.parametrize("text", ISO_TEXTS + OTHER_TEXTS)
+def test_iso_timestamp_is_to_datetime(text: str) -> None:
+    from kit.parse._jsonutil import iso_timestamp, to_utc
+
+    got = iso_timestamp(text)
+    if text in ISO_TEXTS:
+        expect = pd.to_datetime(text, utc=True)
+        assert got == expect and got.unit == expect.unit and got.tz == expect.tz
+        assert to_utc(text) == (expect, True)
+    else:
+        assert got is None
+    try:
+        expect = pd.to_datetime(text, utc=True)
+    except (ValueError, OverflowError):
+        assert to_utc(text) == (None, False)
+    else:
+        assert to_utc(text) == ((None, False) if pd.isna(expect) else (expect, True))
+
+
+def test_plain_times_are_parse_times() -> None:
+    from kit.parse.tcp_probes import _plain_times, parse_time, parse_times
+
+    # (0001-01-01 is left out: beside a value with nanoseconds parse_times fails on it, a pandas limit)
+    values = [*(t for t in ISO_TEXTS if not t.startswith("0001")), None, "  ", " 2024-12-18T15:34:54Z "]
+    fast = _plain_times(values)
+    assert fast is not None
+    slow = parse_times(values, source="s", parser="p", issues=[])
+    assert [None if pd.isna(v) else v for v in slow] == fast
+    assert _plain_times([*values, "12/18/2024 15:34:54"]) is None and _plain_times([1]) is None
+    issues: list = []
+    assert parse_time("[REDACTED]", source="s", parser="p", issues=issues) is None and len(issues) == 1
+    assert parse_time(" 2024-12-18T15:34:54Z", source="s", parser="p", issues=issues) == pd.Timestamp(
+        "2024-12-18T15:34:54Z")
