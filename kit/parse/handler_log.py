@@ -230,10 +230,11 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return HANDLER_LOG.empty()
 
-    def key(f: pd.DataFrame) -> tuple:
-        first = f["ts"].dropna()
-        ext = f["extension"].iloc[0]
+    def key(f: pd.DataFrame) -> tuple:  # on the columns' arrays: dropna and iloc cost ~0.1 ms a file
+        ts = f["ts"].array
+        valid = np.flatnonzero(~ts.isna())
+        ext = f["extension"].array[0]
         return (str(ext) if isinstance(ext, str) else "~",
-                first.iloc[0] if not first.empty else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].iloc[0]))
+                ts[valid[0]] if len(valid) else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].array[0]))
 
     return HANDLER_LOG.concat(sorted(frames, key=key))
