@@ -219,3 +219,22 @@ def test_plain_times_are_parse_times() -> None:
     assert parse_time("[REDACTED]", source="s", parser="p", issues=issues) is None and len(issues) == 1
     assert parse_time(" 2024-12-18T15:34:54Z", source="s", parser="p", issues=issues) == pd.Timestamp(
         "2024-12-18T15:34:54Z")
+
+
+def test_has_na_of_each_kind_of_column() -> None:
+    from kit.schema import _has_na
+
+    chunked = pd.concat([pd.Series(["a", None], dtype="str"), pd.Series(["b"], dtype="str")], ignore_index=True)
+    for arr, expect in ((pd.array(["a", None], dtype="str"), True), (pd.array(["a", "b"], dtype="str"), False),
+                        (chunked.array, True), (chunked.array[2:], False), (np.array([1.0, np.nan]), True),
+                        (np.array([1, 2]), False), (pd.array([1, None], dtype="Int64"), True),
+                        (categorical(["a", None]), True), (categorical(["a"]), False)):
+        assert _has_na(arr) is expect or _has_na(arr) == expect, arr
+
+
+def test_empty_frames_are_independent() -> None:
+    a, b = SCHEMA.empty(), SCHEMA.empty()
+    a["extra"] = pd.Series([], dtype="str")
+    a.attrs["x"] = 1
+    assert "extra" not in b.columns and "extra" not in SCHEMA.empty().columns and not SCHEMA.empty().attrs
+    assert SCHEMA.check_dtypes(SCHEMA.empty()) == []
