@@ -182,8 +182,8 @@ ISO_TEXTS = ["2024-12-18T15:34:54Z", "2024-12-18T15:34:54.328Z", "2024-12-18T15:
              "2024-12-18T15:34:54.123456789Z", "2024-12-18T15:34:54+05:30", "2024-12-18T15:34:54-08:00",
              "2024-12-18T15:34:54", "2024-12-18T15:34:54.5", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z"]
 OTHER_TEXTS = ["9999-12-31T23:59:59.9999999Z", "2024-02-30T00:00:00Z", "2024-12-18T24:00:00Z", "2024-12-18 15:34:54Z",
-               "12/18/2024 15:34:54", "2024-12-18T15:34Z", "２０２４-12-18T15:34:54Z", "2024-12-18T15:34:54.1234567890Z",
-               "[REDACTED]", "2024-12-18t15:34:54z"]
+               "12/18/2024 15:34:54", "2024-12-18T15:34Z", "２０２４-12-18T15:34:54Z",
+               "2024-12-18T15:34:54.1234567890Z", "[REDACTED]", "2024-12-18t15:34:54z"]
 
 
 @pytest.mark.parametrize("text", ISO_TEXTS + OTHER_TEXTS)
@@ -238,3 +238,91 @@ def test_empty_frames_are_independent() -> None:
     a.attrs["x"] = 1
     assert "extra" not in b.columns and "extra" not in SCHEMA.empty().columns and not SCHEMA.empty().attrs
     assert SCHEMA.check_dtypes(SCHEMA.empty()) == []
+
+
+_HANDLER_EDGE_CASES = [
+    "[4892+00000001] [03/04/2021 20:49:58.30] [INFO] Starting\r\n  continued line\r\n"
+    "[4892+00000001] [03/04/2021 20:49:59] [ERROR]   spaced message  \r\n",
+    "orphan line\n[12+0000000A] [13/45/2021 20:49:58.30] [WARN] bad date\n",
+    "[1234567890123456789+00000001] [03/04/2021 20:49:58.30] [INFO] huge pid\n",
+    "VERBOSE: [2015-10-21T08:03:08] hard-wrapped\nline two\nWARNING: [2019-02-19 06:52:17Z] w\n"
+    "ERROR: [2019-02-30 06:52:17Z] bad day\nDEBUG: [2019-02-19T06:52:17] d",
+    "2020-11-24 22:54:15: <info> [VMExtension]\tStarting\n2020-11-24 22:54:16: <warning> [Global] w\n"
+    "2020-11-24 22:54:17: <critical> [Global] c\n2020-11-24 25:54:17: <Fatal> [X] bad hour\n",
+    "[00000011] [12/11/2018 06:27:55.66] [WARN] agent style\n2024-01-02T03:04:05.123Z [INFO] iso head\n"
+    "{PII_scrubbed} [INFO] pii\n[2024-13-45 99:99] [ERROR] bad\n[INFO]\n[VERBOSE]   \n",
+    "plain text 2024-01-02 03:04:05Z\n2024-01-02 03:04:05Z first\n[01/02/2024 03:04:05] bracket mdy\n"
+    "2024-01-02T03:04:05.5 no zone\n01/02/2024 3:04:05.123 mdy\nno time at all",
+    "just one line without newline",
+    "lone\rcarriage\rreturns [1+00000001] [01/02/2024 03:04:05.1] [INFO] x\r",
+    "[7+0000000f] [01/02/2024 03:04:05.1] [INFO] ünïcödé ✓ \u2028 sep\n"
+    "\u3000[8+0000000F] [1/2/2024 3:04:05] [INFO] y\n",
+    "\n\n[9+00000009] [01/02/2024 03:04:05.1] [TRACE] after blanks\n\n",
+    "VERBOSE: [2015-10-21T08:03:08] a\n[9+00000009] [01/02/2024 03:04:05.1] [INFO] b\n"
+    "2020-11-24 22:54:15: <info> [X]\tc\n[00000011] [12/11/2018 06:27:55.66] [WARN] d\n",
+]
+
+
+def _handler_texts() -> list[tuple[str, str]]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = [(f"C/WindowsAzure/Logs/Plugins/A.B/1.0/case{i}.log", t) for i, t in enumerate(_HANDLER_EDGE_CASES)]
+    for p in sorted(root.rglob("*.log")):
+        if ".git" not in p.parts:
+            out.append((p.relative_to(root).as_posix(), p.read_bytes().decode("utf-8", "replace")))
+    return out
+
+
+def test_handler_log_small_path_is_the_arrow_path() -> None:
+    from kit.parse import handler_log as hl
+    from kit.parse._logcore import split_lines
+
+    texts = _handler_texts()
+    assert len(texts) > 40
+    for source, text in texts:
+        lines = split_lines(text)
+        if not len(lines):
+            continue
+        small = hl._result(text, source, lines, hl._heads_python(lines))
+        arrow = hl._result(text, source, lines, hl._heads_arrow(lines))
+        pd.testing.assert_frame_equal(small.frames["handler_log"], arrow.frames["handler_log"], obj=source)
+        assert small.issues == arrow.issues, source
+    layouts = set()
+    for source, text in texts[:len(_HANDLER_EDGE_CASES)]:
+        layouts |= set(hl.parse(text, source=source).frames["handler_log"]["layout"].astype(str))
+    assert layouts == {"bracketed", "dsc", "agent", "akvvm", "plain"}
+
+
+def test_handler_log_long_files_take_the_arrow_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kit.parse import handler_log as hl
+
+    text = "[1+00000001] [01/02/2024 03:04:05.1] [INFO] x\n" * (hl.SMALL_LINES + 1)
+    monkeypatch.setattr(hl, "_heads_python", None)  # would fail if called
+    assert len(hl.parse(text, source="x.log").frames["handler_log"]) == hl.SMALL_LINES + 1
+
+
+def test_mdy_ns_is_parse_mdy() -> None:
+    import itertools
+
+    import pyarrow as pa
+
+    from kit.parse._logcore import NAT, ns_of, parse_mdy
+    from kit.parse.handler_log import _mdy_ns
+
+    grid = [f"{mo}/{d}/{y} {h}:{mi}:{s}{f}" for mo, d, y, h, mi, s, f in itertools.product(
+        ["1", "01", "2", "02", "9", "10", "12", "0", "13"], ["1", "01", "9", "28", "29", "30", "31", "0", "32"],
+        ["1678", "2000", "2023", "2024", "2261"], ["0", "00", "9", "23", "24"], ["00", "59", "60"],
+        ["00", "59", "60", "61"], ["", ".3", ".30", ".123456", ".1234567", ".123456789", ".1234567890", "."])]
+    ref = ns_of(parse_mdy, pa.array(grid, type=pa.large_string()))
+    taken = 0
+    for v, r in zip(grid, ref.tolist(), strict=True):
+        fast = _mdy_ns([v])
+        if fast is not None:
+            taken += 1
+            assert fast[0] == r and r != NAT, v
+    assert taken > 20_000  # every valid combination of the grid (the rest: pandas decides)
+    assert _mdy_ns(["03/04/2021 20:49:58.30", None]).tolist() == ns_of(parse_mdy, pa.array(
+        ["03/04/2021 20:49:58.30", None], type=pa.large_string())).tolist()
+    for outside in ("1/1/1677 00:00:00", "12/31/2262 00:00:00", "2/29/2023 00:00:00", "1/1/2000 00:00:00 ", "x"):
+        assert _mdy_ns(["1/1/2000 00:00:00", outside]) is None, outside
