@@ -344,7 +344,7 @@ def _fast_column(values: list, c: Col):
     if kind == "level" and all(v is None or type(v) is str for v in values):
         return categorical(values, level_dtype(v for v in values if v is not None))
     if kind == "int64" and all(type(v) is int for v in values):
-        return pd.array(values, dtype="int64")
+        return np.array(values, dtype=np.int64)  # NumPy's own array: what pd.array wraps (and ~20x cheaper)
     if kind == "Int64" and all(v is None or type(v) is int for v in values):
         try:
             data = np.fromiter((0 if v is None else v for v in values), np.int64, len(values))
@@ -353,9 +353,9 @@ def _fast_column(values: list, c: Col):
         else:
             return pd.arrays.IntegerArray(data, np.fromiter((v is None for v in values), bool, len(values)))
     if kind == "float64" and all(v is None or type(v) in (float, int) for v in values):
-        return pd.array([float("nan") if v is None else float(v) for v in values], dtype="float64")
+        return np.array([float("nan") if v is None else float(v) for v in values], dtype=np.float64)
     if kind == "bool" and all(type(v) is bool for v in values):
-        return pd.array(values, dtype="bool")
+        return np.array(values, dtype=bool)
     if kind == "boolean" and all(v is None or type(v) is bool for v in values):
         return pd.arrays.BooleanArray(np.fromiter((v is True for v in values), bool, len(values)),
                                       np.fromiter((v is None for v in values), bool, len(values)))
