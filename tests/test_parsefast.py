@@ -326,3 +326,59 @@ def test_mdy_ns_is_parse_mdy() -> None:
         ["03/04/2021 20:49:58.30", None], type=pa.large_string())).tolist()
     for outside in ("1/1/1677 00:00:00", "12/31/2262 00:00:00", "2/29/2023 00:00:00", "1/1/2000 00:00:00 ", "x"):
         assert _mdy_ns(["1/1/2000 00:00:00", outside]) is None, outside
+
+
+def test_cached_norm_is_norm() -> None:
+    from kit.parse._localized import norm
+
+    for text in ("Network Destination", "  Netzwerkziel :", "ＩＰｖ４ アドレス：", "Passerelle\u00a0 :", "x"):
+        assert norm(text) == norm.__wrapped__(text)
+        assert norm(text) == norm(text)
+
+
+def _pathlib_listing(root):  # FolderSource.list as it was written with pathlib (the reference)
+    import os
+    import stat
+    from pathlib import Path
+
+    out, refused = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for d in list(dirnames):
+            p = base / d
+            if p.is_symlink():
+                dirnames.remove(d)
+                refused.append((p.relative_to(root).as_posix(), "a link to a folder: not followed"))
+        for f in filenames:
+            p = base / f
+            rel = p.relative_to(root).as_posix()
+            st = p.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                refused.append((rel, "a symbolic link: not followed"))
+            elif not stat.S_ISREG(st.st_mode):
+                refused.append((rel, "not a regular file (pipe, device or socket): not read"))
+            else:
+                out.append((rel, st.st_size))
+    return sorted(out), refused
+
+
+def test_folder_listing_is_the_pathlib_listing(tmp_path) -> None:
+    import os
+
+    from kit.bundle.sources import FolderSource
+
+    (tmp_path / "C" / "Logs" / "deep").mkdir(parents=True)
+    (tmp_path / "C" / "Logs" / "WaAppAgent.log").write_text("x" * 10)
+    (tmp_path / "C" / "Logs" / "deep" / "a b.txt").write_text("yy")
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "ünï.txt").write_text("z")
+    os.symlink(tmp_path / "manifest.json", tmp_path / "C" / "link.json")
+    os.symlink(tmp_path / "C" / "Logs", tmp_path / "C" / "dirlink")
+    os.mkfifo(tmp_path / "C" / "pipe")
+    for root in (tmp_path, tmp_path / "C", tmp_path / "C" / "Logs" / ".."):
+        src = FolderSource(root)
+        entries = src.list()
+        expect, refused = _pathlib_listing(root)
+        assert [(e.path, e.size) for e in entries] == expect
+        assert src.refused == refused
+    assert len(expect) == 2 and len(refused) == 3
