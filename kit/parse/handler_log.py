@@ -82,9 +82,9 @@ def sniff(head: str) -> bool:
 
 #: Files of at most this many lines are matched line by line with Python's ``re`` (:func:`_heads_python`): each Arrow
 #: regex call compiles its RE2 pattern anew and each compute call costs ~10-40 us, ~3 ms for a log of ten lines (most
-#: handler logs); longer files take the vectorised Arrow path (:func:`_heads_arrow`). Both give the same columns
-#: (tests/test_parsefast.py runs both on every handler log in the repository).
-SMALL_LINES = 2000
+#: handler logs); longer files take the vectorised Arrow path (:func:`_heads_arrow`; the two cost the same near 800
+#: lines). Both give the same columns (tests/test_parsefast.py runs both on every .log in the repository).
+SMALL_LINES = 500
 #: The head patterns for Python's ``re``: ASCII ``\d`` as RE2's; every pattern is anchored with ``^`` and lines hold
 #: no line break, so ``search`` finds what Arrow's ``extract_regex`` finds.
 _PY = {k: re.compile(v, re.ASCII) for k, v in (("b", BRACKETED), ("d", DSC), ("a", AGENT_HEAD), ("k", AKVVM),
