@@ -48,6 +48,7 @@ class Bundle(_Recognition, _Views):
         self._parsed_kinds: set[str] = set()
         self._modules: dict[str, ModuleType] = {}
         self._broken: set[str] = set()
+        self._schemas_cache: dict[str, FrameSchema] | None = None
 
         listing = source.list()
         self.root = find_root([e.path for e in listing])
@@ -139,12 +140,14 @@ class Bundle(_Recognition, _Views):
         return mod
 
     def _schemas(self) -> dict[str, FrameSchema]:
-        out: dict[str, FrameSchema] = {ISSUES.name: ISSUES}
-        for kind in _parse.PARSERS:
-            mod = self._module(kind)
-            if mod is not None:
-                out.update(mod.FRAMES)
-        return out
+        if getattr(self, "_schemas_cache", None) is None:  # every parser is imported (or known broken) after one call
+            out: dict[str, FrameSchema] = {ISSUES.name: ISSUES}
+            for kind in _parse.PARSERS:
+                mod = self._module(kind)
+                if mod is not None:
+                    out.update(mod.FRAMES)
+            self._schemas_cache = out
+        return dict(self._schemas_cache)
 
     # -- parsing -----------------------------------------------------------------------------------
     def _parse_kind(self, kind: str) -> None:
@@ -272,7 +275,7 @@ class Bundle(_Recognition, _Views):
             return schema.empty()
         if len(nonempty) == 1:
             return nonempty[0].reset_index(drop=True)
-        return _typed(schema, pd.concat(nonempty, ignore_index=True))  # categories may differ between files
+        return schema.concat(nonempty)  # categories may differ between files
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name.startswith("_"):

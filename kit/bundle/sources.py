@@ -58,17 +58,22 @@ class FolderSource:
 
     def list(self) -> list[Entry]:
         out: list[Entry] = []
+        # os.path on the strings os.walk gives (pathlib objects per file cost more than the walk itself)
+        skip = len(os.path.join(os.fspath(self.root), ""))
+
+        def rel_of(path: str) -> str:
+            return path[skip:].replace(os.sep, "/")
+
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            base = Path(dirpath)
             for d in list(dirnames):
-                p = base / d
-                if p.is_symlink() or _is_junction(p):
+                p = os.path.join(dirpath, d)
+                if os.path.islink(p) or _is_junction(p):
                     dirnames.remove(d)
-                    self.refused.append((p.relative_to(self.root).as_posix(), "a link to a folder: not followed"))
+                    self.refused.append((rel_of(p), "a link to a folder: not followed"))
             for f in filenames:
-                p = base / f
-                rel = p.relative_to(self.root).as_posix()
-                st = p.lstat()
+                p = os.path.join(dirpath, f)
+                rel = rel_of(p)
+                st = os.lstat(p)
                 if stat.S_ISLNK(st.st_mode):
                     self.refused.append((rel, "a symbolic link: not followed"))
                 elif not stat.S_ISREG(st.st_mode):
@@ -103,7 +108,7 @@ class FolderSource:
         pass
 
 
-def _is_junction(p: Path) -> bool:  # NTFS junctions are not symlinks to os.path.islink before Python 3.12
+def _is_junction(p: str | Path) -> bool:  # NTFS junctions are not symlinks to os.path.islink before Python 3.12
     isjunction = getattr(os.path, "isjunction", None)
     return bool(isjunction and isjunction(p))
 

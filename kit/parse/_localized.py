@@ -8,6 +8,7 @@ language that is not here still parses.
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: `route print` (tests/shapes/route_print/SOURCES.md).
@@ -84,6 +85,7 @@ WINHTTP_PROXY: dict[str, dict[str, tuple[str, ...]]] = {
 _SPACE = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text: a table's few dozen labels repeat in every bundle
 def norm(text: str) -> str:
     """Case-folded, single-spaced, without a trailing (half- or full-width) colon or full stop."""
     s = _SPACE.sub(" ", text.replace("\u00a0", " ")).strip().casefold()

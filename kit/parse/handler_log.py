@@ -16,16 +16,18 @@ Layouts, decided per line (a file may mix them):
 
 from __future__ import annotations
 
+import calendar
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype
+from ..schema import LINE, SOURCE, Col, FrameSchema, categorical, level_dtype, str_array
 from ._identity import from_path
-from ._logcore import MDY, NAT, fold, group, ns_of, parse_iso, parse_mdy, split_lines
+from ._logcore import MDY, NAT, Folded, fold, group, ns_of, parse_iso, parse_mdy, split_lines
 from .agent_log import HEAD as AGENT_HEAD
 from .base import ParseIssue, ParseResult
 
@@ -78,11 +80,56 @@ def sniff(head: str) -> bool:
     return hits >= max(1, len(lines) // 5)
 
 
+#: Files of at most this many lines are matched line by line with Python's ``re`` (:func:`_heads_python`): each Arrow
+#: regex call compiles its RE2 pattern anew and each compute call costs ~10-40 us, ~3 ms for a log of ten lines (most
+#: handler logs); longer files take the vectorised Arrow path (:func:`_heads_arrow`; the two cost the same near 800
+#: lines). Both give the same columns (tests/test_parsefast.py runs both on every .log in the repository).
+SMALL_LINES = 500
+#: The head patterns for Python's ``re``: ASCII ``\d`` as RE2's; every pattern is anchored with ``^`` and lines hold
+#: no line break, so ``search`` finds what Arrow's ``extract_regex`` finds.
+_PY = {k: re.compile(v, re.ASCII) for k, v in (("b", BRACKETED), ("d", DSC), ("a", AGENT_HEAD), ("k", AKVVM),
+                                                ("p", PLAIN_TS))}
+
+
+@dataclass
+class _Heads:
+    """What each record's head line says, as Arrow arrays (NumPy for flags and times), one value per record."""
+
+    rec: Folded
+    plain_file: bool
+    layout: list[str]
+    pid_text: pa.Array
+    pid_ok: np.ndarray
+    pid: pa.Array
+    thread: pa.Array
+    ts: np.ndarray
+    raw: pa.Array
+    assumed: np.ndarray
+    level: pa.Array
+    msg: pa.Array
+    first_lines: pa.Array
+
+
+def _dsc_time(v: pd.Series) -> pd.Series:
+    return pd.to_datetime(v.str.replace(" ", "T", n=1).str.rstrip("Z"), format="%Y-%m-%dT%H:%M:%S", errors="coerce",
+                          utc=True)
+
+
+def _kv_time(v: pd.Series) -> pd.Series:
+    return pd.to_datetime(v, format="%Y-%m-%d %H:%M:%S", errors="coerce", utc=True)
+
+
 def parse(text: str, *, source: str) -> ParseResult:
     lines = split_lines(text)
     n = len(lines)
     if n == 0:
         return ParseResult({NAME: HANDLER_LOG.empty()}, [])
+    h = _heads_python(lines) if n <= SMALL_LINES else _heads_arrow(lines)
+    return _result(text, source, lines, h)
+
+
+def _heads_arrow(lines: pa.Array) -> _Heads:
+    n = len(lines)
     br = pc.extract_regex(lines, BRACKETED)
     ds = pc.extract_regex(lines, DSC)
     ag = pc.extract_regex(lines, AGENT_HEAD)
@@ -94,7 +141,6 @@ def parse(text: str, *, source: str) -> ParseResult:
     is_head = np.ones(n, dtype=bool) if plain_file else structured
     rec = fold(lines, is_head)
     idx = rec.start
-    nrec = len(idx)
     b, d, a, k = br.take(idx), ds.take(idx), ag.take(idx), kv.take(idx)
     hb, hd, ha = is_br[idx], is_ds[idx], is_ag[idx] & ~is_br[idx]
     hk = is_kv[idx] & ~(hb | hd | ha)
@@ -125,15 +171,12 @@ def parse(text: str, *, source: str) -> ParseResult:
     ts = np.where(has_mdy, ns_of(parse_mdy, mdy_raw), ns_of(parse_iso, iso_raw))
     raw = pc.coalesce(mdy_raw, iso_raw)
     if hd.any():
-        dsc_ts = ns_of(lambda v: pd.to_datetime(v.str.replace(" ", "T", n=1).str.rstrip("Z"),
-                                                format="%Y-%m-%dT%H:%M:%S", errors="coerce", utc=True), dsc_raw)
-        ts = np.where(hd, dsc_ts, ts)
+        ts = np.where(hd, ns_of(_dsc_time, dsc_raw), ts)
         raw = pc.if_else(md, dsc_raw, raw)
     assumed = has_mdy | (hd & ~np.asarray(pc.fill_null(pc.ends_with(dsc_raw, "Z"), False)))
     if hk.any():
         kv_raw = group(k, "kts")
-        ts = np.where(hk, ns_of(lambda v: pd.to_datetime(v, format="%Y-%m-%d %H:%M:%S", errors="coerce", utc=True),
-                                kv_raw), ts)
+        ts = np.where(hk, ns_of(_kv_time, kv_raw), ts)
         raw = pc.if_else(mk, kv_raw, raw)
         assumed = assumed | hk
 
@@ -147,8 +190,121 @@ def parse(text: str, *, source: str) -> ParseResult:
         raw = pc.coalesce(p_iso, p_mdy)
         assumed = np.asarray(p_mdy.is_valid()) | (has_iso & ~np.asarray(pc.fill_null(pc.ends_with(p_iso, "Z"),
                                                                                       False)))
+    return _Heads(rec, plain_file, layout.tolist(), pid_text, np.asarray(pid_ok), pid, thread, ts, raw, assumed,
+                  level, msg, first_lines)
 
-    damage = pd.Series(pd.NA, index=range(nrec), dtype="object")
+
+_SIMPLE_MDY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?")
+
+
+def _mdy_ns(values: list[str | None]) -> np.ndarray | None:
+    """``ns_of(parse_mdy, values)`` when every value is missing or a valid ``M/D/YYYY H:MM:SS[.f]`` time of 1678-2261
+    (else None: the caller asks pandas), computed in Python: ``to_datetime`` with a format costs ~0.3 ms a call,
+    most of the time spent on a log of a few lines. Same rules as pandas' ``%m/%d/%Y %H:%M:%S.%f``: 1-2 digit
+    fields within their ranges, a real day of that month, up to 9 fraction digits (nanoseconds)."""
+    out = np.full(len(values), NAT, dtype=np.int64)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        m = _SIMPLE_MDY.fullmatch(v)
+        if m is None:
+            return None
+        mo, d, y, hh, mi, ss = (int(x) for x in m.groups()[:6])
+        if not (1678 <= y <= 2261 and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and hh <= 23
+                and mi <= 59 and ss <= 59):
+            return None
+        frac = m.group(7) or ""
+        out[i] = calendar.timegm((y, mo, d, hh, mi, ss)) * 1_000_000_000 + int(frac.ljust(9, "0"))
+    return out
+
+
+def _g(m: re.Match[str] | None, name: str, empty_is_na: bool = True) -> str | None:
+    """A named group as :func:`kit.parse._logcore.group` reads Arrow's: null without a match; RE2 reports a group
+    that took no part as an empty string, which is null too unless ``empty_is_na`` is False."""
+    if m is None:
+        return None
+    v = m.group(name) or ""
+    return None if empty_is_na and not v else v
+
+
+def _heads_python(lines: pa.Array) -> _Heads:
+    """:func:`_heads_arrow` for a short file, line by line: the same choices, in the same order, on Python strings."""
+    n = len(lines)
+    text_lines = lines.to_pylist()
+    br, ds, ag, kv = ([p.search(t) for t in text_lines] for p in (_PY["b"], _PY["d"], _PY["a"], _PY["k"]))
+    structured = np.fromiter((x is not None or y is not None or z is not None or w is not None
+                              for x, y, z, w in zip(br, ds, ag, kv, strict=True)), bool, n)
+    plain_file = not structured.any()
+    rec = fold(lines, np.ones(n, dtype=bool) if plain_file else structured)
+    layout, pid_text, pid_ok, pid, thread, mdy_raw, iso_raw, dsc_raw, kv_raw = [], [], [], [], [], [], [], [], []
+    level, msg, hd, hk, first = [], [], [], [], []
+    for i in rec.start.tolist():
+        b, d, a, k = br[i], ds[i], ag[i], kv[i]
+        is_b, is_d = b is not None, d is not None
+        is_a = a is not None and not is_b
+        is_k = k is not None and not (is_b or is_d or is_a)
+        layout.append("bracketed" if is_b else "dsc" if is_d else "agent" if is_a else "akvvm" if is_k else "plain")
+        p = _g(b, "pid")
+        ok = p is None or len(p) <= 18  # longer digit runs overflow int64
+        pid_text.append(p)
+        pid_ok.append(ok)
+        pid.append(int(p) if p is not None and ok else None)
+        thread.append(_g(b, "tid") if is_b else _g(a, "tid"))
+        mdy_raw.append(_g(b, "mdy") if is_b else _g(a, "mdy"))
+        iso_raw.append(_g(a, "iso"))
+        dsc_raw.append(_g(d, "dts"))
+        dsc_level = _g(d, "level")
+        lv = _g(b, "level") if is_b else ("WARN" if dsc_level == "WARNING" else dsc_level) if is_d else _g(a, "level")
+        m = _g(b, "msg", False) if is_b else _g(d, "msg", False) if is_d else _g(a, "msg", False)
+        if is_k:
+            kl = _g(k, "klevel")
+            kl = None if kl is None else kl.upper()
+            lv = "WARN" if kl == "WARNING" else "FATAL" if kl == "CRITICAL" else kl
+            m = _g(k, "msg", False)
+        kv_raw.append(_g(k, "kts"))
+        level.append(lv)
+        msg.append(m)
+        hd.append(is_d)
+        hk.append(is_k)
+        first.append(text_lines[i])
+
+    def arrow(values: list) -> pa.Array:
+        return pa.array(values, type=pa.large_string())
+
+    hd_, hk_ = np.array(hd, dtype=bool), np.array(hk, dtype=bool)
+    mdy = arrow(mdy_raw)
+    has_mdy = np.asarray(mdy.is_valid())
+    mdy_ns = _mdy_ns(mdy_raw)
+    ts = np.where(has_mdy, ns_of(parse_mdy, mdy) if mdy_ns is None else mdy_ns, ns_of(parse_iso, arrow(iso_raw)))
+    raw = [x if x is not None else y for x, y in zip(mdy_raw, iso_raw, strict=True)]
+    if hd_.any():
+        ts = np.where(hd_, ns_of(_dsc_time, arrow(dsc_raw)), ts)
+        raw = [d if is_d else r for d, is_d, r in zip(dsc_raw, hd, raw, strict=True)]
+    assumed = has_mdy | (hd_ & np.array([d is None or not d.endswith("Z") for d in dsc_raw], dtype=bool))
+    if hk_.any():
+        ts = np.where(hk_, ns_of(_kv_time, arrow(kv_raw)), ts)
+        raw = [k if is_k else r for k, is_k, r in zip(kv_raw, hk, raw, strict=True)]
+        assumed = assumed | hk_
+    if plain_file:
+        pm = [_PY["p"].search(t) for t in first]
+        p_iso, p_mdy = [_g(x, "iso") for x in pm], [_g(x, "mdy") for x in pm]
+        has_iso = np.array([x is not None for x in p_iso], dtype=bool)
+        mdy_ns = _mdy_ns(p_mdy)
+        ts = np.where(has_iso, ns_of(parse_iso, arrow([None if x is None else x.replace(" ", "T", 1) for x in p_iso])),
+                      ns_of(parse_mdy, arrow(p_mdy)) if mdy_ns is None else mdy_ns)
+        raw = [x if x is not None else y for x, y in zip(p_iso, p_mdy, strict=True)]
+        assumed = (np.array([x is not None for x in p_mdy], dtype=bool)
+                   | (has_iso & np.array([x is None or not x.endswith("Z") for x in p_iso], dtype=bool)))
+    return _Heads(rec, plain_file, layout, arrow(pid_text), np.array(pid_ok, dtype=bool), pa.array(pid, pa.int64()),
+                  arrow(thread), ts, arrow(raw), assumed, arrow(level), arrow(msg), arrow(first))
+
+
+def _result(text: str, source: str, lines: pa.Array, h: _Heads) -> ParseResult:
+    n = len(lines)
+    rec, plain_file, raw, pid_text, first_lines = h.rec, h.plain_file, h.raw, h.pid_text, h.first_lines
+    idx, ts, pid = rec.start, h.ts, h.pid
+    nrec = len(idx)
+    damage: list[str | None] = [None] * nrec
     issues: list[ParseIssue] = []
     bad_ts = np.asarray(raw.is_valid()) & (ts == NAT)
     for i in np.flatnonzero(bad_ts):
@@ -157,7 +313,7 @@ def parse(text: str, *, source: str) -> ParseResult:
                                  f"time stamp {raw[i].as_py()!r} is not a valid date and time (expected MM/DD/YYYY "
                                  "HH:MM:SS.ff or YYYY-MM-DD[T ]HH:MM:SS[Z])", text=_line(first_lines, i)[:300],
                                  parser=NAME))
-    for i in np.flatnonzero(~np.asarray(pid_ok)):
+    for i in np.flatnonzero(~h.pid_ok):
         _add(damage, i, "unreadable process id")
         issues.append(ParseIssue(source, int(idx[i]) + 1, "bad-pid", f"process id {pid_text[i].as_py()[:40]!r} is "
                                  "not a number a process can have (expected up to 10 digits, as in '[4892+00000001]')",
@@ -183,27 +339,30 @@ def parse(text: str, *, source: str) -> ParseResult:
                                      parser=NAME))
 
     ext, ver = from_path(source)
-    df = pd.DataFrame({
-        "source": pd.array([source] * nrec, dtype="str"),
-        "line": pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),
-        "end_line": pd.arrays.IntegerArray(rec.end + 1, np.zeros(nrec, dtype=bool)),
-        "extension": pd.array([ext] * nrec, dtype="str"),
-        "ext_version": pd.array([ver] * nrec, dtype="str"),
-        "file": pd.array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec, dtype="str"),
-        "layout": categorical(layout.tolist()),
-        "pid": pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),
-        "thread": pd.array(thread, dtype="str"),
-        "ts": pd.array(ts.view("M8[ns]")).tz_localize("UTC"),
-        "ts_raw": pd.array(raw, dtype="str"),
-        "ts_assumed_utc": assumed,
-        "level": _levels(level),
-        "message": pd.array(pc.coalesce(pc.utf8_trim_whitespace(msg), first_lines), dtype="str"),
-        "text": pd.array(rec.text, dtype="str"),
-        "n_lines": rec.end - rec.start + 1,
-        "damaged": damage.notna().to_numpy(),
-        "damage": pd.array(damage.to_numpy(), dtype="str"),
-    }, copy=False)
-    return ParseResult({NAME: HANDLER_LOG.coerce(df)}, issues)
+    # one frame from the columns in schema order (str_array, assemble: fewer pandas calls for the usual small logs)
+    df = HANDLER_LOG.assemble([
+        str_array([source] * nrec),  # source
+        pd.arrays.IntegerArray(idx + 1, np.zeros(nrec, dtype=bool)),  # line
+        pd.arrays.IntegerArray(rec.end + 1, np.zeros(nrec, dtype=bool)),  # end_line
+        str_array([ext] * nrec),  # extension
+        str_array([ver] * nrec),  # ext_version
+        str_array([source.replace("\\", "/").rsplit("/", 1)[-1]] * nrec),  # file
+        categorical(h.layout),  # layout
+        pd.arrays.IntegerArray(np.asarray(pc.fill_null(pid, 0)), np.asarray(pid.is_null())),  # pid
+        str_array(h.thread),  # thread
+        pd.array(ts.view("M8[ns]")).tz_localize("UTC"),  # ts
+        str_array(raw),  # ts_raw
+        h.assumed,  # ts_assumed_utc
+        _levels(h.level),  # level
+        str_array(pc.coalesce(pc.utf8_trim_whitespace(h.msg), first_lines)),  # message
+        str_array(rec.text),  # text
+        rec.end - rec.start + 1,  # n_lines
+        np.array([d is not None for d in damage], dtype=bool),  # damaged
+        str_array(damage),  # damage
+    ])
+    if HANDLER_LOG.check_dtypes(df):  # built in the schema's dtypes already; coerce only as a safety net
+        df = HANDLER_LOG.coerce(df)
+    return ParseResult({NAME: df}, issues)
 
 
 def _levels(level: pa.Array) -> pd.Categorical:
@@ -216,9 +375,9 @@ def _line(lines: pa.Array, i: int) -> str:
     return str(lines[i].as_py())
 
 
-def _add(damage: pd.Series, i: int, why: str) -> None:
+def _add(damage: list[str | None], i: int, why: str) -> None:
     """Add a damage reason to record ``i`` (reasons accumulate, separated by "; ")."""
-    damage[i] = why if pd.isna(damage[i]) else f"{damage[i]}; {why}"
+    damage[i] = why if damage[i] is None else f"{damage[i]}; {why}"
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -227,10 +386,11 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return HANDLER_LOG.empty()
 
-    def key(f: pd.DataFrame) -> tuple:
-        first = f["ts"].dropna()
-        ext = f["extension"].iloc[0]
+    def key(f: pd.DataFrame) -> tuple:  # on the columns' arrays: dropna and iloc cost ~0.1 ms a file
+        ts = f["ts"].array
+        valid = np.flatnonzero(~ts.isna())
+        ext = f["extension"].array[0]
         return (str(ext) if isinstance(ext, str) else "~",
-                first.iloc[0] if not first.empty else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].iloc[0]))
+                ts[valid[0]] if len(valid) else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].array[0]))
 
-    return HANDLER_LOG.coerce(pd.concat(sorted(frames, key=key), ignore_index=True))
+    return HANDLER_LOG.concat(sorted(frames, key=key))

@@ -356,9 +356,7 @@ def parse(text: str, *, source: str) -> ParseResult:
             comps += c
         if host in ATTESTED_HOSTS and status == 200 and ATTESTED_PATH.search(parts.path or ""):
             attests.append(_attested_row(o, url, parts.query, body, rows[-1]["time"], source=source))
-    df = HTTP_PROBES.from_records(rows)
-    df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
-    df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
+    df = HTTP_PROBES.from_records(rows, categories={"endpoint": ENDPOINT_NAMES, "outcome": OUTCOMES})
     return ParseResult({"http_probes": df, "imds_network": IMDS_NETWORK.from_records(nets),
                         "imds_compute": IMDS_COMPUTE.from_records(comps),
                         "imds_attestation": IMDS_ATTESTATION.from_records(attests)}, issues)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..net import ENDPOINT_NAMES, endpoint_name
 from ..schema import LINE, SOURCE, Col, FrameSchema
-from ._jsonutil import deep_issue, get, loads, to_bool, to_int
+from ._jsonutil import deep_issue, get, iso_timestamp, loads, to_bool, to_int
 from .base import ParseIssue, ParseResult
 
 NAME = "tcp_probes"
@@ -128,8 +128,25 @@ def parse_times(values: list[Any], *, source: str, parser: str, issues: list[Par
     return ts
 
 
+def _plain_times(values: list[Any]) -> list[pd.Timestamp | None] | None:
+    """What :func:`parse_times` gives when every value is missing, blank or a plain ISO 8601 text (else None), one
+    value at a time through :func:`iso_timestamp`: ``to_datetime`` on a column of a few values costs ~0.3 ms."""
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            out.append(None)
+        elif isinstance(v, str) and (ts := iso_timestamp(v.strip())) is not None:
+            out.append(ts)
+        else:
+            return None
+    return out
+
+
 def parse_time(value: Any, *, source: str, parser: str, issues: list[ParseIssue]) -> pd.Timestamp | None:
-    """One value through :func:`parse_times`."""
+    """One value through :func:`parse_times` (a plain ISO 8601 text straight through :func:`iso_timestamp`)."""
+    fast = _plain_times([value])
+    if fast is not None:
+        return fast[0]
     ts = parse_times([value], source=source, parser=parser, issues=issues).iloc[0]
     return None if pd.isna(ts) else ts
 
@@ -169,7 +186,9 @@ def parse(text: str, *, source: str) -> ParseResult:
                      "port": port, "endpoint": endpoint_name(str(target), port), "ok": ok,
                      "elapsed_ms": to_float(get(o, "elapsed_ms")), "error": err, "attempt": to_int(get(o, "attempt")),
                      "time": get(o, "time"), "outcome": outcome(ok, err)})
-    times = parse_times([r["time"] for r in rows], source=source, parser=NAME, issues=issues)
+    times = _plain_times([r["time"] for r in rows])
+    if times is None:
+        times = parse_times([r["time"] for r in rows], source=source, parser=NAME, issues=issues)
     for r, ts in zip(rows, times, strict=True):
         r["time"] = None if pd.isna(ts) else ts
     return ParseResult({"tcp_probes": frame(rows)}, issues)
@@ -181,8 +200,5 @@ OUTCOMES = ("ok", "refused", "timeout", "forbidden", "error")
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     """The typed ``tcp_probes`` frame, with every category of origin, endpoint and outcome declared."""
-    df = TCP_PROBES.from_records(rows)
-    df["origin"] = df["origin"].cat.set_categories(ORIGINS)
-    df["endpoint"] = df["endpoint"].cat.set_categories(ENDPOINT_NAMES)
-    df["outcome"] = df["outcome"].cat.set_categories(OUTCOMES)
-    return df
+    return TCP_PROBES.from_records(rows, categories={"origin": ORIGINS, "endpoint": ENDPOINT_NAMES,
+                                                     "outcome": OUTCOMES})
