@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -119,6 +120,8 @@ def keyvault_certificates(ext_settings: pd.DataFrame) -> pd.DataFrame:
     if ext_settings.empty:
         return KEYVAULT_CERTIFICATES.empty()
     kv = match(ext_settings, KEYVAULT_EXTENSION, "extension")  # anchored at both ends
+    if kv.empty:  # no Key Vault extension (most VMs): the empty frame, as the loop below would give it
+        return _no_certificates().copy()
     rows: list[dict[str, Any]] = []
     for r in kv.itertuples(index=False):
         raw = r.public_settings if isinstance(r.public_settings, str) else None
@@ -170,9 +173,17 @@ def keyvault_certificates(ext_settings: pd.DataFrame) -> pd.DataFrame:
                             "certificate_store_location": _text(_ci(sms, "certificateStoreLocation"))})
             row["url_problem"] = keyvault_url_problem(row["url"])
             rows.append(row)
-    df = KEYVAULT_CERTIFICATES.from_records(rows)
+    return _typed(KEYVAULT_CERTIFICATES.from_records(rows))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
     df["schema"] = df["schema"].cat.set_categories(["list", "objects"])
     return df
+
+
+@functools.cache
+def _no_certificates() -> pd.DataFrame:
+    return _typed(KEYVAULT_CERTIFICATES.empty())
 
 
 __all__ = ["KEYVAULT_CERTIFICATES", "KEYVAULT_EXTENSION", "STORE_LOCATIONS", "keyvault_certificates",

@@ -332,7 +332,7 @@ def row_values(df: pd.DataFrame, *names: str) -> Iterator[tuple[Any, ...]]:
 
 
 #: The plugin folder in a status file's path (C/Packages/Plugins/<ext>/<version>/...).
-_PLUGIN_FOLDER = re.compile(r"Plugins/([^/]+)/")
+PLUGIN_FOLDER = re.compile(r"Plugins/([^/]+)/")
 
 
 def _observations(ext_status: pd.DataFrame, handler_status: pd.DataFrame) -> list[dict[str, Any]]:
@@ -343,7 +343,7 @@ def _observations(ext_status: pd.DataFrame, handler_status: pd.DataFrame) -> lis
                 ext_status, "source", "line", "extension", "ext_version", "seq", "status", "timestamp", "operation"):
             read = known_extension(name)
             # an extension whose name was not read is the one of its plugin folder
-            fold = None if read else _PLUGIN_FOLDER.search(str(source))
+            fold = None if read else PLUGIN_FOLDER.search(str(source))
             ext = name if read else fold.group(1) if fold else None
             state = str(status) if isinstance(status, str) else None
             obs.append({"artifact": "ext_status", "ext": ext, "read": read,
