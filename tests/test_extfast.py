@@ -92,3 +92,26 @@ def test_row_values_and_per_file() -> None:
     rows = list(row_values(df, "b", "a"))
     assert rows[0] == ("x", 1) and pd.isna(rows[1][0]) and rows[1][1] is pd.NA
     assert list(_per_file(["f2", "f1", "f2", "f3"], [True, True, True, False]).items()) == [("f2", 2), ("f1", 1)]
+
+
+IDENTITY_TEXTS = [
+    "GET http://localhost:50342/oauth2/token", "LOCALHOST:50342", "locaLHOſT:50342 refused", "127.0.0.1:50342",
+    "localhost:503420", "Required metadata header not specified", "bad_request_102",
+    "api-version was not specified", "api-version is invalid or was not specified", "newest-versions",
+    "X-Forwarded-For: 10.0.0.1", "x-forwarded-for", "(429) Too Many Requests", "TOO MANY REQUESTS", "too many requeſts",
+    "a4290", "HTTP 410 Gone", "(410)", "gone", "GONE", "500 Internal Server Error", "ınternal server error",
+    "İNTERNAL SERVER ERROR", "(cannotconnect)", "GATEWAY_TIMEOUT", "This Page Cannot Be Displayed", "Zscaler",
+    "proxy authentıcation required", "(407)", "nothing to see", "", None, "x" * 300 + "Gone",
+]
+
+
+def test_identity_search_is_contains_any() -> None:
+    from kit.derive.filters import contains_any
+    from kit.diagnose import identity
+
+    values = pd.Series(IDENTITY_TEXTS, dtype="str")
+    patterns, needle = identity._search_plan()
+    assert needle is not None  # else the row-by-row prefilter is not used at all
+    got = identity._searched(values)
+    assert got.tolist() == contains_any(values, list(patterns)).tolist()
+    assert got.sum() >= 20 and not got[IDENTITY_TEXTS.index("nothing to see")]

@@ -72,8 +72,11 @@ def _records(ctx: Context, artifact: str, places: list[tuple[object, object]]) -
     for src, line in dict.fromkeys((str(s), int(n)) for s, n in places if isinstance(s, str) and not pd.isna(n)):
         # the rows with that line number (numpy), then of those the ones of that file
         cand = np.flatnonzero((lines == line) & read)
-        rows = df.iloc[[i for i, s in zip(cand, df["source"].take(cand).tolist(), strict=True) if s == src]]
-        out += log_evidence(rows, artifact, limit=1, first_line_only=True)
+        rows = [r for r in zip(*(df[c].take(cand).tolist() for c in ("source", "line", "ts", "text")), strict=True)
+                if r[0] == src]
+        if rows:  # as log_evidence(rows, limit=1, first_line_only=True): the newest by (ts, line), missing first
+            s, n, ts, text = max(reversed(rows), key=lambda r: (*_na_first(r[2]), *_na_first(r[1])))
+            out.append(Evidence(artifact=artifact, text=str(text).split("\n", 1)[0], source=s, line=n, ts=ts))
     return out
 
 

@@ -12,6 +12,7 @@ IMDS's request rules, and IMDS attested data that does not verify.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import contexts, signature_pattern, signatures
+from ..derive.filters import ROW_BY_ROW_MAX, required_literals
 from ..parse import attestation
 from ._util import contains, contains_any, fmt_ts, frame_evidence, keep, match
 from .engine import Context
@@ -53,8 +55,28 @@ def _texts(ctx: Context) -> pd.DataFrame:
 
 def _searched(text: pd.Series) -> np.ndarray:
     """Rows of a text column that one of this module's patterns (LEGACY_ENDPOINT, IMDS_RULES') matches: the only
-    rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied)."""
-    return contains_any(text, [LEGACY_ENDPOINT, *(pattern for _, pattern, _, _ in IMDS_RULES)])
+    rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied).
+
+    A small column is read row by row, each row first searched for any of the patterns' required literals (one
+    search; most rows hold none) and only then for the patterns (eight searches, several case-insensitive with word
+    boundaries: most of the time was theirs); a large one is :func:`contains_any`'s (Arrow finds those literals)."""
+    patterns, needle = _search_plan()
+    if needle is None or len(text) > ROW_BY_ROW_MAX:
+        return contains_any(text, list(patterns))
+    return np.fromiter((isinstance(t, str) and needle.search(t) is not None and any(p.search(t) for p in patterns)
+                        for t in text.tolist()), dtype=bool, count=len(text))
+
+
+@functools.cache
+def _search_plan() -> tuple[tuple[re.Pattern[str], ...], re.Pattern[str] | None]:
+    """(the patterns :func:`_searched` looks for, compiled; one pattern of their required literals, None when one of
+    them has none). ``required_literals`` writes each literal as text that matches exactly what ``re`` matches for
+    it, a case-insensitive letter as the class of what ``re`` folds to it, so a row without one cannot match."""
+    patterns = tuple(re.compile(p) for p in [LEGACY_ENDPOINT, *(pattern for _, pattern, _, _ in IMDS_RULES)])
+    literals = [required_literals(p.pattern, p.flags & ~re.UNICODE) for p in patterns]
+    if not all(literals):
+        return patterns, None
+    return patterns, re.compile("|".join(text for found in literals for text in found))  # type: ignore[union-attr]
 
 
 def _build_texts(ctx: Context) -> pd.DataFrame:
