@@ -123,7 +123,10 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
         if ctx.frame("ext_status").empty:
             return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
         return []
-    for r in map(_Operation._make, row_values(ops, *_Operation._fields)):  # (itertuples costs several times more)
+    # one object array of the frame's values (a few rows): a fraction of itertuples' cost, same values
+    rows = ops.to_numpy(dtype=object).tolist() if tuple(ops.columns) == _Operation._fields else \
+        row_values(ops, *_Operation._fields)
+    for r in map(_Operation._make, rows):
         ext = r.extension if isinstance(r.extension, str) else None
         notes = str(r.unread) if isinstance(r.unread, str) else ""
         budget = pd.Timedelta(minutes=r.budget_min) if not pd.isna(r.budget_min) else None
