@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import LINE, SOURCE, Col, FrameSchema, categorical
-from .filters import ROW_BY_ROW_MAX, contains, keep
+from .filters import ROW_BY_ROW_MAX, contains, keep, release_unused
 
 # -------------------------------------------------------------------------------------------------- history
 #: The agent's lines when it processes an extension (formats doc §1.3, the auto-upgrade section of the VM extensions
@@ -77,7 +77,9 @@ def extension_history(agent_log: pd.DataFrame) -> pd.DataFrame:
         return EXTENSION_HISTORY.empty()
     mask = contains(agent_log["message"], LOOKUP)
     if np.count_nonzero(mask) > ARRAYS_ABOVE:
-        return history_from_arrays(keep(agent_log[list(_READ)], mask))
+        df = history_from_arrays(keep(agent_log[list(_READ)], mask))
+        release_unused()  # the allocators keep what the selected rows and intermediate arrays freed
+        return df
     if len(agent_log) > ROW_BY_ROW_MAX:  # a large log: its columns are taken chunk by chunk (filters.take_rows)
         recs = keep(agent_log[list(_READ)], mask)
         return history_from_lists(*(recs[c].tolist() for c in _READ))
@@ -139,34 +141,42 @@ def history_from_arrays(recs: pd.DataFrame) -> pd.DataFrame:
 
     if recs.empty:
         return history_from_lists([], [], [], [], [])
-    # the log's order: (source, line), a missing line last; stable
+    n = len(recs)
+    # each record's place in the log's order: (source, line), a missing line last
     src_codes, _ = pd.factorize(recs["source"], sort=True)
     src_codes = np.where(src_codes < 0, len(src_codes), src_codes)  # a missing source last
     line_na = recs["line"].isna().to_numpy()
-    order = np.lexsort((recs["line"].to_numpy(dtype="int64", na_value=0), line_na, src_codes))
-    msg = _combined(_arrow(recs["message"]).take(order))
-    # str(NaN) is "nan": the text a record without one contributes, as the record loop writes it
-    text = pc.fill_null(_combined(_arrow(recs["text"]).take(order)), "nan")
-    got, auto = pc.extract_regex(msg, GETTING.pattern), pc.extract_regex(msg, AUTO_UPGRADE.pattern)
+    lines = recs["line"].to_numpy(dtype="int64", na_value=0)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((lines, line_na, src_codes))] = np.arange(n)
+    msg = _arrow(recs["message"])
+    got = _combined(pc.extract_regex(msg, GETTING.pattern))
+    auto = _combined(pc.extract_regex(msg, AUTO_UPGRADE.pattern))
+    del msg
     is_g = _np(pc.is_valid(got))
     is_a = _np(pc.is_valid(auto)) & ~is_g
-    ext = pc.if_else(pa.array(is_g), pc.struct_field(got, "ext"), pc.struct_field(auto, "ext"))
+    lookup = pa.array(is_g)
+
+    def field(name: str) -> Any:  # the lookup's field, else the auto-upgrade line's
+        return pc.if_else(lookup, pc.struct_field(got, name), pc.struct_field(auto, name))
+
+    ext = field("ext")
     # each record's key: (source, extension lowered as str.lower does)
     if pc.all(pc.string_is_ascii(ext)).as_py() is not False:
         lowered = pc.utf8_lower(ext)  # ASCII: the same as str.lower
     else:
-        lowered = pa.array([None if e is None else e.lower() for e in ext.to_pylist()], type=pa.large_string())
-    ext_codes = _np(pc.dictionary_encode(_combined(lowered)).indices, -1).astype("int64")
-    key = src_codes[order].astype("int64") * (int(ext_codes.max(initial=0)) + 1) + ext_codes
-    # an auto-upgrade line completes the lookup just before it among the records of its key; another auto-upgrade
-    # line (or none) there means no lookup is open
+        lowered = pa.array([None if e is None else e.lower() for e in ext.to_pylist()], type=ext.type)
+    ext_codes = _np(pc.dictionary_encode(lowered).indices, -1).astype("int64")
+    key = src_codes.astype("int64") * (int(ext_codes.max(initial=0)) + 1) + ext_codes
+    # an auto-upgrade line completes the record just before it (in the log's order) among those of its key when that
+    # is a lookup; another auto-upgrade line there (or none) means no lookup is open
     live = np.flatnonzero(is_g | is_a)
-    by_key = live[np.argsort(key[live], kind="stable")]
+    by_key = live[np.lexsort((rank[live], key[live]))]
     same = key[by_key[1:]] == key[by_key[:-1]]
-    prev = np.full(len(is_g), -1)
+    prev = np.full(n, -1)
     prev[by_key[1:][same]] = by_key[:-1][same]
     paired_a = is_a & (prev >= 0) & is_g[np.maximum(prev, 0)]
-    completes = np.full(len(is_g), -1)  # for a lookup: the auto-upgrade line that completes it
+    completes = np.full(n, -1)  # for a lookup: the auto-upgrade line that completes it
     completes[prev[paired_a]] = np.flatnonzero(paired_a)
 
     def none_if_empty(a: Any) -> Any:
@@ -175,33 +185,42 @@ def history_from_arrays(recs: pd.DataFrame) -> pd.DataFrame:
     def at(a: Any, rows: np.ndarray) -> Any:  # a's values at rows (null where rows is -1)
         return _combined(a).take(pa.array(rows, mask=rows < 0))
 
-    requested = none_if_empty(pc.if_else(pa.array(is_g), pc.struct_field(got, "req"), pc.struct_field(auto, "req")))
-    highest = none_if_empty(pc.struct_field(auto, "high"))
-    # the auto-upgrade line's highest version: the completing line's for a lookup, its own for a lone line
-    own = np.arange(len(is_g))
-    high_at = np.where(completes >= 0, completes, np.where(is_a, own, -1))
-    to_version = pc.coalesce(at(highest, high_at), requested)
-    from_version = pc.if_else(pa.array(is_g), none_if_empty(pc.struct_field(got, "cur")),
-                              pa.scalar(None, pa.large_string()))
-    text = pc.binary_join_element_wise(text, at(text, completes), pa.scalar("\n", text.type), null_handling="skip")
-    auto_upgrade = is_a | (completes >= 0)
-    # rows: every lookup, and the auto-upgrade lines that complete none; then the frame's order (ts, source, line)
+    # rows: every lookup, and the auto-upgrade lines that complete none; in the frame's order (ts, source, line),
+    # ties in the log's order
     rows = np.flatnonzero(is_g | (is_a & ~paired_a))
-    ts = recs["ts"].array.take(order[rows])
+    ts = recs["ts"].array.take(rows)
     ts_na = ts.isna()
-    final = rows[np.lexsort((recs["line"].to_numpy(dtype="int64", na_value=0)[order[rows]], line_na[order[rows]],
-                             src_codes[order[rows]], ts.asi8 if not ts_na.any() else np.where(ts_na, 0, ts.asi8),
-                             ts_na))]
-    picked = order[final]
-    frm, to = at(from_version, final), at(to_version, final)
-    change = _changes(frm, to, is_g[final])
-    df = pd.DataFrame({
-        "source": recs["source"].array.take(picked), "line": recs["line"].array.take(picked),
-        "ts": recs["ts"].array.take(picked), "extension": _str(at(ext, final)), "from_version": _str(frm),
-        "requested_version": _str(at(requested, final)), "to_version": _str(to),
-        "auto_upgrade": auto_upgrade[final], "change": pd.Categorical.from_codes(change, dtype=_CHANGE_DTYPE),
-        "text": _str(at(text, final))}, copy=False)
-    return df
+    rows = rows[np.lexsort((rank[rows], lines[rows], line_na[rows], src_codes[rows],
+                            np.where(ts_na, 0, ts.asi8), ts_na))]
+    requested = none_if_empty(field("req"))
+    # the version it moves to: the highest public version of the auto-upgrade line that completes a lookup (of a
+    # lone auto-upgrade line, its own), else the requested one
+    high_at = np.where(completes >= 0, completes, np.where(is_a, np.arange(n), -1))[rows]
+    to_version = pc.coalesce(at(none_if_empty(pc.struct_field(auto, "high")), high_at), at(requested, rows))
+    from_version = at(pc.if_else(lookup, none_if_empty(pc.struct_field(got, "cur")),
+                                 pa.scalar(None, ext.type)), rows)
+    change = _changes(from_version, to_version, is_g[rows])
+    return pd.DataFrame({
+        "source": recs["source"].array.take(rows), "line": recs["line"].array.take(rows),
+        "ts": recs["ts"].array.take(rows), "extension": _str(at(ext, rows)), "from_version": _str(from_version),
+        "requested_version": _str(at(requested, rows)), "to_version": _str(to_version),
+        "auto_upgrade": (is_a | (completes >= 0))[rows],
+        "change": pd.Categorical.from_codes(change, dtype=_CHANGE_DTYPE),
+        "text": _str(_texts(_arrow(recs["text"]), rows, completes[rows]))}, copy=False)
+
+
+def _texts(text: Any, rows: np.ndarray, second: np.ndarray) -> Any:
+    """The records' text at ``rows``, joined with the text at ``second`` (an auto-upgrade line's) where that is not
+    -1; a missing text as ``str`` writes it ("nan")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    first = pc.fill_null(_take(text, rows), "nan")
+    if not (second >= 0).any():
+        return first
+    other = pc.fill_null(_take(text, np.where(second >= 0, second, 0)), "nan")
+    other = pc.if_else(pa.array(second >= 0), other, pa.scalar(None, other.type))
+    return pc.binary_join_element_wise(first, other, pa.scalar("\n", first.type), null_handling="skip")
 
 
 def _changes(frm: Any, to: Any, lookup: np.ndarray) -> np.ndarray:
@@ -226,6 +245,25 @@ def _arrow(values: pd.Series) -> Any:
     if arr is None:
         arr = pa.chunked_array([pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.large_string())])
     return arr
+
+
+def _take(a: Any, rows: np.ndarray) -> Any:
+    """The values of the Arrow (chunked) array ``a`` at ``rows``, without first copying ``a`` into one chunk (what
+    ``combine_chunks`` or a chunked ``take`` does): each chunk gives its own rows."""
+    import pyarrow as pa
+
+    chunks = a.chunks if hasattr(a, "chunks") else [a]
+    if len(chunks) == 1:
+        return chunks[0].take(pa.array(rows))
+    order = np.argsort(rows, kind="stable")
+    ordered, parts, start = rows[order], [], 0
+    for chunk in chunks:
+        lo, hi = np.searchsorted(ordered, [start, start + len(chunk)])
+        parts.append(chunk.take(pa.array(ordered[lo:hi] - start)))
+        start += len(chunk)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return pa.concat_arrays(parts).take(pa.array(back))
 
 
 def _combined(a: Any) -> Any:
