@@ -8,7 +8,7 @@ import pytest
 
 from kit.derive import history as h
 from kit.derive.filters import contains, keep
-from kit.derive.operations import _per_file, row_values
+from kit.derive.operations import _per_file, row_values, values
 from kit.parse.agent_log import AGENT_LOG
 
 CSE, BG = "Microsoft.Compute.CustomScriptExtension", "Microsoft.Compute.BGInfo"
@@ -92,6 +92,9 @@ def test_row_values_and_per_file() -> None:
     rows = list(row_values(df, "b", "a"))
     assert rows[0] == ("x", 1) and pd.isna(rows[1][0]) and rows[1][1] is pd.NA
     assert list(_per_file(["f2", "f1", "f2", "f3"], [True, True, True, False]).items()) == [("f2", 2), ("f1", 1)]
+    cat = pd.Series(["b", None, "a", "b"], dtype="category")
+    got, want = values(cat), cat.tolist()
+    assert got[0] == "b" and got[2:] == ["a", "b"] and pd.isna(got[1]) and type(got[1]) is type(want[1])
 
 
 IDENTITY_TEXTS = [

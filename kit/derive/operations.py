@@ -47,7 +47,7 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..schema import Col, FrameSchema, categorical
-from .filters import contains, is_unknown, match
+from .filters import contains, match
 
 # -------------------------------------------------------------------------------------------------- budgets
 DEFAULT_BUDGET = pd.Timedelta(minutes=20)
@@ -132,10 +132,11 @@ _OPS = {"install": "install", "enabl": "enable", "enable": "enable", "disabl": "
 def is_operation_row(log: pd.DataFrame) -> np.ndarray:
     """Mask of handler_log rows of extension operations: not a service's log, and of a layout that was read."""
     # a layout that was read is one of LAYOUTS (blank or missing is not): one set test per row, no pandas call
-    return np.fromiter((v in _OPERATION_LAYOUTS for v in log["layout"].tolist()), dtype=bool, count=len(log))
+    return np.fromiter((v in _OPERATION_LAYOUTS for v in values(log["layout"])), dtype=bool, count=len(log))
 
 
-_OPERATION_LAYOUTS = frozenset(LAYOUTS) - frozenset(SERVICE_LAYOUTS)
+_LAYOUTS = frozenset(LAYOUTS)
+_OPERATION_LAYOUTS = _LAYOUTS - frozenset(SERVICE_LAYOUTS)
 
 
 def _op_name(messages: Iterable[object]) -> str:
@@ -178,29 +179,29 @@ def _handler_runs(log: pd.DataFrame, *, with_rows: bool = False) -> list[dict[st
     if log.empty:
         return []
     # The layout is the file's: a file with a record of a service layout is a service's log.
-    service = {s for s, lay in zip(log["source"].tolist(), log["layout"].tolist(), strict=True)
-               if lay in SERVICE_LAYOUTS}
+    sources, layouts = log["source"].tolist(), values(log["layout"])
+    service = {s for s, lay in zip(sources, layouts, strict=True) if lay in SERVICE_LAYOUTS}
     if service:
         log = log[~log["source"].isin(service).to_numpy(dtype=bool)]
-    no_ts = log["ts"].isna().to_numpy()
+        sources, layouts = log["source"].tolist(), values(log["layout"])
+    ts = log["ts"].array
+    no_ts = ts.isna()
     if log.empty or no_ts.all():
         return []
     msg = log["message"]
     is_async, is_fin, is_done = (contains(msg, p) for p in (ASYNC_START, FINISHED, SCRIPT_DONE))
     lines = log["line"].to_numpy(dtype="int64", na_value=0)
-    ts = log["ts"].array
-    no_msg = is_unknown(msg)
-    sources = log["source"].tolist()
-    has_pid = log["pid"].notna().to_numpy()
+    messages = msg.tolist()
+    no_msg = [not (isinstance(m, str) and m.strip()) for m in messages]  # missing or blank (filters.is_unknown)
     pid_values = log["pid"].tolist()
+    has_pid = [not pd.isna(p) for p in pid_values]
     # In a file whose records carry a PID, a record without one belongs to a run that is not known.
     with_pid = {s for s, h in zip(sources, has_pid, strict=True) if h}
     no_pid: dict[str, list[str]] = {}  # any run of such a file may be missing its records
     for what, mask in (("pid", [not h and s in with_pid for s, h in zip(sources, has_pid, strict=True)]),
-                       ("layout", is_unknown(log["layout"], LAYOUTS))):
+                       ("layout", [lay not in _LAYOUTS for lay in layouts])):  # missing, blank or another word
         for src, n in _per_file(sources, mask).items():
             no_pid.setdefault(str(src), []).append(f"{src}: {what} unknown in {n} row(s)")
-    messages = msg.tolist()
     groups: dict[tuple[str, int], list[int]] = {}  # in order of first appearance, like groupby(sort=False)
     keys = zip(sources, [p if h else -1 for p, h in zip(pid_values, has_pid, strict=True)], strict=True)
     for i, key in enumerate(keys):
@@ -328,7 +329,15 @@ def row_values(df: pd.DataFrame, *names: str) -> Iterator[tuple[Any, ...]]:
     """The values of ``df``'s columns ``names``, one tuple per row (missing values as the column holds them: NaN,
     NA, NaT): on frames of a few dozen rows one ``tolist`` per column costs a fraction of ``itertuples`` or
     ``iterrows``, which build a Series per column or per row."""
-    return zip(*(df[c].tolist() for c in names), strict=True)
+    return zip(*(values(df[c]) for c in names), strict=True)
+
+
+def values(column: pd.Series) -> list[Any]:
+    """``column.tolist()``; a categorical's read through its codes (its ``tolist`` costs some thirty times more)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats, nan = column.array.categories.tolist(), float("nan")
+        return [cats[c] if c >= 0 else nan for c in column.array.codes.tolist()]
+    return column.tolist()
 
 
 #: The plugin folder in a status file's path (C/Packages/Plugins/<ext>/<version>/...).

@@ -26,6 +26,7 @@ from ..derive.operations import (
     budget_for,
     known_extension,
     row_values,
+    values,
 )
 from ..derive.operations import handler_runs as handler_runs  # re-exported (its home is kit.derive.operations)
 from ..derive.operations import is_operation_row as _is_operation
@@ -231,7 +232,7 @@ def extension_failed(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
     unread: list[str] = ctx.memo("latest_status_unread", list)  # type: ignore[assignment]
     out = [ctx.not_checked("the newest status of each extension", "; ".join(unread))] if unread else []
-    if latest.empty or "error" not in latest["status"].tolist():
+    if latest.empty or "error" not in values(latest["status"]):
         return out
     explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "error"].iterrows():
@@ -268,7 +269,7 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     # an operation another source says succeeded (the handler log's success record, a newer snapshot) is not stuck:
     # extension_operations names the disagreement
     ops = ctx.derived("extension_operations")
-    if "transitioning" not in latest["status"].tolist():
+    if "transitioning" not in values(latest["status"]):
         return []
     # a status written after that success (its time stamp is the handler's own) is a later state, still judged
     done = {(str(e).lower(), int(q)): t for e, q, o, t in zip(ops["extension"], ops["seq"], ops["outcome"], ops["end"],
@@ -317,7 +318,7 @@ def extension_download(ctx: Context) -> Iterable[Finding]:
 
 def extension_os_unsupported(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
-    if latest.empty or "error" not in latest["status"].tolist():
+    if latest.empty or "error" not in values(latest["status"]):
         return []
     err = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     code51 = ((err["code"] == OS_UNSUPPORTED_CODE).fillna(False)
@@ -341,7 +342,7 @@ def extension_blocked(ctx: Context) -> Iterable[Finding]:
     looked up their package) but never started: no handler log, no status. The VM extensions article: "if there's
     an existing extension with a failed provisioning state, any other new extension fails to install"."""
     latest = _latest_status(ctx)
-    if latest.empty or "error" not in latest["status"].tolist():
+    if latest.empty or "error" not in values(latest["status"]):
         return []
     failed = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     if failed.empty:
