@@ -61,9 +61,16 @@ def _kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def _build_kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     certs = ctx.derived("keyvault_certificates")
-    if not certs.empty:
-        newest = certs.groupby(["extension", "ext_version"], dropna=False)["seq"].transform("max")
-        certs = certs[(certs["seq"] == newest).fillna(True).to_numpy(dtype=bool) | newest.isna().to_numpy()]
+    if not certs.empty:  # the newest settings (sequence number) of each extension and version; an unread one stays
+        ext, ver, seq = (certs[c].tolist() for c in ("extension", "ext_version", "seq"))
+        key = [(e if isinstance(e, str) else None, v if isinstance(v, str) else None) for e, v in zip(ext, ver,
+                                                                                                    strict=True)]
+        newest: dict[tuple[str | None, str | None], int] = {}
+        for k, q in zip(key, seq, strict=True):
+            if not pd.isna(q):
+                newest[k] = max(newest.get(k, q), q)
+        certs = certs.iloc[[i for i, (k, q) in enumerate(zip(key, seq, strict=True))
+                            if pd.isna(q) or k not in newest or q == newest[k]]]
     st = _latest_status(ctx)
     st = match(st, KEYVAULT_EXTENSION, "extension") if not st.empty else st
     log = ctx.frame("handler_log")
