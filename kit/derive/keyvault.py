@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..schema import LINE, SOURCE, Col, FrameSchema, categorical
-from .filters import match
+from .filters import contains, keep
 from .operations import row_values
 
 # -------------------------------------------------------------------------------------------------- Key Vault
@@ -121,9 +121,10 @@ def keyvault_certificates(ext_settings: pd.DataFrame) -> pd.DataFrame:
     """The ``keyvault_certificates`` frame from an ``ext_settings`` frame (see :data:`KEYVAULT_CERTIFICATES`)."""
     if ext_settings.empty:
         return KEYVAULT_CERTIFICATES.empty()
-    kv = match(ext_settings, KEYVAULT_EXTENSION, "extension")  # anchored at both ends
-    if kv.empty:  # no Key Vault extension (most VMs): the empty frame, as the loop below would give it
+    is_kv = contains(ext_settings["extension"], KEYVAULT_EXTENSION)  # anchored at both ends
+    if not is_kv.any():  # no Key Vault extension (most VMs): the empty frame, as the loop below would give it
         return _no_certificates().copy()
+    kv = keep(ext_settings, is_kv)
     rows: list[dict[str, Any]] = []
     for r in map(_Settings._make, row_values(kv, *_Settings._fields)):  # (itertuples costs several times more)
         raw = r.public_settings if isinstance(r.public_settings, str) else None

@@ -47,7 +47,7 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..schema import Col, FrameSchema, categorical
-from .filters import contains, match
+from .filters import contains, keep
 
 # -------------------------------------------------------------------------------------------------- budgets
 DEFAULT_BUDGET = pd.Timedelta(minutes=20)
@@ -475,9 +475,9 @@ def extension_operations(get: Callable[[str], pd.DataFrame], *,
     names = sorted({op["ext"] for op in ops if op["ext"]}, key=len, reverse=True)
     said: list[_Said] = []
     for art, df in (("agent_log", agent_log), ("handler_log", log)):
-        hits = match(df, TIMED_OUT)
-        if not hits.empty:
-            said += [_Said(*v, art) for v in row_values(hits, "source", "line", "ts", "text")]
+        hit = contains(df["text"], TIMED_OUT) if not df.empty else None
+        if hit is not None and hit.any():  # (most bundles have none: no selection, not even an empty one)
+            said += [_Said(*v, art) for v in row_values(keep(df, hit), "source", "line", "ts", "text")]
     untimed_kills: set[tuple[object, object]] = set()
     for k in said:
         ext = _ext_in(str(k.text), names)

@@ -30,7 +30,7 @@ from ..derive.operations import (
 )
 from ..derive.operations import handler_runs as handler_runs  # re-exported (its home is kit.derive.operations)
 from ..derive.operations import is_operation_row as _is_operation
-from ._util import contains, fmt_duration, fmt_ts, frame_evidence, keep, log_evidence, match, missing_in
+from ._util import contains, fmt_duration, fmt_ts, frame_evidence, keep, log_evidence, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -300,11 +300,14 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
 
 
 def extension_download(ctx: Context) -> Iterable[Finding]:
-    agent = match(ctx.frame("agent_log"), DOWNLOAD_FAILED, "message")
+    agent_log = ctx.frame("agent_log")
+    in_agent = contains(agent_log["message"], DOWNLOAD_FAILED)
     log = ctx.frame("handler_log")  # of it, records of extension operations (service logs such as akvvm left out)
-    handler = log if log.empty else keep(log, _is_operation(log) & contains(log["message"], DOWNLOAD_FAILED))
-    if agent.empty and handler.empty:
+    in_log = _is_operation(log) & contains(log["message"], DOWNLOAD_FAILED)
+    if not (in_agent.any() or in_log.any()):
         return []
+    agent = keep(agent_log, in_agent) if not agent_log.empty else agent_log
+    handler = keep(log, in_log) if not log.empty else log
     names = _known_extensions(ctx)
     hits = pd.concat([agent.assign(_a="agent_log"), handler.assign(_a="handler_log")])
     exts = sorted({_ext_in(str(t), names) or "an extension" for t in hits["text"]})

@@ -137,6 +137,8 @@ def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
         if df.empty:
             continue
         hits = np.flatnonzero(contains(df["extension"], LEGACY_MSI))
+        if not len(hits):
+            continue
         first: dict[object, str] = {}  # the first hit of each file, the first two files
         for src, ext, ver in zip(*(df[c].take(hits).tolist() for c in ("source", "extension", "ext_version")),
                                  strict=True):
