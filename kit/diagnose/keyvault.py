@@ -212,6 +212,7 @@ def keyvault_msi_settings(ctx: Context) -> Iterable[Finding]:
     problems: list[str] = []
     ev: list[Evidence] = []
     blocks = certs.drop_duplicates(["source"])
+    multi = match(log, MULTIPLE_IDENTITIES) if not log.empty else log  # (the same for every block: read once)
     for r in blocks.itertuples(index=False):
         client, endpoint = r.msi_client_id, r.msi_endpoint
         has_client = isinstance(client, str) and client.strip() != ""
@@ -223,7 +224,6 @@ def keyvault_msi_settings(ctx: Context) -> Iterable[Finding]:
         if has_client or has_endpoint:
             ev += _settings_ev(pd.DataFrame([r._asdict()]), ["extension", "ext_version", "seq", "msi_endpoint",
                                                              "msi_client_id"])
-        multi = match(log, MULTIPLE_IDENTITIES) if not log.empty else log
         if not multi.empty and not has_client:
             problems.append("the VM has several user-assigned identities (IMDS: 'Multiple user assigned identities "
                             "exist') and authenticationSettings has no msiClientId to choose one")
