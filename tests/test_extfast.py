@@ -118,3 +118,13 @@ def test_identity_search_is_contains_any() -> None:
     got = identity._searched(values)
     assert got.tolist() == contains_any(values, list(patterns)).tolist()
     assert got.sum() >= 20 and not got[IDENTITY_TEXTS.index("nothing to see")]
+
+
+def test_take_from_several_chunks() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    chunked = pa.chunked_array([pa.array(["a", "b", None]), pa.array([], type=pa.string()), pa.array(["d", "e"])])
+    rows = np.array([4, 0, 2, 3, 1, 4])
+    assert h._take(chunked, rows).to_pylist() == ["e", "a", None, "d", "b", "e"]
+    assert h._take(pa.chunked_array([pa.array(["x", "y"])]), np.array([1, 0])).to_pylist() == ["y", "x"]
