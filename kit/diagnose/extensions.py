@@ -12,15 +12,25 @@ stuck transition: the specific rules run first (see ``RULE_MODULES`` and ``RULES
 from __future__ import annotations
 
 import re
+from collections import Counter, namedtuple
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
-from ..derive.operations import DEFAULT_BUDGET, budget_for, known_extension
+from ..derive.operations import (
+    DEFAULT_BUDGET,
+    EXTENSION_OPERATIONS,
+    PLUGIN_FOLDER,
+    budget_for,
+    known_extension,
+    row_values,
+    values,
+)
 from ..derive.operations import handler_runs as handler_runs  # re-exported (its home is kit.derive.operations)
 from ..derive.operations import is_operation_row as _is_operation
-from ._util import contains, fmt_duration, fmt_ts, frame_evidence, log_evidence, match, missing_in
+from ._util import contains, fmt_duration, fmt_ts, frame_evidence, keep, log_evidence, missing_in
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -58,9 +68,16 @@ def _records(ctx: Context, artifact: str, places: list[tuple[object, object]]) -
     out: list[Evidence] = []
     if df.empty:
         return out
+    lines = df["line"].to_numpy(dtype="int64", na_value=0)
+    read = df["line"].notna().to_numpy()
     for src, line in dict.fromkeys((str(s), int(n)) for s, n in places if isinstance(s, str) and not pd.isna(n)):
-        rows = df[(df["source"] == src).to_numpy(dtype=bool) & (df["line"] == line).fillna(False).to_numpy(bool)]
-        out += log_evidence(rows, artifact, limit=1, first_line_only=True)
+        # the rows with that line number (numpy), then of those the ones of that file
+        cand = np.flatnonzero((lines == line) & read)
+        rows = [r for r in zip(*(df[c].take(cand).tolist() for c in ("source", "line", "ts", "text")), strict=True)
+                if r[0] == src]
+        if rows:  # as log_evidence(rows, limit=1, first_line_only=True): the newest by (ts, line), missing first
+            s, n, ts, text = max(reversed(rows), key=lambda r: (*_na_first(r[2]), *_na_first(r[1])))
+            out.append(Evidence(artifact=artifact, text=str(text).split("\n", 1)[0], source=s, line=n, ts=ts))
     return out
 
 
@@ -84,6 +101,8 @@ def _status_evidence(ctx: Context, sources: Iterable[object], ext: str | None, *
 
 
 _EPS = pd.Timedelta(microseconds=1)
+#: A row of extension_operations (its columns by name).
+_Operation = namedtuple("_Operation", EXTENSION_OPERATIONS.names)  # type: ignore[misc]
 
 
 def _true(v: object) -> bool:
@@ -105,7 +124,10 @@ def extension_timeout(ctx: Context) -> Iterable[Finding]:
         if ctx.frame("ext_status").empty:
             return [ctx.not_checked("extension run times", "no extension handler logs or status files in the bundle")]
         return []
-    for r in ops.itertuples(index=False):
+    # one object array of the frame's values (a few rows): a fraction of itertuples' cost, same values
+    rows = ops.to_numpy(dtype=object).tolist() if tuple(ops.columns) == _Operation._fields else \
+        row_values(ops, *_Operation._fields)
+    for r in map(_Operation._make, rows):
         ext = r.extension if isinstance(r.extension, str) else None
         notes = str(r.unread) if isinstance(r.unread, str) else ""
         budget = pd.Timedelta(minutes=r.budget_min) if not pd.isna(r.budget_min) else None
@@ -168,19 +190,28 @@ def _latest_status(ctx: Context) -> pd.DataFrame:
 
 
 def _build_latest_status(ctx: Context) -> pd.DataFrame:
+    # In Python over the columns' values: a few rows, where sort_values, groupby and transform cost most of the time.
     st = ctx.frame("ext_status")
     if st.empty:
         return st
-    st = st.sort_values(["seq", "timestamp"], na_position="first", kind="stable")
+    seq, stamp, ext, source = (st[c].tolist() for c in ("seq", "timestamp", "extension", "source"))
+    # by sequence number, then time, a missing one first (sort_values(na_position="first"), stable)
+    order = sorted(range(len(st)), key=lambda i: (*_na_first(seq[i]), *_na_first(stamp[i])))
     # An extension whose name was not read is the one of its plugin folder (C/Packages/Plugins/<ext>/<version>/...).
-    folder = st["source"].astype(str).str.extract(r"Plugins/([^/]+)/", expand=False)
-    key = st["extension"].where([known_extension(e) for e in st["extension"]], folder).fillna(st["source"])
+    key = [ext[i] if known_extension(ext[i]) else (m.group(1) if (m := PLUGIN_FOLDER.search(str(source[i])))
+                                                   else source[i]) for i in range(len(st))]
     # Of several status files of one extension, the newest is not known when one's sequence number was not read.
-    no_seq = st["seq"].isna().groupby(key.to_numpy()).transform("any").to_numpy() & \
-        (key.groupby(key.to_numpy()).transform("size").to_numpy() > 1)
-    ctx.memo("latest_status_unread", lambda: missing_in(st[no_seq & st["seq"].isna().to_numpy()], "seq"))
-    st, key = st[~no_seq], key[~no_seq]
-    return st.groupby(key.to_numpy(), sort=False).tail(1)
+    size = Counter(key)
+    no_seq = {key[i] for i in order if pd.isna(seq[i]) and size[key[i]] > 1}
+    unread = [i for i in order if key[i] in no_seq and pd.isna(seq[i])]
+    ctx.memo("latest_status_unread", lambda: missing_in(st.iloc[unread], "seq") if unread else [])
+    newest = {key[i]: i for i in order if key[i] not in no_seq}  # the last of each extension's rows in that order
+    return st.iloc[[i for i in order if newest.get(key[i]) == i]]
+
+
+def _na_first(v: object) -> tuple[int, object]:
+    """Sort key of a value that may be missing: missing values first (``sort_values(na_position="first")``)."""
+    return (0, 0) if pd.isna(v) else (1, v)  # type: ignore[arg-type]
 
 
 def explained_status_sources(ctx: Context) -> set[str]:
@@ -201,7 +232,7 @@ def extension_failed(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
     unread: list[str] = ctx.memo("latest_status_unread", list)  # type: ignore[assignment]
     out = [ctx.not_checked("the newest status of each extension", "; ".join(unread))] if unread else []
-    if latest.empty:
+    if latest.empty or "error" not in values(latest["status"]):
         return out
     explained = explained_status_sources(ctx)
     for _, r in latest[latest["status"] == "error"].iterrows():
@@ -238,6 +269,8 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     # an operation another source says succeeded (the handler log's success record, a newer snapshot) is not stuck:
     # extension_operations names the disagreement
     ops = ctx.derived("extension_operations")
+    if "transitioning" not in values(latest["status"]):
+        return []
     # a status written after that success (its time stamp is the handler's own) is a later state, still judged
     done = {(str(e).lower(), int(q)): t for e, q, o, t in zip(ops["extension"], ops["seq"], ops["outcome"], ops["end"],
                                                              strict=True)
@@ -266,20 +299,17 @@ def extension_stuck(ctx: Context) -> Iterable[Finding]:
     return out
 
 
-def _operation_logs(ctx: Context) -> pd.DataFrame:
-    """handler_log rows of extension operations (service logs such as akvvm_service left out)."""
-    log = ctx.frame("handler_log")
-    if log.empty:
-        return log
-    return log[_is_operation(log)]
-
-
 def extension_download(ctx: Context) -> Iterable[Finding]:
-    names = _known_extensions(ctx)
-    hits = pd.concat([match(ctx.frame("agent_log"), DOWNLOAD_FAILED, "message").assign(_a="agent_log"),
-                      match(_operation_logs(ctx), DOWNLOAD_FAILED, "message").assign(_a="handler_log")])
-    if hits.empty:
+    agent_log = ctx.frame("agent_log")
+    in_agent = contains(agent_log["message"], DOWNLOAD_FAILED)
+    log = ctx.frame("handler_log")  # of it, records of extension operations (service logs such as akvvm left out)
+    in_log = _is_operation(log) & contains(log["message"], DOWNLOAD_FAILED)
+    if not (in_agent.any() or in_log.any()):
         return []
+    agent = keep(agent_log, in_agent) if not agent_log.empty else agent_log
+    handler = keep(log, in_log) if not log.empty else log
+    names = _known_extensions(ctx)
+    hits = pd.concat([agent.assign(_a="agent_log"), handler.assign(_a="handler_log")])
     exts = sorted({_ext_in(str(t), names) or "an extension" for t in hits["text"]})
     ev: list[Evidence] = []
     for art, g in hits.groupby("_a"):
@@ -291,7 +321,7 @@ def extension_download(ctx: Context) -> Iterable[Finding]:
 
 def extension_os_unsupported(ctx: Context) -> Iterable[Finding]:
     latest = _latest_status(ctx)
-    if latest.empty:
+    if latest.empty or "error" not in values(latest["status"]):
         return []
     err = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     code51 = ((err["code"] == OS_UNSUPPORTED_CODE).fillna(False)
@@ -315,7 +345,7 @@ def extension_blocked(ctx: Context) -> Iterable[Finding]:
     looked up their package) but never started: no handler log, no status. The VM extensions article: "if there's
     an existing extension with a failed provisioning state, any other new extension fails to install"."""
     latest = _latest_status(ctx)
-    if latest.empty:
+    if latest.empty or "error" not in values(latest["status"]):
         return []
     failed = latest[(latest["status"] == "error").to_numpy(dtype=bool)]
     if failed.empty:

@@ -12,6 +12,7 @@ IMDS's request rules, and IMDS attested data that does not verify.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import contexts, signature_pattern, signatures
+from ..derive.filters import ROW_BY_ROW_MAX, required_literals
 from ..parse import attestation
 from ._util import contains, contains_any, fmt_ts, frame_evidence, keep, match
 from .engine import Context
@@ -53,35 +55,69 @@ def _texts(ctx: Context) -> pd.DataFrame:
 
 def _searched(text: pd.Series) -> np.ndarray:
     """Rows of a text column that one of this module's patterns (LEGACY_ENDPOINT, IMDS_RULES') matches: the only
-    rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied)."""
-    return contains_any(text, [LEGACY_ENDPOINT, *(pattern for _, pattern, _, _ in IMDS_RULES)])
+    rows either rule can report, so the only ones :func:`_build_texts` keeps (a 250 MiB agent log is not copied).
+
+    A small column is read row by row, each row first searched for any of the patterns' required literals (one
+    search; most rows hold none) and only then for the patterns (eight searches, several case-insensitive with word
+    boundaries: most of the time was theirs); a large one is :func:`contains_any`'s (Arrow finds those literals)."""
+    patterns, needle = _search_plan()
+    if needle is None or len(text) > ROW_BY_ROW_MAX:
+        return contains_any(text, list(patterns))
+    return np.fromiter((isinstance(t, str) and needle.search(t) is not None and any(p.search(t) for p in patterns)
+                        for t in text.tolist()), dtype=bool, count=len(text))
+
+
+@functools.cache
+def _search_plan() -> tuple[tuple[re.Pattern[str], ...], re.Pattern[str] | None]:
+    """(the patterns :func:`_searched` looks for, compiled; one pattern of their required literals, None when one of
+    them has none). ``required_literals`` writes each literal as text that matches exactly what ``re`` matches for
+    it, a case-insensitive letter as the class of what ``re`` folds to it, so a row without one cannot match."""
+    patterns = tuple(re.compile(p) for p in [LEGACY_ENDPOINT, *(pattern for _, pattern, _, _ in IMDS_RULES)])
+    literals = [required_literals(p.pattern, p.flags & ~re.UNICODE) for p in patterns]
+    if not all(literals):
+        return patterns, None
+    return patterns, re.compile("|".join(text for found in literals for text in found))  # type: ignore[union-attr]
 
 
 def _build_texts(ctx: Context) -> pd.DataFrame:
     """Every piece of text software on the VM wrote that could quote an IMDS answer and that one of the rules'
     patterns matches: agent and handler logs, extension status messages and StdOut/StdErr substatuses. Columns:
     artifact, source, line, ts, text."""
-    parts = []
+    # Each frame's matching rows are gathered as lists and the frame is built once, only when there are some: most
+    # VMs have none, and a frame per source plus a concat cost more than the search.
+    cols: dict[str, list[object]] = {"artifact": [], "source": [], "line": [], "ts": [], "text": []}
+
+    def add(name: str, df: pd.DataFrame, ts: str, text: str) -> None:
+        mask = _searched(df[text])
+        if mask.any():
+            rows = keep(df[["source", "line", ts, text]], mask)
+            cols["artifact"] += [name] * len(rows)
+            for col, have in (("source", "source"), ("line", "line"), ("ts", ts), ("text", text)):
+                cols[col] += rows[have].tolist()
+
     for name in ("agent_log", "handler_log"):
         df = ctx.frame(name)
         if not df.empty:
-            df = keep(df[["source", "line", "ts", "text"]], _searched(df["text"]))
-            parts.append(pd.DataFrame({"artifact": name, "source": df["source"], "line": df["line"], "ts": df["ts"],
-                                       "text": df["text"]}))
+            add(name, df, "ts", "text")
     st = ctx.frame("ext_status")
     if not st.empty:
-        st = keep(st, _searched(st["message"]))
-        parts.append(pd.DataFrame({"artifact": "ext_status", "source": st["source"], "line": st["line"],
-                                   "ts": st["timestamp"], "text": st["message"]}))
+        add("ext_status", st, "timestamp", "message")
     sub = ctx.frame("ext_substatus")
-    if not sub.empty:
-        parts.append(pd.DataFrame({"artifact": "ext_substatus", "source": sub["source"], "line": sub["line"],
-                                   "ts": pd.Series(pd.NaT, index=sub.index, dtype="datetime64[ns, UTC]"),
-                                   "text": sub["name"].fillna("") + ": " + sub["message"].fillna("")}))
-    if not parts:
+    if not sub.empty:  # a substatus no pattern matches is not kept either (no rule could report it)
+        text = pd.Series([f"{n if isinstance(n, str) else ''}: {m if isinstance(m, str) else ''}"
+                          for n, m in zip(sub["name"].tolist(), sub["message"].tolist(), strict=True)], dtype="str")
+        hits = np.flatnonzero(_searched(text))
+        cols["artifact"] += ["ext_substatus"] * len(hits)
+        cols["source"] += sub["source"].take(hits).tolist()
+        cols["line"] += sub["line"].take(hits).tolist()
+        cols["ts"] += [None] * len(hits)
+        cols["text"] += text.take(hits).tolist()
+    if not cols["text"]:
         return pd.DataFrame(columns=["artifact", "source", "line", "ts", "text"])
-    out = pd.concat(parts, ignore_index=True)
-    return out[out["text"].notna().to_numpy(dtype=bool)]
+    return pd.DataFrame({"artifact": cols["artifact"], "source": pd.array(cols["source"], dtype="str"),
+                         "line": pd.array(cols["line"], dtype="Int64"),
+                         "ts": pd.array(cols["ts"], dtype="datetime64[ns, UTC]"),
+                         "text": pd.array(cols["text"], dtype="str")})
 
 
 def _ev(rows: pd.DataFrame, limit: int = 6) -> list[Evidence]:
@@ -96,24 +132,34 @@ def _ev(rows: pd.DataFrame, limit: int = 6) -> list[Evidence]:
 def legacy_msi_extension(ctx: Context) -> Iterable[Finding]:
     ev: list[Evidence] = []
     installed: set[str] = set()
-    for name, col in (("ext_settings", "extension"), ("ext_status", "extension"), ("handler_log", "extension")):
+    for name in ("ext_settings", "ext_status", "handler_log"):
         df = ctx.frame(name)
         if df.empty:
             continue
-        hit = keep(df, contains(df[col], LEGACY_MSI))
-        for r in hit.drop_duplicates(["source"]).head(2).itertuples(index=False):
-            installed.add(f"{r.extension} {r.ext_version}")
-            ev.append(Evidence(artifact=name, text=f"{r.extension} {r.ext_version}", source=r.source))
+        hits = np.flatnonzero(contains(df["extension"], LEGACY_MSI))
+        if not len(hits):
+            continue
+        first: dict[object, str] = {}  # the first hit of each file, the first two files
+        for src, ext, ver in zip(*(df[c].take(hits).tolist() for c in ("source", "extension", "ext_version")),
+                                 strict=True):
+            if len(first) < 2:
+                first.setdefault(src, f"{ext} {ver}")
+        for src, what in first.items():
+            installed.add(what)
+            ev.append(Evidence(artifact=name, text=what, source=src))
     hist = ctx.derived("extension_history")
-    seen = keep(hist, contains(hist["extension"], LEGACY_MSI)) if not hist.empty else hist
-    if not seen.empty:
-        installed |= {f"{r.extension} {r.to_version}" for r in seen.itertuples(index=False)}
-        ev += [Evidence(artifact="agent_log", text=str(r.text).split("\n", 1)[0], source=r.source, line=r.line,
-                        ts=r.ts) for r in seen.tail(2).itertuples(index=False)]
+    seen = np.flatnonzero(contains(hist["extension"], LEGACY_MSI)) if not hist.empty else []
+    if len(seen):
+        installed |= {f"{e} {v}" for e, v in zip(hist["extension"].take(seen), hist["to_version"].take(seen),
+                                                 strict=True)}
+        ev += [Evidence(artifact="agent_log", text=str(t).split("\n", 1)[0], source=src, line=n, ts=ts)
+               for src, n, ts, t in zip(*(hist[c].take(seen[-2:]).tolist() for c in ("source", "line", "ts", "text")),
+                                        strict=True)]
     texts = _texts(ctx)
     calls = match(texts, LEGACY_ENDPOINT) if not texts.empty else texts
     certs = ctx.derived("keyvault_certificates")
-    kv_legacy = match(certs, LEGACY_ENDPOINT, "msi_endpoint").drop_duplicates(["source"]) if not certs.empty else certs
+    kv_legacy = match(certs, LEGACY_ENDPOINT, "msi_endpoint") if not certs.empty else certs
+    kv_legacy = kv_legacy.drop_duplicates(["source"]) if not kv_legacy.empty else kv_legacy
     if not (installed or not calls.empty or not kv_legacy.empty):
         return []
     proxied = match(calls, PROXY_ANSWER + r"|(?i:Proxy Authentication Required|\(407\))")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..derive.keyvault import KEYVAULT_EXTENSION, STORE_LOCATIONS
-from ..derive.operations import budget_for
+from ..derive.operations import budget_for, row_values
 from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, log_evidence, match, missing_in
 from .engine import Context
 from .extensions import _latest_status
@@ -61,9 +61,16 @@ def _kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def _build_kv_frames(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     certs = ctx.derived("keyvault_certificates")
-    if not certs.empty:
-        newest = certs.groupby(["extension", "ext_version"], dropna=False)["seq"].transform("max")
-        certs = certs[(certs["seq"] == newest).fillna(True).to_numpy(dtype=bool) | newest.isna().to_numpy()]
+    if not certs.empty:  # the newest settings (sequence number) of each extension and version; an unread one stays
+        ext, ver, seq = (certs[c].tolist() for c in ("extension", "ext_version", "seq"))
+        key = [(e if isinstance(e, str) else None, v if isinstance(v, str) else None) for e, v in zip(ext, ver,
+                                                                                                    strict=True)]
+        newest: dict[tuple[str | None, str | None], int] = {}
+        for k, q in zip(key, seq, strict=True):
+            if not pd.isna(q):
+                newest[k] = max(newest.get(k, q), q)
+        certs = certs.iloc[[i for i, (k, q) in enumerate(zip(key, seq, strict=True))
+                            if pd.isna(q) or k not in newest or q == newest[k]]]
     st = _latest_status(ctx)
     st = match(st, KEYVAULT_EXTENSION, "extension") if not st.empty else st
     log = ctx.frame("handler_log")
@@ -88,22 +95,24 @@ def current_failures(log: pd.DataFrame) -> pd.DataFrame:
     failures clears them. Columns of the log plus ``url`` and ``cause``."""
     if log.empty:
         return log.assign(url=pd.Series(dtype="str"), cause=pd.Series(dtype="str"))
-    log = log.sort_values(["source", "line"], kind="stable")
+    # in the order of the log: (source, line), a missing line last (sort_values' order, without its cost)
+    source, line = log["source"].tolist(), log["line"].tolist()
+    log = log.iloc[sorted(range(len(log)), key=lambda i: (source[i], *_na_last(line[i])))]
     current: dict[str, str] = {}
     starts: dict[tuple[str, str], list[int]] = {}
     fails: dict[tuple[str, str], list[int]] = {}
-    for i, r in enumerate(log.itertuples(index=False)):
-        text = str(r.text)
-        m = REFRESH_START.search(str(r.message))
+    for i, (src, message, text, level) in enumerate(row_values(log, "source", "message", "text", "level")):
+        text = str(text)
+        m = REFRESH_START.search(str(message))
         if m:
             url = m.group(1).rstrip("/").lower()
-            current[r.source] = url
-            starts.setdefault((r.source, url), []).append(i)
+            current[src] = url
+            starts.setdefault((src, url), []).append(i)
             continue
-        if re.search(FAILURE, text) and (str(r.level) in ("ERROR", "FATAL", "WARN") or "failed" in text.lower()):
+        if re.search(FAILURE, text) and (str(level) in ("ERROR", "FATAL", "WARN") or "failed" in text.lower()):
             u = URL_IN_TEXT.search(text)
-            url = u.group(0).rstrip("'\".,/").lower() if u else current.get(r.source, "")
-            fails.setdefault((r.source, url), []).append(i)
+            url = u.group(0).rstrip("'\".,/").lower() if u else current.get(src, "")
+            fails.setdefault((src, url), []).append(i)
     keep: list[int] = []
     urls: list[str | None] = []
     for key, positions in fails.items():
@@ -120,6 +129,15 @@ def current_failures(log: pd.DataFrame) -> pd.DataFrame:
     rows["url"] = pd.Series([urls[i] for i in order], index=rows.index, dtype="str")
     rows["cause"] = [cause_of(str(x)) for x in rows["text"]]
     return rows
+
+
+def _na_last(v: object) -> tuple[bool, object]:
+    return (True, 0) if pd.isna(v) else (False, v)  # type: ignore[arg-type]
+
+
+def _failures(ctx: Context, log: pd.DataFrame) -> pd.DataFrame:
+    """:func:`current_failures` of the Key Vault log (``_kv_frames``), once per run."""
+    return ctx.memo("keyvault_failures", lambda: current_failures(log))  # type: ignore[return-value]
 
 
 def keyvault_settings_malformed(ctx: Context) -> Iterable[Finding]:
@@ -194,6 +212,7 @@ def keyvault_msi_settings(ctx: Context) -> Iterable[Finding]:
     problems: list[str] = []
     ev: list[Evidence] = []
     blocks = certs.drop_duplicates(["source"])
+    multi = match(log, MULTIPLE_IDENTITIES) if not log.empty else log  # (the same for every block: read once)
     for r in blocks.itertuples(index=False):
         client, endpoint = r.msi_client_id, r.msi_endpoint
         has_client = isinstance(client, str) and client.strip() != ""
@@ -205,7 +224,6 @@ def keyvault_msi_settings(ctx: Context) -> Iterable[Finding]:
         if has_client or has_endpoint:
             ev += _settings_ev(pd.DataFrame([r._asdict()]), ["extension", "ext_version", "seq", "msi_endpoint",
                                                              "msi_client_id"])
-        multi = match(log, MULTIPLE_IDENTITIES) if not log.empty else log
         if not multi.empty and not has_client:
             problems.append("the VM has several user-assigned identities (IMDS: 'Multiple user assigned identities "
                             "exist') and authenticationSettings has no msiClientId to choose one")
@@ -250,7 +268,7 @@ def keyvault_initial_sync(ctx: Context) -> Iterable[Finding]:
         budget = budget_for(s["extension"])
         if age <= budget:
             continue
-        fails = current_failures(log)
+        fails = _failures(ctx, log)
         settings = ctx.frame("ext_settings")
         statuses = set(ctx.frame("ext_status")["extension"].dropna().str.lower())
         waiting = sorted({str(e) for e in settings["extension"].dropna()
@@ -276,7 +294,9 @@ def keyvault_initial_sync(ctx: Context) -> Iterable[Finding]:
 
 def keyvault_downloads(ctx: Context) -> Iterable[Finding]:
     _, _, log = _kv_frames(ctx)
-    fails = current_failures(log)
+    if log.empty:
+        return []  # no Key Vault log: no failures (current_failures' empty frame costs more than this rule)
+    fails = _failures(ctx, log)
     if fails.empty:
         return []
     # A record that was not read, after a failure in its file, may be the refresh that cleared it.
