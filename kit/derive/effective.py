@@ -18,6 +18,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..net import IMDS_IP, WIRESERVER_IP
@@ -84,10 +85,11 @@ def _unread(table: routing.RouteTable, target: str) -> list[str]:
         return []
     addr = ipaddress.ip_address(target)
     nets = {i: _network(table.destination[i]) if isinstance(table.destination[i], str) else None for i in active}
-    family, origin = is_unknown(table.frame["family"], FAMILIES), is_unknown(table.frame["origin"], ORIGINS)
     notes = _notes(table, [i for i in active if nets[i] is None], "destination")
-    notes += _notes(table, [i for i in active if family[i]], "family")
-    notes += _notes(table, [i for i in active if origin[i]], "origin")
+    for column, words in (("family", FAMILIES), ("origin", ORIGINS)):
+        if not set(getattr(table, column)) <= set(words):  # else every value is a known word: none is unread
+            unknown = is_unknown(table.frame[column], words)
+            notes += _notes(table, [i for i in active if unknown[i]], column)
     contains = [i for i in active if nets[i] is not None and nets[i].version == addr.version and addr in nets[i]]
     if contains:
         notes += _notes(table, [i for i in contains if routing.isna(table.prefix_len[i])], "prefix_len")
@@ -100,8 +102,9 @@ def _notes(table: routing.RouteTable, rows: list[int], column: str) -> list[str]
     return missing_in(table.take(rows), column) if rows else []
 
 
-def leaves_primary(route: pd.Series, primary: dict) -> bool | None:
-    """True/False when decidable, None when the route row does not say which interface it uses."""
+def leaves_primary(route: pd.Series | dict, primary: dict) -> bool | None:
+    """True/False when decidable, None when the route row (a row of ``routes``, or a dict of its values) does not say
+    which interface it uses."""
     if routing.as_ip(route.get("interface")) and primary.get("ip"):
         return ipaddress.ip_address(route["interface"].strip()) == ipaddress.ip_address(primary["ip"].strip())
     if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
@@ -110,7 +113,14 @@ def leaves_primary(route: pd.Series, primary: dict) -> bool | None:
 
 
 def _v(x: object) -> object:
-    return None if x is None or (not isinstance(x, str) and pd.isna(x)) else x  # type: ignore[arg-type]
+    """A cell as a plain Python value (None when not read), which from_records types without pandas' inference."""
+    if x is None or (not isinstance(x, str) and pd.isna(x)):  # type: ignore[arg-type]
+        return None
+    return x.item() if isinstance(x, np.generic) else x
+
+
+#: The effective route's own columns copied into the frame.
+_ROUTE_COLS = ("source", "line", "destination", "gateway", "on_link", "interface", "if_index", "metric", "persistent")
 
 
 def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
@@ -130,10 +140,9 @@ def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
                                "primary_adapter": primary.get("adapter"), "primary_if_index": primary.get("if_index"),
                                "primary_basis": primary.get("basis")}
         if cand:
-            eff = routes.iloc[cand[0]]
+            eff = {c: routes[c].array[cand[0]] for c in _ROUTE_COLS}  # one row's cells (cheaper than .iloc's row)
             row.update(route_row=int(routes.index[cand[0]]), leaves_primary=leaves_primary(eff, primary),
-                       **{c: _v(eff.get(c)) for c in ("source", "line", "destination", "gateway", "on_link",
-                                                      "interface", "if_index", "metric", "persistent")})
+                       **{c: _v(eff[c]) for c in _ROUTE_COLS})
         rows.append(row)
     return EFFECTIVE_ROUTES.from_records(rows)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+import numpy as np
 import pandas as pd
 
 
@@ -32,11 +33,17 @@ def values(series: pd.Series) -> list:
     """The values of a column as a list, as ``series.iloc[i]`` gives them (NA as NaN or ``pd.NA``). The route and
     address frames have a few dozen rows: reading a column once and asking in plain Python is several times cheaper
     than one pandas filter per question (each copies every column)."""
-    return list(series.array)
+    arr = series.array
+    if isinstance(arr, pd.Categorical):  # iterating a categorical builds an object array first: map the codes
+        cats = list(arr.categories)
+        return [cats[c] if c >= 0 else np.nan for c in arr.codes.tolist()]
+    return list(arr)
 
 
 def columns(df: pd.DataFrame, names: tuple[str, ...]) -> dict[str, list]:
-    """``{name: values(df[name])}`` for each of ``names``."""
+    """``{name: values(df[name])}`` for each of ``names`` (empty lists for an empty frame)."""
+    if df.empty:
+        return {c: [] for c in names}
     return {c: values(df[c]) for c in names}
 
 
@@ -201,9 +208,13 @@ def primary_nic(frame) -> dict:
     imds = frame("imds_network")
     ip = None
     if not imds.empty:
-        first = imds.sort_values(["nic_index", "ip_index"]).head(1)
-        ip = as_ip(first["private_ip"].iloc[0])
-        if len(imds) > 1 and first[["nic_index", "ip_index"]].isna().any(axis=None):
+        c = columns(imds, ("nic_index", "ip_index", "private_ip"))
+        nic, idx = c["nic_index"], c["ip_index"]
+        # the first row by (nic_index, ip_index), an index not read last: sort_values(...).head(1), in plain Python
+        first = min(range(len(imds)), key=lambda i: (isna(nic[i]), 0 if isna(nic[i]) else nic[i],
+                                                     isna(idx[i]), 0 if isna(idx[i]) else idx[i]))
+        ip = as_ip(c["private_ip"][first])
+        if len(imds) > 1 and (isna(nic[first]) or isna(idx[first])):
             ip = None  # which NIC and IP come first is not known
     primary = primary_interface(frame("adapters"), frame("ip_addresses"), imds_private_ip=ip)
     if primary.get("ip") is not None and as_ip(primary["ip"]) is None:

@@ -61,10 +61,23 @@ def _route_ev(route: pd.Series, why: str = "") -> Evidence:
 
 
 def _effective(ctx: Context) -> dict[str, dict]:
-    """The ``effective_routes`` frame (kit.derive.effective) by target name, with the route row itself."""
+    """The ``effective_routes`` frame (kit.derive.effective) by target name, with the route row itself; built once
+    per run (two rules read it)."""
+    return ctx.memo("routes.effective", lambda: _build_effective(ctx))  # type: ignore[return-value]
+
+
+_EFFECTIVE_READ = ("target_name", "route_row", "unread", "primary_ip", "primary_adapter", "primary_basis",
+                   "leaves_primary")
+
+
+def _build_effective(ctx: Context) -> dict[str, dict]:
     routes = _routes(ctx)
+    eff = ctx.derived("effective_routes")
+    # the columns the rules read, as to_dict("records") gives them, without its cost per cell (two rows)
+    cols = routing.columns(eff, _EFFECTIVE_READ)
     out = {}
-    for r in ctx.derived("effective_routes").to_dict("records"):
+    for i in range(len(eff)):
+        r = {c: cols[c][i] for c in _EFFECTIVE_READ}
         r["route"] = None if pd.isna(r["route_row"]) else routes.loc[int(r["route_row"])]
         out[str(r["target_name"])] = r
     return out
@@ -123,9 +136,10 @@ def persistent_override(ctx: Context) -> Iterable[Finding]:
     routes = _routes(ctx)
     if routes.empty:
         return []
-    persistent = routes[routes["persistent"].fillna(False).astype(bool).to_numpy()]
-    if persistent.empty:
+    is_persistent = routes["persistent"].fillna(False).astype(bool).to_numpy()
+    if not is_persistent.any():
         return []
+    persistent = routes[is_persistent]
     reasons, ev = [], []
     effective = _effective(ctx)
     for name, target in TARGETS.items():
@@ -157,6 +171,9 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
     primary = _primary(ctx)
     if not primary.get("ip") or primary.get("adapter") is None:
         return []
+    choice = routing.source_address_for(addrs, primary)
+    if choice is None or choice.get("matches_primary", True):
+        return []
     # Every address of the primary adapter takes part in the choice: one whose adapter, family, address, origin,
     # order or SkipAsSource was not read may be the one Windows picks.
     unread = missing_in(addrs[is_unknown(addrs["adapter"])], "adapter")
@@ -169,9 +186,6 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
         unread += missing_in(mine[mine["order"].isna().to_numpy()], "order")
         netip = mine[(mine["origin"] == "get_netipaddress").to_numpy(dtype=bool)]
         unread += missing_in(netip[netip["skip_as_source"].isna().to_numpy()], "skip_as_source")
-    choice = routing.source_address_for(addrs, primary)
-    if choice is None or choice.get("matches_primary", True):
-        return []
     if unread:
         return [ctx.not_checked(f"which address {primary['adapter']} uses as source", "; ".join(unread))]
     rows = addrs[(addrs["adapter"] == primary["adapter"]) & (addrs["family"] == "IPv4")]
