@@ -7,6 +7,7 @@ when there are no probes, and every finding says which evidence decided it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -55,7 +56,12 @@ class _Probes:
         return [i for i, v in enumerate(self.cols[column]) if v in words]
 
     def take(self, rows: list[int]) -> pd.DataFrame:
-        return self.frame.take(rows)
+        return self.frame.take(rows) if rows else self.none
+
+    @functools.cached_property
+    def none(self) -> pd.DataFrame:
+        """The frame's columns with no row (made once: taking no row still costs as much as taking some)."""
+        return self.frame.iloc[:0]
 
 
 def _tcp(ctx: Context) -> _Probes:
@@ -185,7 +191,7 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     probes = _tcp(ctx)
     forbidden = probes.take([i for i in probes.where("outcome", "forbidden")
                              if probes.cols["target"][i] == WIRESERVER_IP])
-    ports |= {int(p) for p in forbidden["port"].dropna()}
+    ports |= {int(p) for p in forbidden["port"].dropna()} if not forbidden.empty else set()
     if not (evidence or not log_hits.empty or not forbidden.empty):
         if unknown_rules:
             return [ctx.not_checked("whether a firewall rule blocks 168.63.129.16",
@@ -217,8 +223,9 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
         direct = values(proxy["direct"])  # a row or two: read as a list, frames taken only of the rows that matter
         unread = [i for i, d in enumerate(direct) if isna(d)]  # a boolean column: not read is NA
         unknown_bypass += missing_in(proxy.take(unread), "direct") if unread else []
-        p = proxy.take([i for i, d in enumerate(direct) if not isna(d) and not d])
-        for r in p.itertuples(index=False):
+        via_proxy = [i for i, d in enumerate(direct) if not isna(d) and not d]  # NA: direct
+        p = proxy.take(via_proxy) if via_proxy else None  # (a frame of no row costs as much as one of many)
+        for r in p.itertuples(index=False) if p is not None else ():
             pairs = (("168.63.129.16", r.bypasses_wireserver, "bypasses_wireserver"),
                      ("169.254.169.254", r.bypasses_imds, "bypasses_imds"))
             unknown_bypass += [f"{r.source}: {col} unknown" for _, ok, col in pairs if pd.isna(ok)]
