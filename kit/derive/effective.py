@@ -130,6 +130,7 @@ def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
         return EFFECTIVE_ROUTES.empty()
     primary = routing.primary_nic(get)
     table = routing.RouteTable(routes)  # the route table's columns, read once for both targets
+    cells: dict[str, Any] = {}  # the effective routes' own columns, read once when a route is found
     rows: list[dict[str, Any]] = []
     for name, target in TARGETS.items():
         unread = _unread(table, target)
@@ -140,7 +141,8 @@ def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
                                "primary_adapter": primary.get("adapter"), "primary_if_index": primary.get("if_index"),
                                "primary_basis": primary.get("basis")}
         if cand:
-            eff = {c: routes[c].array[cand[0]] for c in _ROUTE_COLS}  # one row's cells (cheaper than .iloc's row)
+            cells = cells or {c: routes[c].array for c in _ROUTE_COLS}
+            eff = {c: cells[c][cand[0]] for c in _ROUTE_COLS}  # the row's cells, as .iloc's row holds them
             row.update(route_row=int(routes.index[cand[0]]), leaves_primary=leaves_primary(eff, primary),
                        **{c: _v(eff[c]) for c in _ROUTE_COLS})
         rows.append(row)

@@ -272,7 +272,8 @@ def imds(ctx: Context) -> Iterable[Finding]:
     tcp_failed_all = bool(known) and not any(tcp_ok) and not tcp_unread
     if (rows and len(no_answer) == len(rows)) or (not rows and tcp_failed_all):
         failed, tcp = http.take(no_answer), probes.take(known)
-        errs = clip("; ".join(sorted({str(e) for e in pd.concat([failed["error"], tcp["error"]]).dropna()})), 300)
+        errs = clip("; ".join(sorted({str(e) for e in [*values(failed["error"]), *values(tcp["error"])]
+                                      if not isna(e)})), 300)
         out.append(ctx.finding("IMDS_UNREACHABLE",
                                f"No answer from IMDS {IMDS_IP}: {len(no_answer)} HTTP request(s) and "
                                f"{tcp_ok.count(False)} TCP probe(s) from the VM failed "
