@@ -175,10 +175,10 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
 
         for port in (WIRESERVER_PORT, HOSTGAPLUGIN_PORT):
             hit = blocking_rules(rules, WIRESERVER_IP, port)
-            unread = {c: hit[is_unknown(hit[c])] for c in ("enabled", "direction", "action")} if not hit.empty else {}
-            if any(not u.empty for u in unread.values()):  # blocking_rules reads a missing value as "any"
-                unknown_rules += [m for c, u in unread.items() for m in missing_in(u, c)]
-                hit = hit[~np.logical_or.reduce([is_unknown(hit[c]) for c in unread])]
+            unread = {c: is_unknown(hit[c]) for c in ("enabled", "direction", "action")} if not hit.empty else {}
+            if any(u.any() for u in unread.values()):  # blocking_rules reads a missing value as "any"
+                unknown_rules += [m for c, u in unread.items() for m in missing_in(keep(hit, u), c)]
+                hit = hit[~np.logical_or.reduce(list(unread.values()))]
             if not hit.empty:
                 ports.add(port)
                 rule_names += [str(n) for n in hit["display_name"].fillna(hit["name"])]
