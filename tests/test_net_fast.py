@@ -206,7 +206,8 @@ NUMBERS = [0, 1, 2, 5, 24, 32, 80, 256, 32526]
 FOCUS = {"routes": ["destination", "origin", "family", "prefix_len", "metric", "route_metric", "persistent"],
          "ip_addresses": ["adapter", "family", "address", "order", "origin", "skip_as_source", "if_index"],
          "adapters": ["adapter", "default_gateways"], "imds_network": ["nic_index", "ip_index", "private_ip"],
-         "tcp_probes": ["target", "port", "ok", "outcome", "endpoint"], "http_probes": ["endpoint", "outcome", "status"]}
+         "tcp_probes": ["target", "port", "ok", "outcome", "endpoint"],
+         "http_probes": ["endpoint", "outcome", "status"]}
 
 
 def _variant(df: pd.DataFrame, frame: str, rnd: random.Random) -> pd.DataFrame:
