@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..derive.connectivity import LOG_FAILURES  # failing to reach each endpoint (shared with the connectivity plot)
+from ..derive.filters import ROW_BY_ROW_MAX, release_unused
 from ..derive.routes import columns, isna, values
 from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 from ._util import clip, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
@@ -74,9 +75,19 @@ def _http(ctx: Context) -> _Probes:
                                                     ("endpoint", "outcome", "status")))
 
 
-def _proxy_answers(ctx: Context) -> pd.DataFrame:
-    """Agent-log records of a proxy's answer (two rules ask; the log is scanned once per run)."""
-    return ctx.memo("network.proxy_answer", lambda: match(_agent_logs(ctx), PROXY_ANSWER))  # type: ignore[return-value]
+def _proxy_answered(ctx: Context, log_hits: pd.DataFrame | None = None) -> bool:
+    """Whether an agent-log record shows a proxy's answer: asked by two rules, the log is scanned once per run
+    (``log_hits``: the records, when the caller selected them already). Only the answer is kept, not the records."""
+    return ctx.memo("network.proxy_answered",  # type: ignore[return-value]
+                    lambda: not (match(_agent_logs(ctx), PROXY_ANSWER) if log_hits is None else log_hits).empty)
+
+
+def _released(log_hits: pd.DataFrame) -> None:
+    """After many records were selected from a large agent log: hand the memory they used back to the system
+    (:func:`kit.derive.filters.release_unused`; the reachability rules' own log scans used to do it, before their
+    probes decided without the log)."""
+    if len(log_hits) > ROW_BY_ROW_MAX:
+        release_unused()
 
 
 def _probe_evidence(rows: pd.DataFrame) -> list[Evidence]:
@@ -207,11 +218,13 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     if not forbidden.empty:
         how.append(f"{len(forbidden)} probes refused locally")
     port_txt = " and ".join(str(p) for p in sorted(ports)) or "?"
-    return [ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
+    found = ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
                         f"Outbound traffic to {WIRESERVER_IP} port {port_txt} is blocked inside the guest "
                         f"({'; '.join(how)}).",
                         evidence + log_evidence(log_hits, "agent_log", limit=4) + _probe_evidence(forbidden),
-                        explains=log_hits)]
+                        explains=log_hits)
+    _released(log_hits)
+    return [found]
 
 
 def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
@@ -234,7 +247,8 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
                 reasons.append(f"WinHTTP proxy {r.proxy_server} with no bypass for {' and '.join(gaps)} "
                                f"(bypass list: {r.bypass if isinstance(r.bypass, str) else 'none'})")
                 evidence += frame_evidence(p, "proxy", ["scope", "proxy_server", "bypass"])
-    log_hits = _proxy_answers(ctx)
+    log_hits = match(_agent_logs(ctx), PROXY_ANSWER)
+    _proxy_answered(ctx, log_hits)
     if not log_hits.empty:
         reasons.append(f"{len(log_hits)} agent log records show a proxy's answer (e.g. 502 'cannotconnect')")
         evidence += log_evidence(log_hits, "agent_log", limit=6)
@@ -251,11 +265,13 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
             return [ctx.not_checked("WinHTTP proxy settings", "no commands/netsh_winhttp_proxy.txt in the bundle")]
         return []
     config_only = log_hits.empty and answered.empty
-    return [ctx.finding("PROXY_INTERCEPTS_AGENT_TRAFFIC",
+    found = ctx.finding("PROXY_INTERCEPTS_AGENT_TRAFFIC",
                         "Agent traffic to the platform goes through a proxy: " + "; ".join(reasons) + "." +
                         (" No failure was seen yet, so this is a risk rather than a confirmed cause." if config_only
                          else ""),
-                        evidence, severity="warning" if config_only else None, explains=log_hits)]
+                        evidence, severity="warning" if config_only else None, explains=log_hits)
+    _released(log_hits)
+    return [found]
 
 
 def imds(ctx: Context) -> Iterable[Finding]:
@@ -332,7 +348,7 @@ def imds_explain(status: object, body: object, headers: object) -> str:
 def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
     proxy = ctx.frame("proxy")
     proxied = not proxy.empty and not all(isna(d) or d for d in values(proxy["direct"]))  # NA: direct
-    if proxied or not _proxy_answers(ctx).empty:
+    if proxied or _proxy_answered(ctx):
         return []  # a proxy (e.g. Squid) answers 503 too: PROXY_INTERCEPTS_AGENT_TRAFFIC covers it
     http = _http(ctx)
     rows = http.take([i for i in http.where("endpoint", "wireserver") if http.cols["outcome"][i] == "http-error"
