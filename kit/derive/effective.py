@@ -18,6 +18,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..net import IMDS_IP, WIRESERVER_IP
@@ -74,24 +75,36 @@ def unread_routes(routes: pd.DataFrame, target: str) -> list[str]:
     """What the choice of route to ``target`` cannot be made without: active rows whose destination, family or
     origin was not read (any of them may be the route), or, among the routes containing ``target``, whose prefix
     length or metric was not read. One note per file and column."""
-    active = routes[~routes["persistent"].to_numpy(dtype=bool)]
-    if active.empty:
+    return _unread(routing.RouteTable(routes), target)
+
+
+def _unread(table: routing.RouteTable, target: str) -> list[str]:
+    # plain Python over the table's few dozen rows (routing.values()); a frame of the rows is taken only for a note
+    active = [i for i, p in enumerate(table.persistent) if not p]
+    if not active:
         return []
     addr = ipaddress.ip_address(target)
-    nets = [_network(d) if isinstance(d, str) else None for d in active["destination"]]
-    notes = missing_in(active[[n is None for n in nets]], "destination")
-    notes += missing_in(active[is_unknown(active["family"], FAMILIES)], "family")
-    notes += missing_in(active[is_unknown(active["origin"], ORIGINS)], "origin")
-    contains = active[[n is not None and n.version == addr.version and addr in n for n in nets]]
-    if not contains.empty:
-        notes += missing_in(contains[contains["prefix_len"].isna().to_numpy()], "prefix_len")
-        notes += missing_in(contains[(contains["metric"].isna() & contains["route_metric"].isna()).to_numpy()],
-                            "metric")
+    nets = {i: _network(table.destination[i]) if isinstance(table.destination[i], str) else None for i in active}
+    notes = _notes(table, [i for i in active if nets[i] is None], "destination")
+    for column, words in (("family", FAMILIES), ("origin", ORIGINS)):
+        if not set(getattr(table, column)) <= set(words):  # else every value is a known word: none is unread
+            unknown = is_unknown(table.frame[column], words)
+            notes += _notes(table, [i for i in active if unknown[i]], column)
+    contains = [i for i in active if nets[i] is not None and nets[i].version == addr.version and addr in nets[i]]
+    if contains:
+        notes += _notes(table, [i for i in contains if routing.isna(table.prefix_len[i])], "prefix_len")
+        notes += _notes(table, [i for i in contains if routing.isna(table.metric[i])
+                                and routing.isna(table.route_metric[i])], "metric")
     return notes
 
 
-def leaves_primary(route: pd.Series, primary: dict) -> bool | None:
-    """True/False when decidable, None when the route row does not say which interface it uses."""
+def _notes(table: routing.RouteTable, rows: list[int], column: str) -> list[str]:
+    return missing_in(table.take(rows), column) if rows else []
+
+
+def leaves_primary(route: pd.Series | dict, primary: dict) -> bool | None:
+    """True/False when decidable, None when the route row (a row of ``routes``, or a dict of its values) does not say
+    which interface it uses."""
     if routing.as_ip(route.get("interface")) and primary.get("ip"):
         return ipaddress.ip_address(route["interface"].strip()) == ipaddress.ip_address(primary["ip"].strip())
     if not pd.isna(route.get("if_index")) and primary.get("if_index") is not None:
@@ -100,7 +113,14 @@ def leaves_primary(route: pd.Series, primary: dict) -> bool | None:
 
 
 def _v(x: object) -> object:
-    return None if x is None or (not isinstance(x, str) and pd.isna(x)) else x  # type: ignore[arg-type]
+    """A cell as a plain Python value (None when not read), which from_records types without pandas' inference."""
+    if x is None or (not isinstance(x, str) and pd.isna(x)):  # type: ignore[arg-type]
+        return None
+    return x.item() if isinstance(x, np.generic) else x
+
+
+#: The effective route's own columns copied into the frame.
+_ROUTE_COLS = ("source", "line", "destination", "gateway", "on_link", "interface", "if_index", "metric", "persistent")
 
 
 def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
@@ -109,20 +129,22 @@ def effective_routes(get: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
     if routes.empty:
         return EFFECTIVE_ROUTES.empty()
     primary = routing.primary_nic(get)
+    table = routing.RouteTable(routes)  # the route table's columns, read once for both targets
+    cells: dict[str, Any] = {}  # the effective routes' own columns, read once when a route is found
     rows: list[dict[str, Any]] = []
     for name, target in TARGETS.items():
-        unread = unread_routes(routes, target)
+        unread = _unread(table, target)
         # with a row not read the choice is not known (and a prefix length not read cannot be ranked)
-        cand = routing.candidate_routes(routes, target) if not unread else routes.iloc[:0]
+        cand = routing.ranked_routes(table, target)[0] if not unread else []
         row: dict[str, Any] = {"target_name": name, "target": target, "candidates": len(cand),
                                "unread": "; ".join(unread) or None, "primary_ip": primary.get("ip"),
                                "primary_adapter": primary.get("adapter"), "primary_if_index": primary.get("if_index"),
                                "primary_basis": primary.get("basis")}
-        if not cand.empty:
-            eff = cand.iloc[0]
-            row.update(route_row=int(cand.index[0]), leaves_primary=leaves_primary(eff, primary),
-                       **{c: _v(eff.get(c)) for c in ("source", "line", "destination", "gateway", "on_link",
-                                                      "interface", "if_index", "metric", "persistent")})
+        if cand:
+            cells = cells or {c: routes[c].array for c in _ROUTE_COLS}
+            eff = {c: cells[c][cand[0]] for c in _ROUTE_COLS}  # the row's cells, as .iloc's row holds them
+            row.update(route_row=int(routes.index[cand[0]]), leaves_primary=leaves_primary(eff, primary),
+                       **{c: _v(eff[c]) for c in _ROUTE_COLS})
         rows.append(row)
     return EFFECTIVE_ROUTES.from_records(rows)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+import numpy as np
 import pandas as pd
 
 
@@ -28,47 +29,101 @@ def _contains(destination: str, target: ipaddress.IPv4Address | ipaddress.IPv6Ad
     return net is not None and net.version == target.version and target in net
 
 
-def candidate_routes(routes: pd.DataFrame, target: str) -> pd.DataFrame:
-    """All active routes that match ``target``, best first, with ``rank`` (1 = the one Windows uses) and
-    ``why`` (what decided the order)."""
+def values(series: pd.Series) -> list:
+    """The values of a column as a list, as ``series.iloc[i]`` gives them (NA as NaN or ``pd.NA``). The route and
+    address frames have a few dozen rows: reading a column once and asking in plain Python is several times cheaper
+    than one pandas filter per question (each copies every column)."""
+    arr = series.array
+    if isinstance(arr, pd.Categorical):  # iterating a categorical builds an object array first: map the codes
+        cats = list(arr.categories)
+        return [cats[c] if c >= 0 else np.nan for c in arr.codes.tolist()]
+    return list(arr)
+
+
+def columns(df: pd.DataFrame, names: tuple[str, ...]) -> dict[str, list]:
+    """``{name: values(df[name])}`` for each of ``names`` (empty lists for an empty frame)."""
+    if df.empty:
+        return {c: [] for c in names}
+    return {c: values(df[c]) for c in names}
+
+
+def isna(value: object) -> bool:
+    """A scalar of a frame's column that was not read (None, NaN, ``pd.NA``, NaT)."""
+    return value is None or value is pd.NA or value != value  # NaN and NaT are not equal to themselves
+
+
+class RouteTable:
+    """The columns of a ``routes`` frame that the choice of a route reads, read once as lists (see :func:`values`);
+    ``frame`` is the frame itself."""
+
+    def __init__(self, routes: pd.DataFrame) -> None:
+        self.frame = routes
+        self.persistent: list[bool] = routes["persistent"].to_numpy(dtype=bool).tolist()
+        self.origin = values(routes["origin"])
+        self.family = values(routes["family"])
+        self.destination = values(routes["destination"])
+        self.prefix_len = values(routes["prefix_len"])
+        self.metric = values(routes["metric"])
+        self.route_metric = values(routes["route_metric"])
+
+    def take(self, positions: list[int]) -> pd.DataFrame:
+        """The rows at ``positions`` (in that order), as ``routes[mask]`` gives them when the order is the frame's."""
+        return self.frame.take(positions)
+
+
+def ranked_routes(table: RouteTable, target: str) -> tuple[list[int], list[str]]:
+    """The positions (in ``table.frame``) of the active routes that match ``target``, best first, and for each ``why``
+    it is ranked there (see :func:`candidate_routes`)."""
     addr = ipaddress.ip_address(target)
-    if routes.empty:
-        return routes.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
-    # One combined mask, one take: the frame has ~20 columns and each filter would copy them all.
-    active = ~routes["persistent"].to_numpy(dtype=bool)
-    origin = routes["origin"].to_numpy(dtype=object)
-    if (active & (origin == "route_print")).any():
-        active &= origin == "route_print"  # one source of truth when both were collected
+    active = [not p for p in table.persistent]
+    origin = table.origin
+    if any(a and o == "route_print" for a, o in zip(active, origin, strict=True)):
+        active = [a and o == "route_print" for a, o in zip(active, origin, strict=True)]  # one source of truth
     fam = "IPv4" if addr.version == 4 else "IPv6"
-    active &= routes["family"].to_numpy(dtype=object) == fam
-    dest = routes["destination"].to_numpy(dtype=object)
-    active &= [bool(ok) and _contains(d, addr) for ok, d in zip(active, dest, strict=True)]
-    r = routes[active]
-    if r.empty:
-        return r.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
-    metric = r["metric"].fillna(r["route_metric"]).fillna(10**9)
-    r = r.assign(_m=metric.astype("int64")).sort_values(["prefix_len", "_m"], ascending=[False, True],
-                                                         kind="stable")
-    best_len, best_m = int(r["prefix_len"].iloc[0]), int(r["_m"].iloc[0])
+    rows = [i for i, (a, f, d) in enumerate(zip(active, table.family, table.destination, strict=True))
+            if a and f == fam and _contains(d, addr)]
+    if not rows:
+        return [], []
+    plen = table.prefix_len
+    # the total metric: Metric, else the route's own metric, else last
+    metric = {i: int(table.metric[i] if not isna(table.metric[i]) else
+                     table.route_metric[i] if not isna(table.route_metric[i]) else 10**9) for i in rows}
+    # longest prefix first, then lowest metric; stable (ties keep the table's order); a prefix not read sorts last,
+    # as pandas' sort_values puts NA
+    rows.sort(key=lambda i: (isna(plen[i]), 0 if isna(plen[i]) else -plen[i], metric[i]))
+    best_len, best_m = int(plen[rows[0]]), metric[rows[0]]
     whys = []
-    for i, (plen, m) in enumerate(zip(r["prefix_len"], r["_m"], strict=True)):
-        if i == 0:
-            whys.append(f"longest prefix /{plen}, lowest metric {m}" if plen == best_len else "")
-        elif plen < best_len:
-            whys.append(f"shorter prefix /{plen} < /{best_len}")
+    for n, i in enumerate(rows):
+        p, m = plen[i], metric[i]
+        if n == 0:
+            whys.append(f"longest prefix /{p}, lowest metric {m}" if p == best_len else "")
+        elif p < best_len:
+            whys.append(f"shorter prefix /{p} < /{best_len}")
         elif m > best_m:
             whys.append(f"same prefix, higher metric {m} > {best_m}")
         else:
             whys.append(f"same prefix and metric {m} (tie; Windows uses the first)")
-    return r.drop(columns="_m").assign(rank=range(1, len(r) + 1), why=whys)
+    return rows, whys
+
+
+def candidate_routes(routes: pd.DataFrame, target: str) -> pd.DataFrame:
+    """All active routes that match ``target``, best first, with ``rank`` (1 = the one Windows uses) and
+    ``why`` (what decided the order)."""
+    if routes.empty:
+        return routes.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
+    rows, whys = ranked_routes(RouteTable(routes), target)
+    r = routes.take(rows)  # one take: the frame has ~20 columns and each filter would copy them all
+    if r.empty:
+        return r.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
+    return r.assign(rank=range(1, len(r) + 1), why=whys)
 
 
 def effective_route(routes: pd.DataFrame, target: str) -> pd.Series | None:
     """The route Windows uses for ``target`` (a row of ``routes``, with its index as ``.name``), or None."""
-    cand = candidate_routes(routes, target)
-    if cand.empty:
+    if routes.empty:
         return None
-    return cand.drop(columns=["rank", "why"]).iloc[0]
+    rows, _ = ranked_routes(RouteTable(routes), target)
+    return routes.iloc[rows[0]] if rows else None
 
 
 def primary_interface(adapters: pd.DataFrame, ip_addresses: pd.DataFrame,
@@ -79,25 +134,33 @@ def primary_interface(adapters: pd.DataFrame, ip_addresses: pd.DataFrame,
     adapter with a default gateway in ``ipconfig /all`` order (Azure lists the primary NIC first).
     """
     out: dict = {"ip": None, "adapter": None, "if_index": None, "basis": "unknown (no IMDS answer, no ipconfig)"}
-    v4 = ip_addresses[ip_addresses["family"] == "IPv4"] if not ip_addresses.empty else ip_addresses
+    # plain Python over the few rows (see values()); the same picks as pandas' filters and sort_values
+    a = columns(ip_addresses, ("family", "address", "adapter", "if_index", "order"))
+    v4 = [i for i, f in enumerate(a["family"]) if f == "IPv4"]
     if imds_private_ip:
         out.update(ip=imds_private_ip, basis="IMDS: first NIC's first private IP")
-        hit = v4[v4["address"] == imds_private_ip] if not v4.empty else v4
-        if not hit.empty:
-            out["adapter"] = hit["adapter"].iloc[0]
-            out["if_index"] = None if pd.isna(hit["if_index"].iloc[0]) else int(hit["if_index"].iloc[0])
+        hit = [i for i in v4 if a["address"][i] == imds_private_ip]
+        if hit:
+            out["adapter"] = a["adapter"][hit[0]]
+            out["if_index"] = None if isna(a["if_index"][hit[0]]) else int(a["if_index"][hit[0]])
         return out
     if adapters.empty:
         return out
-    with_gw = adapters[adapters["default_gateways"].notna()]
-    pick = with_gw.iloc[0] if not with_gw.empty else adapters.iloc[0]
-    addrs = v4[v4["adapter"] == pick["adapter"]].sort_values("order") if not v4.empty else v4
-    out.update(adapter=pick["adapter"], ip=None if addrs.empty else addrs["address"].iloc[0],
-               basis="ipconfig: first adapter with a default gateway" if not with_gw.empty
+    names = values(adapters["adapter"])
+    with_gw = [i for i, g in enumerate(values(adapters["default_gateways"])) if not isna(g)]
+    pick = names[with_gw[0] if with_gw else 0]
+    mine = by_order([i for i in v4 if a["adapter"][i] == pick], a["order"])
+    out.update(adapter=pick, ip=a["address"][mine[0]] if mine else None,
+               basis="ipconfig: first adapter with a default gateway" if with_gw
                else "ipconfig: first adapter (none has a gateway)")
-    if not addrs.empty and not pd.isna(addrs["if_index"].iloc[0]):
-        out["if_index"] = int(addrs["if_index"].iloc[0])
+    if mine and not isna(a["if_index"][mine[0]]):
+        out["if_index"] = int(a["if_index"][mine[0]])
     return out
+
+
+def by_order(positions: list[int], order: list) -> list[int]:
+    """``positions`` sorted by ``order`` (stable; an order not read last), as ``sort_values("order")`` sorts them."""
+    return sorted(positions, key=lambda i: (isna(order[i]), 0 if isna(order[i]) else order[i]))
 
 
 def source_address_for(ip_addresses: pd.DataFrame, primary: dict) -> dict | None:
@@ -109,16 +172,19 @@ def source_address_for(ip_addresses: pd.DataFrame, primary: dict) -> dict | None
     """
     if ip_addresses.empty or not primary.get("adapter"):
         return None
-    rows = ip_addresses[(ip_addresses["adapter"] == primary["adapter"]) & (ip_addresses["family"] == "IPv4")]
-    if (rows["origin"] == "get_netipaddress").any():  # one source: Get-NetIPAddress knows SkipAsSource
-        rows = rows[rows["origin"] == "get_netipaddress"]
+    # plain Python over the few rows (see values()); the same picks as pandas' filters and sort_values
+    a = columns(ip_addresses, ("adapter", "family", "origin", "order", "skip_as_source", "address"))
+    rows = [i for i, (ad, f) in enumerate(zip(a["adapter"], a["family"], strict=True))
+            if ad == primary["adapter"] and f == "IPv4"]
+    if any(a["origin"][i] == "get_netipaddress" for i in rows):  # one source: Get-NetIPAddress knows SkipAsSource
+        rows = [i for i in rows if a["origin"][i] == "get_netipaddress"]
     if len(rows) < 2:
         return None
-    rows = rows.sort_values("order")
-    eligible = rows[~rows["skip_as_source"].fillna(False).astype(bool).to_numpy()]
-    if eligible.empty:
+    rows = by_order(rows, a["order"])
+    eligible = [i for i in rows if isna(a["skip_as_source"][i]) or not a["skip_as_source"][i]]
+    if not eligible:
         return None
-    chosen = eligible["address"].iloc[0]
+    chosen = a["address"][eligible[0]]
     skipped = len(rows) - len(eligible)
     why = f"first of {len(eligible)} addresses without SkipAsSource" + (f" ({skipped} skipped)" if skipped else "")
     return {"address": chosen, "matches_primary": chosen == primary.get("ip"), "why": why}
@@ -142,9 +208,13 @@ def primary_nic(frame) -> dict:
     imds = frame("imds_network")
     ip = None
     if not imds.empty:
-        first = imds.sort_values(["nic_index", "ip_index"]).head(1)
-        ip = as_ip(first["private_ip"].iloc[0])
-        if len(imds) > 1 and first[["nic_index", "ip_index"]].isna().any(axis=None):
+        c = columns(imds, ("nic_index", "ip_index", "private_ip"))
+        nic, idx = c["nic_index"], c["ip_index"]
+        # the first row by (nic_index, ip_index), an index not read last: sort_values(...).head(1), in plain Python
+        first = min(range(len(imds)), key=lambda i: (isna(nic[i]), 0 if isna(nic[i]) else nic[i],
+                                                     isna(idx[i]), 0 if isna(idx[i]) else idx[i]))
+        ip = as_ip(c["private_ip"][first])
+        if len(imds) > 1 and (isna(nic[first]) or isna(idx[first])):
             ip = None  # which NIC and IP come first is not known
     primary = primary_interface(frame("adapters"), frame("ip_addresses"), imds_private_ip=ip)
     if primary.get("ip") is not None and as_ip(primary["ip"]) is None:

@@ -42,10 +42,12 @@ def _has_nic(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 
 def hci_imds_nic(ctx: Context) -> Iterable[Finding]:
     http = ctx.frame("http_probes")
-    attested = http[http["path"].fillna("").str.split("?").str[0].str.contains(ATTESTED_PATH, regex=True)
-                    .to_numpy(dtype=bool)] if not http.empty else http
-    if attested.empty:
+    # the attested-data requests (the path before any query); a few rows: plain Python, not pandas' str methods
+    paths = routing.values(http["path"]) if not http.empty else []
+    hits = [i for i, path in enumerate(paths) if isinstance(path, str) and ATTESTED_PATH.search(path.split("?")[0])]
+    if not hits:
         return []
+    attested = http.take(hits)
     adapters = _has_nic(ctx.frame("adapters"), "adapter", "description")
     addrs = _has_nic(ctx.frame("ip_addresses"), "adapter")
     ifaces = _has_nic(ctx.frame("interfaces"), "description")

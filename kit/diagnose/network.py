@@ -7,6 +7,7 @@ when there are no probes, and every finding says which evidence decided it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -15,6 +16,8 @@ import pandas as pd
 
 from ..catalog import signature_pattern
 from ..derive.connectivity import LOG_FAILURES  # failing to reach each endpoint (shared with the connectivity plot)
+from ..derive.filters import ROW_BY_ROW_MAX, release_unused
+from ..derive.routes import columns, isna, values
 from ..net import ENDPOINT_NAMES, HOSTGAPLUGIN_PORT, IMDS_IP, WIRESERVER_IP, WIRESERVER_PORT
 from ._util import clip, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
 from .engine import Context
@@ -40,9 +43,51 @@ def _agent_logs(ctx: Context) -> pd.DataFrame:
     return ctx.frame("agent_log")
 
 
-def _probe_rows(ctx: Context, endpoint: str) -> pd.DataFrame:
-    tcp = ctx.frame("tcp_probes")
-    return tcp[(tcp["endpoint"] == endpoint).to_numpy(dtype=bool)] if not tcp.empty else tcp
+class _Probes:
+    """A probe frame's columns the rules read, once per run as lists (:func:`kit.derive.routes.values`): the probe
+    frames have a few rows, where picking positions in plain Python is several times cheaper than a pandas filter;
+    a frame of the rows is taken only for a finding's evidence or a "cannot tell" note."""
+
+    def __init__(self, df: pd.DataFrame, names: tuple[str, ...]) -> None:
+        self.frame = df
+        self.cols = columns(df, names)
+
+    def where(self, column: str, *words: str) -> list[int]:
+        """Positions of the rows whose ``column`` is one of ``words`` (NA is none)."""
+        return [i for i, v in enumerate(self.cols[column]) if v in words]
+
+    def take(self, rows: list[int]) -> pd.DataFrame:
+        return self.frame.take(rows) if rows else self.none
+
+    @functools.cached_property
+    def none(self) -> pd.DataFrame:
+        """The frame's columns with no row (made once: taking no row still costs as much as taking some)."""
+        return self.frame.iloc[:0]
+
+
+def _tcp(ctx: Context) -> _Probes:
+    return ctx.memo("network.tcp", lambda: _Probes(ctx.frame("tcp_probes"),  # type: ignore[return-value]
+                                                   ("endpoint", "ok", "outcome", "target", "port")))
+
+
+def _http(ctx: Context) -> _Probes:
+    return ctx.memo("network.http", lambda: _Probes(ctx.frame("http_probes"),  # type: ignore[return-value]
+                                                    ("endpoint", "outcome", "status")))
+
+
+def _proxy_answered(ctx: Context, log_hits: pd.DataFrame | None = None) -> bool:
+    """Whether an agent-log record shows a proxy's answer: asked by two rules, the log is scanned once per run
+    (``log_hits``: the records, when the caller selected them already). Only the answer is kept, not the records."""
+    return ctx.memo("network.proxy_answered",  # type: ignore[return-value]
+                    lambda: not (match(_agent_logs(ctx), PROXY_ANSWER) if log_hits is None else log_hits).empty)
+
+
+def _released(log_hits: pd.DataFrame) -> None:
+    """After many records were selected from a large agent log: hand the memory they used back to the system
+    (:func:`kit.derive.filters.release_unused`; the reachability rules' own log scans used to do it, before their
+    probes decided without the log)."""
+    if len(log_hits) > ROW_BY_ROW_MAX:
+        release_unused()
 
 
 def _probe_evidence(rows: pd.DataFrame) -> list[Evidence]:
@@ -50,40 +95,43 @@ def _probe_evidence(rows: pd.DataFrame) -> list[Evidence]:
                           ts="time")
 
 
-def _unattributed(ctx: Context) -> pd.DataFrame:
+def _unattributed(tcp: _Probes) -> list[int]:
     """TCP probes whose endpoint was not read: any of them may be a probe of any endpoint."""
-    tcp = ctx.frame("tcp_probes")
-    return keep(tcp, is_unknown(tcp["endpoint"], ENDPOINT_NAMES)) if not tcp.empty else tcp
+    if tcp.frame.empty or set(tcp.cols["endpoint"]) <= set(ENDPOINT_NAMES):  # every endpoint a known word
+        return []
+    return np.flatnonzero(is_unknown(tcp.frame["endpoint"], ENDPOINT_NAMES)).tolist()
 
 
-def _split_ok(probes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """(probes whose result was read, their ``ok`` as bool, probes whose result was not read)."""
-    if probes.empty:
-        return probes, pd.Series(dtype=bool), probes
-    unread = is_unknown(probes["ok"])
-    known = probes[~unread]
-    return known, known["ok"].astype(bool), probes[unread]
+def _split_ok(tcp: _Probes, rows: list[int]) -> tuple[list[int], list[bool], list[int]]:
+    """(the probes of ``rows`` whose result was read, their ``ok``, the probes whose result was not read)."""
+    ok = tcp.cols["ok"]
+    known = [i for i in rows if not isna(ok[i])]  # ok is a boolean column: not read is NA
+    return known, [bool(ok[i]) for i in known], [i for i in rows if isna(ok[i])]
 
 
 def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
-    all_probes = _probe_rows(ctx, endpoint)
-    unattributed = _unattributed(ctx)
-    log_hits = match(_agent_logs(ctx), LOG_FAILURES[endpoint])
+    tcp = _tcp(ctx)
+    all_probes = tcp.where("endpoint", endpoint)
+    unattributed = _unattributed(tcp)
     label = ENDPOINT_LABEL[endpoint]
-    if not all_probes.empty or not unattributed.empty:
+    if all_probes or unattributed:
         # Probes decide; a probe whose result or endpoint was not read decides nothing (and keeps the log out of it).
-        probes, ok, unread = _split_ok(all_probes)
-        unknown = missing_in(unread, "ok") + missing_in(unattributed, "endpoint")
-        if ok.any():
-            if not ok.all():
+        known, ok, unread = _split_ok(tcp, all_probes)
+        unknown = (missing_in(tcp.take(unread), "ok") if unread else []) + \
+            (missing_in(tcp.take(unattributed), "endpoint") if unattributed else [])
+        if any(ok):
+            if not all(ok):
+                failed = [i for i, o in zip(known, ok, strict=True) if not o]
                 return [ctx.finding(CODE[endpoint],
-                                    f"{label} is intermittent: {int((~ok).sum())} of {len(probes)} TCP probes from "
+                                    f"{label} is intermittent: {len(failed)} of {len(known)} TCP probes from "
                                     "the VM failed (decided by the collector's probes).",
-                                    _probe_evidence(probes[~ok.to_numpy()]), severity="warning")]
+                                    _probe_evidence(tcp.take(failed)), severity="warning")]
             return [ctx.not_checked(f"whether every probe of {label} succeeded", "; ".join(unknown))] if unknown \
                 else []
-        if probes.empty or unknown:
+        if not known or unknown:
             return [ctx.not_checked(f"reachability of {label}", "; ".join(unknown))]
+        probes = tcp.take(known)
+        log_hits = match(_agent_logs(ctx), LOG_FAILURES[endpoint])
         errors = clip("; ".join(sorted({str(e) for e in probes["error"].dropna()})), 300)
         log_part = (f" The agent log agrees: {len(log_hits)} connection failures, the last at "
                     f"{fmt_ts(log_hits['ts'].max())}." if not log_hits.empty else "")
@@ -92,6 +140,7 @@ def _unreachable(ctx: Context, endpoint: str) -> list[Finding]:
                             f"({errors or 'no error text'}); decided by the collector's probes.{log_part}",
                             _probe_evidence(probes) + log_evidence(log_hits, "agent_log", limit=4),
                             explains=log_hits)]
+    log_hits = match(_agent_logs(ctx), LOG_FAILURES[endpoint])
     if not log_hits.empty:
         return [ctx.finding(CODE[endpoint],
                             f"The agent log shows {len(log_hits)} failures to reach {label}, from "
@@ -119,7 +168,7 @@ def _firewall_unread(ctx: Context) -> str | None:
     if not ctx.has("netsh_firewall"):
         return "no commands/firewall_rules.json (or netsh advfirewall rule text) in the bundle"
     iss = ctx.bundle.issues
-    foreign = iss[((iss["parser"] == "netsh_firewall") & (iss["kind"] == "unknown-label")).to_numpy(dtype=bool)]
+    foreign = keep(iss, (iss["parser"] == "netsh_firewall") & (iss["kind"] == "unknown-label"))
     if foreign.empty:
         return None
     return (f"the netsh advfirewall text {foreign['source'].iloc[0]} uses labels the kit does not know (a "
@@ -137,10 +186,10 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
 
         for port in (WIRESERVER_PORT, HOSTGAPLUGIN_PORT):
             hit = blocking_rules(rules, WIRESERVER_IP, port)
-            unread = {c: hit[is_unknown(hit[c])] for c in ("enabled", "direction", "action")} if not hit.empty else {}
-            if any(not u.empty for u in unread.values()):  # blocking_rules reads a missing value as "any"
-                unknown_rules += [m for c, u in unread.items() for m in missing_in(u, c)]
-                hit = hit[~np.logical_or.reduce([is_unknown(hit[c]) for c in unread])]
+            unread = {c: is_unknown(hit[c]) for c in ("enabled", "direction", "action")} if not hit.empty else {}
+            if any(u.any() for u in unread.values()):  # blocking_rules reads a missing value as "any"
+                unknown_rules += [m for c, u in unread.items() for m in missing_in(keep(hit, u), c)]
+                hit = hit[~np.logical_or.reduce(list(unread.values()))]
             if not hit.empty:
                 ports.add(port)
                 rule_names += [str(n) for n in hit["display_name"].fillna(hit["name"])]
@@ -150,16 +199,15 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     log_hits = match(_agent_logs(ctx), FORBIDDEN)
     for t in log_hits["text"]:
         ports |= {int(p) for p in re.findall(FORBIDDEN, t)}
-    probes = ctx.frame("tcp_probes")
-    forbidden = probes[(probes["outcome"] == "forbidden").to_numpy(dtype=bool)] if not probes.empty else probes
-    forbidden = forbidden[forbidden["target"] == WIRESERVER_IP] if not forbidden.empty else forbidden
-    ports |= {int(p) for p in forbidden["port"].dropna()}
+    probes = _tcp(ctx)
+    forbidden = probes.take([i for i in probes.where("outcome", "forbidden")
+                             if probes.cols["target"][i] == WIRESERVER_IP])
+    ports |= {int(p) for p in forbidden["port"].dropna()} if not forbidden.empty else set()
     if not (evidence or not log_hits.empty or not forbidden.empty):
         if unknown_rules:
             return [ctx.not_checked("whether a firewall rule blocks 168.63.129.16",
                                     "; ".join(dict.fromkeys(unknown_rules)))]
-        unread = _firewall_unread(ctx)
-        if rules.empty and unread and log_hits.empty:
+        if rules.empty and log_hits.empty and (unread := _firewall_unread(ctx)):
             return [ctx.not_checked("guest firewall rules for 168.63.129.16", unread)]
         return []
     how = []
@@ -170,11 +218,13 @@ def guest_firewall(ctx: Context) -> Iterable[Finding]:
     if not forbidden.empty:
         how.append(f"{len(forbidden)} probes refused locally")
     port_txt = " and ".join(str(p) for p in sorted(ports)) or "?"
-    return [ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
+    found = ctx.finding("GUEST_FIREWALL_BLOCKS_WIRESERVER",
                         f"Outbound traffic to {WIRESERVER_IP} port {port_txt} is blocked inside the guest "
                         f"({'; '.join(how)}).",
                         evidence + log_evidence(log_hits, "agent_log", limit=4) + _probe_evidence(forbidden),
-                        explains=log_hits)]
+                        explains=log_hits)
+    _released(log_hits)
+    return [found]
 
 
 def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
@@ -183,9 +233,12 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
     unknown_bypass: list[str] = []
     proxy = ctx.frame("proxy")
     if not proxy.empty:
-        unknown_bypass += missing_in(proxy[is_unknown(proxy["direct"])], "direct")
-        p = proxy[~proxy["direct"].fillna(True).astype(bool).to_numpy()]
-        for r in p.itertuples(index=False):
+        direct = values(proxy["direct"])  # a row or two: read as a list, frames taken only of the rows that matter
+        unread = [i for i, d in enumerate(direct) if isna(d)]  # a boolean column: not read is NA
+        unknown_bypass += missing_in(proxy.take(unread), "direct") if unread else []
+        via_proxy = [i for i, d in enumerate(direct) if not isna(d) and not d]  # NA: direct
+        p = proxy.take(via_proxy) if via_proxy else None  # (a frame of no row costs as much as one of many)
+        for r in p.itertuples(index=False) if p is not None else ():
             pairs = (("168.63.129.16", r.bypasses_wireserver, "bypasses_wireserver"),
                      ("169.254.169.254", r.bypasses_imds, "bypasses_imds"))
             unknown_bypass += [f"{r.source}: {col} unknown" for _, ok, col in pairs if pd.isna(ok)]
@@ -195,11 +248,12 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
                                f"(bypass list: {r.bypass if isinstance(r.bypass, str) else 'none'})")
                 evidence += frame_evidence(p, "proxy", ["scope", "proxy_server", "bypass"])
     log_hits = match(_agent_logs(ctx), PROXY_ANSWER)
+    _proxy_answered(ctx, log_hits)
     if not log_hits.empty:
         reasons.append(f"{len(log_hits)} agent log records show a proxy's answer (e.g. 502 'cannotconnect')")
         evidence += log_evidence(log_hits, "agent_log", limit=6)
-    http = ctx.frame("http_probes")
-    answered = http[(http["outcome"] == "proxy-answer").to_numpy(dtype=bool)] if not http.empty else http
+    http = _http(ctx)
+    answered = http.take(http.where("outcome", "proxy-answer"))
     if not answered.empty:
         reasons.append(f"{len(answered)} HTTP probes were answered by a proxy")
         evidence += frame_evidence(answered, "http_probes", ["url", "status", "detail", "error"], ts="time")
@@ -211,34 +265,39 @@ def proxy_intercepts(ctx: Context) -> Iterable[Finding]:
             return [ctx.not_checked("WinHTTP proxy settings", "no commands/netsh_winhttp_proxy.txt in the bundle")]
         return []
     config_only = log_hits.empty and answered.empty
-    return [ctx.finding("PROXY_INTERCEPTS_AGENT_TRAFFIC",
+    found = ctx.finding("PROXY_INTERCEPTS_AGENT_TRAFFIC",
                         "Agent traffic to the platform goes through a proxy: " + "; ".join(reasons) + "." +
                         (" No failure was seen yet, so this is a risk rather than a confirmed cause." if config_only
                          else ""),
-                        evidence, severity="warning" if config_only else None, explains=log_hits)]
+                        evidence, severity="warning" if config_only else None, explains=log_hits)
+    _released(log_hits)
+    return [found]
 
 
 def imds(ctx: Context) -> Iterable[Finding]:
-    http = ctx.frame("http_probes")
-    rows = http[(http["endpoint"] == "imds").to_numpy(dtype=bool)] if not http.empty else http
-    tcp, tcp_ok, tcp_unread = _split_ok(_probe_rows(ctx, "imds"))
+    http, probes = _http(ctx), _tcp(ctx)
+    rows = http.where("endpoint", "imds")  # positions; frames of them are taken for findings only
+    known, tcp_ok, tcp_unread = _split_ok(probes, probes.where("endpoint", "imds"))
     out: list[Finding] = []
-    if rows.empty and tcp.empty and not tcp_unread.empty:
-        return [ctx.not_checked("IMDS reachability", "; ".join(missing_in(tcp_unread, "ok")))]
-    if rows.empty and tcp.empty:
+    if not rows and not known and tcp_unread:
+        return [ctx.not_checked("IMDS reachability", "; ".join(missing_in(probes.take(tcp_unread), "ok")))]
+    if not rows and not known:
         return [ctx.not_checked("IMDS reachability", "no probes/imds_*.json or IMDS TCP probe in the bundle")]
     cols = ["url", "status", "outcome", "detail", "error", "elapsed_ms"]
-    no_answer = rows[(rows["outcome"] == "connection-error").to_numpy(dtype=bool)] if not rows.empty else rows
-    tcp_failed_all = not tcp.empty and not tcp_ok.any() and tcp_unread.empty
-    if (not rows.empty and len(no_answer) == len(rows)) or (rows.empty and tcp_failed_all):
-        errs = clip("; ".join(sorted({str(e) for e in pd.concat([no_answer["error"], tcp["error"]]).dropna()})), 300)
+    no_answer = [i for i in rows if http.cols["outcome"][i] == "connection-error"]
+    tcp_failed_all = bool(known) and not any(tcp_ok) and not tcp_unread
+    if (rows and len(no_answer) == len(rows)) or (not rows and tcp_failed_all):
+        failed, tcp = http.take(no_answer), probes.take(known)
+        errs = clip("; ".join(sorted({str(e) for e in [*values(failed["error"]), *values(tcp["error"])]
+                                      if not isna(e)})), 300)
         out.append(ctx.finding("IMDS_UNREACHABLE",
                                f"No answer from IMDS {IMDS_IP}: {len(no_answer)} HTTP request(s) and "
-                               f"{int((~tcp_ok).sum()) if not tcp.empty else 0} TCP probe(s) from the VM failed "
+                               f"{tcp_ok.count(False)} TCP probe(s) from the VM failed "
                                f"({errs or 'no error text'}).",
-                               frame_evidence(no_answer, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
-    errors = rows[rows["outcome"].isin(["http-error", "throttled"]).to_numpy(dtype=bool)] if not rows.empty else rows
-    if not errors.empty:
+                               frame_evidence(failed, "http_probes", cols, ts="time") + _probe_evidence(tcp)))
+    error_rows = [i for i in rows if http.cols["outcome"][i] in ("http-error", "throttled")]
+    if error_rows:
+        errors = http.take(error_rows)
         desc = "; ".join(("an unknown status" if pd.isna(s) else f"{int(s)}") + f" on {p}"
                          + (f" ({d})" if isinstance(d, str) else "")
                          for s, p, d in zip(errors["status"], errors["path"], errors["detail"], strict=True))
@@ -287,14 +346,14 @@ def imds_explain(status: object, body: object, headers: object) -> str:
 
 
 def wireserver_service_error(ctx: Context) -> Iterable[Finding]:
-    http = ctx.frame("http_probes")
-    rows = http[((http["endpoint"] == "wireserver") & (http["outcome"] == "http-error") &
-                 http["status"].isin([500, 503])).to_numpy(dtype=bool)] if not http.empty else http
-    log_hits = match(_agent_logs(ctx), WS_SERVICE_ERROR)
     proxy = ctx.frame("proxy")
-    proxied = not proxy.empty and not proxy["direct"].fillna(True).astype(bool).all()
-    if proxied or match(_agent_logs(ctx), PROXY_ANSWER).shape[0]:
+    proxied = not proxy.empty and not all(isna(d) or d for d in values(proxy["direct"]))  # NA: direct
+    if proxied or _proxy_answered(ctx):
         return []  # a proxy (e.g. Squid) answers 503 too: PROXY_INTERCEPTS_AGENT_TRAFFIC covers it
+    http = _http(ctx)
+    rows = http.take([i for i in http.where("endpoint", "wireserver") if http.cols["outcome"][i] == "http-error"
+                      and not isna(http.cols["status"][i]) and http.cols["status"][i] in (500, 503)])
+    log_hits = match(_agent_logs(ctx), WS_SERVICE_ERROR)
     if rows.empty and log_hits.empty:
         return []
     unknown = missing_in(proxy[is_unknown(proxy["direct"])], "direct") if not proxy.empty else []

@@ -55,16 +55,35 @@ def _describe(route: pd.Series) -> str:
     return out
 
 
-def _route_ev(route: pd.Series, why: str = "") -> Evidence:
-    ev = frame_evidence(pd.DataFrame([route]), "routes", ROUTE_COLS)[0]
+def _routes_ev(rows: pd.DataFrame, whys: list[str]) -> list[Evidence]:
+    """Rows of ``routes`` as evidence, each with ``why`` it is cited (one frame_evidence call over the rows' own
+    frame: the same text as a frame built of each row, without building it)."""
+    return [_why(ev, why) for ev, why in zip(frame_evidence(rows, "routes", ROUTE_COLS, limit=len(rows)), whys,
+                                              strict=True)]
+
+
+def _why(ev: Evidence, why: str) -> Evidence:
     return Evidence(artifact="routes", text=(why + ": " if why else "") + ev.text, source=ev.source, line=ev.line)
 
 
 def _effective(ctx: Context) -> dict[str, dict]:
-    """The ``effective_routes`` frame (kit.derive.effective) by target name, with the route row itself."""
+    """The ``effective_routes`` frame (kit.derive.effective) by target name, with the route row itself; built once
+    per run (two rules read it)."""
+    return ctx.memo("routes.effective", lambda: _build_effective(ctx))  # type: ignore[return-value]
+
+
+_EFFECTIVE_READ = ("target_name", "route_row", "unread", "primary_ip", "primary_adapter", "primary_basis",
+                   "leaves_primary")
+
+
+def _build_effective(ctx: Context) -> dict[str, dict]:
     routes = _routes(ctx)
+    eff = ctx.derived("effective_routes")
+    # the columns the rules read, as to_dict("records") gives them, without its cost per cell (two rows)
+    cols = routing.columns(eff, _EFFECTIVE_READ)
     out = {}
-    for r in ctx.derived("effective_routes").to_dict("records"):
+    for i in range(len(eff)):
+        r = {c: cols[c][i] for c in _EFFECTIVE_READ}
         r["route"] = None if pd.isna(r["route_row"]) else routes.loc[int(r["route_row"])]
         out[str(r["target_name"])] = r
     return out
@@ -98,14 +117,14 @@ def effective_routes(ctx: Context) -> Iterable[Finding]:
                 f"longest prefix, so they never reach the gateway"
                 + (f"; the primary NIC is {primary['adapter']} ({primary['ip']})" if primary.get("ip") else "")
                 + ".",
-                [_route_ev(eff, "effective route"), *_ranked_ev(routes, target)]))
+                [_effective_ev(routes, row, "effective route"), *_ranked_ev(routes, target)]))
             continue
         if not pd.isna(row["leaves_primary"]) and not row["leaves_primary"]:  # decided, and another NIC
             out.append(ctx.finding(
                 WRONG_IF[name],
                 f"The effective route to {target} is {_describe(eff)}, not the primary NIC "
                 f"{primary.get('adapter') or ''} ({primary.get('ip')}; {primary.get('basis')}).",
-                [_route_ev(eff, "effective route"), *_ranked_ev(routes, target)]))
+                [_effective_ev(routes, row, "effective route"), *_ranked_ev(routes, target)]))
     if missing:
         out.append(ctx.finding(
             "NO_ROUTE_TO_PLATFORM",
@@ -115,34 +134,43 @@ def effective_routes(ctx: Context) -> Iterable[Finding]:
 
 
 def _ranked_ev(routes: pd.DataFrame, target: str, limit: int = 4) -> list[Evidence]:
-    cand = routing.candidate_routes(routes, target)
-    return [_route_ev(r, f"candidate #{int(r['rank'])} ({r['why']})") for _, r in cand.head(limit).iterrows()]
+    rows, whys = routing.ranked_routes(routing.RouteTable(routes), target)  # candidate_routes' order, rank and why
+    return _routes_ev(routes.take(rows[:limit]),
+                      [f"candidate #{rank} ({why})" for rank, why in enumerate(whys[:limit], start=1)])
+
+
+def _effective_ev(routes: pd.DataFrame, row: dict, why: str) -> Evidence:
+    """The effective route of an ``effective_routes`` row (see :func:`_effective`) as evidence."""
+    return _routes_ev(routes.loc[[int(row["route_row"])]], [why])[0]
 
 
 def persistent_override(ctx: Context) -> Iterable[Finding]:
     routes = _routes(ctx)
     if routes.empty:
         return []
-    persistent = routes[routes["persistent"].fillna(False).astype(bool).to_numpy()]
-    if persistent.empty:
+    is_persistent = routes["persistent"].fillna(False).astype(bool).to_numpy().tolist()
+    if not any(is_persistent):
         return []
+    # the table's few dozen rows read as lists (kit.derive.routes.values); frames only of the rows cited
+    destination, gateway = routing.values(routes["destination"]), routing.values(routes["gateway"])
+    persistent = [i for i, p in enumerate(is_persistent) if p]
     reasons, ev = [], []
     effective = _effective(ctx)
     for name, target in TARGETS.items():
         eff = effective[name]["route"] if not isinstance(effective[name]["unread"], str) else None
         if eff is None:
             continue
-        same = persistent[(persistent["destination"] == eff["destination"]) &
-                          (persistent["gateway"].fillna("") == (eff["gateway"] if isinstance(eff["gateway"], str)
-                                                               else ""))]
-        if not same.empty:
+        eff_gateway = eff["gateway"] if isinstance(eff["gateway"], str) else ""
+        same = [i for i in persistent if destination[i] == eff["destination"]
+                and (gateway[i] if isinstance(gateway[i], str) else "") == eff_gateway]
+        if same:
             kind = "default route" if str(eff["destination"]).endswith("/0") else "route"
             reasons.append(f"traffic to {target} follows the persistent {kind} {_describe(eff)}")
-            ev += [_route_ev(eff, f"effective route to {target}")]
-            ev += frame_evidence(same, "routes", ROUTE_COLS, limit=2)
-    host_routes = routes[routes["destination"].isin([f"{WIRESERVER_IP}/32", f"{IMDS_IP}/32"]) &
-                         ~routes["persistent"].fillna(False).astype(bool)]
-    if reasons and host_routes.empty:
+            ev += [_effective_ev(routes, effective[name], f"effective route to {target}")]
+            ev += frame_evidence(routes.take(same[:2]), "routes", ROUTE_COLS, limit=2)
+    host = (f"{WIRESERVER_IP}/32", f"{IMDS_IP}/32")
+    has_host_routes = any(d in host and not p for d, p in zip(destination, is_persistent, strict=True))
+    if reasons and not has_host_routes:
         reasons.append("the DHCP host routes for 168.63.129.16/32 and 169.254.169.254/32 are absent")
     if not reasons:
         return []
@@ -157,6 +185,9 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
     primary = _primary(ctx)
     if not primary.get("ip") or primary.get("adapter") is None:
         return []
+    choice = routing.source_address_for(addrs, primary)
+    if choice is None or choice.get("matches_primary", True):
+        return []
     # Every address of the primary adapter takes part in the choice: one whose adapter, family, address, origin,
     # order or SkipAsSource was not read may be the one Windows picks.
     unread = missing_in(addrs[is_unknown(addrs["adapter"])], "adapter")
@@ -169,9 +200,6 @@ def multi_ip_primary(ctx: Context) -> Iterable[Finding]:
         unread += missing_in(mine[mine["order"].isna().to_numpy()], "order")
         netip = mine[(mine["origin"] == "get_netipaddress").to_numpy(dtype=bool)]
         unread += missing_in(netip[netip["skip_as_source"].isna().to_numpy()], "skip_as_source")
-    choice = routing.source_address_for(addrs, primary)
-    if choice is None or choice.get("matches_primary", True):
-        return []
     if unread:
         return [ctx.not_checked(f"which address {primary['adapter']} uses as source", "; ".join(unread))]
     rows = addrs[(addrs["adapter"] == primary["adapter"]) & (addrs["family"] == "IPv4")]
