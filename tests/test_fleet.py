@@ -143,12 +143,13 @@ def test_broken_zips_among_good_ones_cost_only_themselves(tmp_path: Path) -> Non
     (src / "truncated.zip").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (src / "empty-folder").mkdir()
     s = fleet.run([src], tmp_path / "out", workers=2, html=False)
-    assert (s.total, s.done, s.failed) == (5, 5, 3)
+    assert (s.total, s.done, s.failed) == (5, 5, 2)
     b = fleet.load(tmp_path / "out").bundles.set_index("vm")
     assert str(b["files"].dtype) == "Int64" and b.loc["broken", "files"] is pd.NA  # not float with NaN
     assert b.loc[["build-agent-03", "web-01"], "ok"].all()
     assert b.loc["broken", "error_kind"] == "unsafe-archive" and "broken.zip" in b.loc["broken", "error"]
-    assert b.loc["truncated", "error_kind"] == "unsafe-archive"
+    # a zip cut in half is read as far as it goes (its members from their local headers), its damage counted
+    assert b.loc["truncated", "ok"] and b.loc["truncated", "issues"] >= 1 and pd.isna(b.loc["truncated", "error_kind"])
     assert b.loc["empty-folder", "error_kind"] == "not-a-bundle" and "no files at all" in b.loc["empty-folder", "error"]
     assert set(b["error_kind"].dropna()) <= set(fleet.ERROR_KINDS)
 
