@@ -25,6 +25,7 @@ from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
 from ._logcore import (
     ISO,
     MDY,
+    NAT,
     ByteLines,
     byte_lines,
     byte_rows,
@@ -93,17 +94,19 @@ _UPPER[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = True
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[np.frombuffer(b" \t\x0b\x0c", dtype=np.uint8)] = True
 
-#: The agent's three exact layouts after ``[tid] `` (formats doc §12 A, B, C): byte position -> required byte
-#: (``d`` any digit), the time stamp's (offset, length) and where the level tag's ``[`` is.
+#: The agent's three exact layouts (formats doc §12 A, B, C) from the line's first byte: literal bytes, ``d`` a
+#: digit (a thread id's hex letters are rare and handled apart), ending with the level tag's ``[``; then where the
+#: time stamp is (offset, length) and, for each field of :func:`civil_ns`, where its digits are in the stamp.
 _LAYOUTS = {
-    # [00000011] [12/11/2018 06:27:55.66] [WARN]  msg
-    "mdy-hundredths": ("[dd/dd/dddd dd:dd:dd.dd] [", 12, 22),
-    # [00000018] 2021-01-12T16:35:45Z [INFO]  msg
-    "iso-seconds-z": ("dddd-dd-ddTdd:dd:ddZ [", 11, 20),
     # [00000004] 2024-04-17T07:19:26.812Z [ERROR] msg
-    "iso-millis-z": ("dddd-dd-ddTdd:dd:dd.dddZ [", 11, 24),
+    "iso-millis-z": ("[dddddddd] dddd-dd-ddTdd:dd:dd.dddZ [", 11, 24, (0, 5, 8, 11, 14, 17, 20), 1_000_000),
+    # [00000018] 2021-01-12T16:35:45Z [INFO]  msg
+    "iso-seconds-z": ("[dddddddd] dddd-dd-ddTdd:dd:ddZ [", 11, 20, (0, 5, 8, 11, 14, 17, 0), 0),
+    # [00000011] [12/11/2018 06:27:55.66] [WARN]  msg
+    "mdy-hundredths": ("[dddddddd] [dd/dd/dddd dd:dd:dd.dd] [", 12, 22, (6, 0, 3, 11, 14, 17, 20), 10_000_000),
 }
-_BLOCK = 1 << 15  # lines per block of the vectorised head check
+_ROW = 48  # bytes of each candidate line looked at: the longest layout and an 8-letter level tag fit
+_BLOCK = 1 << 14  # candidate lines per block of the vectorised head check (temporaries stay small)
 _BIG = 1 << 23  # bytes: from this size on, parse() gives the heap its temporaries used back to the system
 STYLES = ("mdy-hundredths", "iso-seconds-z", "iso-millis-z", "scrubbed")
 _MDY, _ISO_S, _ISO_MS, _PII, _BAD = 0, 1, 2, 3, 4
@@ -113,6 +116,107 @@ _CHECK_ORDER = (_ISO_MS, _ISO_S, _MDY)
 
 def _byte_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return buf[np.minimum(pos, len(buf) - 1)]
+
+
+# -- the exact layouts, checked eight bytes at a time ------------------------------------------------------------
+#
+# A candidate line's first 48 bytes are copied into a row and read as six little-endian 64-bit words (kept word
+# by word: ``words[j]`` holds word j of every row, so each operation runs along one contiguous array); a template
+# becomes per-word masks, and a row is checked with a handful of word operations instead of one per byte:
+# literal bytes must be equal (``w & lit_mask == lit``); a digit is a byte 0x30-0x39, i.e. high nibble 3 (part
+# of the same masked compare) and low nibble <= 9, which is "adding 6 leaves the high nibble 3". A byte that is
+# not a digit can carry out of its lane in that addition, but its row fails the compare anyway.
+_H8 = 0x8080808080808080
+
+
+def _template(shape: str) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    lit_mask, lit, six, nib = (np.zeros(_ROW, dtype=np.uint8) for _ in range(4))
+    for i, ch in enumerate(shape):
+        if ch == "d":
+            lit_mask[i], lit[i], six[i], nib[i] = 0xF0, 0x30, 0x06, 0xF0
+        else:
+            lit_mask[i], lit[i] = 0xFF, ord(ch)
+    n = -(-len(shape) // 8)  # words the template touches
+    return (n, *(a.view("<u8")[:n, None] for a in (lit_mask, lit, six, nib)))  # type: ignore[return-value]
+
+
+def _fits(words: np.ndarray, template: tuple) -> np.ndarray:
+    """Which rows (``words``: shape (6, rows)) match the template."""
+    n, lit_mask, lit, six, nib = template
+    x = words[:n]
+    wrong = ((x & lit_mask) ^ lit) | (((x + six) & nib) ^ (lit & nib))  # non-zero where a byte does not fit
+    return np.bitwise_or.reduce(wrong, axis=0) == 0
+
+
+def _level_length(x: np.ndarray, ninth: np.ndarray) -> np.ndarray:
+    """Length of the level tag (3 to 8 capitals, then ``]``) at the start of the 8 bytes ``x`` (one word per row,
+    little-endian; ``ninth`` is the byte after them), 0 where there is none."""
+    a = x & 0x7F7F7F7F7F7F7F7F
+    upper = (a + 0x3F3F3F3F3F3F3F3F) & ~(a + 0x2525252525252525) & ~x & _H8  # bit 7 set on bytes "A"-"Z"
+    other = ~upper & _H8
+    caps = np.bitwise_count((other & (~other + 1)) - 1) >> 3  # capitals before the first other byte, 0-8
+    after = np.where(caps < 8, (x >> (np.minimum(caps, 7).astype(np.uint64) * 8)) & 0xFF, ninth)
+    return np.where((caps >= 3) & (after == _RB), caps, 0).astype(np.int8)
+
+
+_TEMPLATES = {code: _template(_LAYOUTS[STYLES[code]][0]) for code in _CHECK_ORDER}
+_AT = np.zeros(3, dtype=np.int32)  # the level tag's first letter, per layout code
+_TS_AT = np.zeros(3, dtype=np.int32)
+_TS_LEN = np.zeros(3, dtype=np.int32)
+for _code in _CHECK_ORDER:
+    _AT[_code] = len(_LAYOUTS[STYLES[_code]][0])
+    _TS_AT[_code], _TS_LEN[_code] = _LAYOUTS[STYLES[_code]][1:3]
+
+
+def _stamp_ns(code: int, stamp: np.ndarray) -> np.ndarray:
+    """Time stamps in layout ``code`` (their bytes, one row each, digits checked) as int64 ns (NaT where the
+    digits do not form a real date and time)."""
+    d = stamp.astype(np.int16) - 48
+    two = d[:, :-1] * 10 + d[:, 1:]  # the two-digit number starting at each position
+    y, mo, day, h, mi, sec, frac = (two[:, at].astype(np.int64) for at in _LAYOUTS[STYLES[code]][3])
+    if code == _ISO_MS:  # three digits of milliseconds
+        frac = frac * 10 + d[:, _LAYOUTS[STYLES[code]][3][6] + 2]
+    return civil_ns(y * 100 + two[:, _LAYOUTS[STYLES[code]][3][0] + 2], mo, day, h, mi, sec,
+                    frac * _LAYOUTS[STYLES[code]][4])[0]
+
+
+def _exact_heads(row: np.ndarray, llen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For candidate rows (n, 48) and their line lengths: the layout code (-1 for none), the level tag's length and
+    the time (int64 ns, NaT when the digits do not form a real date and time)."""
+    n = len(row)
+    words = np.ascontiguousarray(row.view("<u8").T)
+    code = np.full(n, -1, dtype=np.int8)
+    rest = np.arange(n)
+    for c in _CHECK_ORDER:
+        hit = _fits(words[:, rest] if len(rest) < n else words, _TEMPLATES[c])
+        code[rest[hit]] = c
+        rest = rest[~hit]
+        if not len(rest):
+            break
+    if len(rest):  # thread ids with hex letters: as digits in this copy of the bytes, one check fits all
+        tid = row[rest, 1:9]
+        hexy = rest[_HEX[tid].all(axis=1) & ~_DIGIT[tid].all(axis=1)]
+        if len(hexy):
+            row[hexy, 1:9] = ord("0")
+            hex_words = np.ascontiguousarray(row[hexy].view("<u8").T)
+            for c in _CHECK_ORDER:
+                code[hexy[_fits(hex_words, _TEMPLATES[c])]] = c
+    found = np.flatnonzero(code >= 0)
+    lvl_len = np.zeros(n, dtype=np.int8)
+    ns = np.full(n, NAT, dtype=np.int64)
+    if len(found):
+        at = _AT[code[found]]
+        shift = ((at - 32) * 8).astype(np.uint64)  # the level tag starts in word 4 (bytes 32-39)
+        w4, w5 = words[4, found], words[5, found]
+        ll = _level_length((w4 >> shift) | (w5 << (np.uint64(64) - shift)), (w5 >> shift) & 0xFF)
+        ok = (ll > 0) & (at + ll < llen[found])
+        lvl_len[found] = ll
+        code[found[~ok]] = -1
+        for c in _CHECK_ORDER:
+            sel = np.flatnonzero(code == c)
+            if len(sel):
+                ns[sel] = _stamp_ns(c, row[sel, _TS_AT[c]:_TS_AT[c] + _TS_LEN[c]])
+    return code, lvl_len, ns
 
 
 @dataclass
@@ -144,56 +248,23 @@ _HEAD_DTYPES = (np.int64, bool, np.int32, np.int32, np.int8, np.int32, np.int8, 
 def _find_heads(lines: ByteLines) -> _Heads:
     buf, s, e = lines.buf, lines.start, lines.end
     llen = e - s
-    parts: list[tuple[np.ndarray, ...]] = []
     fast = np.zeros(len(s), dtype=bool)
     first = _byte_at(buf, s)
-    # 1. The exact layouts, checked byte by byte at fixed positions on the first 48 bytes of each candidate line,
-    # in blocks of lines (every temporary stays small: peak memory).
+    # 1. The exact layouts, checked on the first 48 bytes of each candidate line, in blocks of lines (every
+    # temporary stays small: peak memory).
     candidates = np.flatnonzero((first == _LB) & (llen >= 36))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for b0 in range(0, len(candidates), _BLOCK):
         cand = candidates[b0:b0 + _BLOCK]
-        row = byte_rows(buf, s[cand], 48)
-        ok_tid = _HEX[row[:, 1:9]].all(axis=1) & (row[:, 9] == _RB) & (row[:, 10] == _SP)
-        cand, row = cand[ok_tid], row[ok_tid]
-        for code in _CHECK_ORDER:
-            shape, ts_at, ts_len = _LAYOUTS[STYLES[code]]
-            tmpl = np.frombuffer(shape.encode(), dtype=np.uint8)
-            digit_cols = np.flatnonzero(tmpl == ord("d"))
-            lit_cols = np.flatnonzero(tmpl != ord("d"))
-            part = row[:, 11:11 + len(shape)]
-            ok = _DIGIT[part[:, digit_cols]].all(axis=1) & (part[:, lit_cols] == tmpl[lit_cols]).all(axis=1)
-            at = 11 + len(shape)  # the level tag's first letter
-            tag = row[:, at:at + 9]
-            # level tag: 3 to 8 capitals, then "]", inside the line
-            lvl_len = np.zeros(len(cand), dtype=np.int64)
-            for k in range(8, 2, -1):
-                lvl_len[tag[:, k] == _RB] = k
-            caps = _UPPER[tag[:, :8]] | (np.arange(8)[None, :] >= lvl_len[:, None])
-            ok &= (lvl_len > 0) & caps.all(axis=1) & (at + lvl_len < llen[cand])
-            rows = cand[ok]
-            if len(rows):
-                d = row[ok][:, ts_at:ts_at + ts_len].astype(np.int64) - 48
-
-                def num(a: int, k: int, d: np.ndarray = d) -> np.ndarray:
-                    out = d[:, a]
-                    for j in range(a + 1, a + k):
-                        out = out * 10 + d[:, j]
-                    return out
-
-                if code == _MDY:  # MM/DD/YYYY HH:MM:SS.ff
-                    ns, _ = civil_ns(num(6, 4), num(0, 2), num(3, 2), num(11, 2), num(14, 2), num(17, 2),
-                                     num(20, 2) * 10_000_000)
-                else:  # YYYY-MM-DDTHH:MM:SS[.fff]Z
-                    frac = num(20, 3) * 1_000_000 if code == _ISO_MS else 0
-                    ns, _ = civil_ns(num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2), frac)
-                k = len(rows)
-                ll = lvl_len[ok]
-                parts.append((rows, np.ones(k, dtype=bool), np.full(k, ts_at, dtype=np.int32),
-                              np.full(k, ts_len, dtype=np.int32), np.full(k, code, dtype=np.int8),
-                              np.full(k, at, dtype=np.int32), ll.astype(np.int8), (at + ll + 1).astype(np.int32), ns,
-                              np.ones(k, dtype=bool)))
-                fast[rows] = True
-            cand, row = cand[~ok], row[~ok]
+        code, lvl_len, ns = _exact_heads(byte_rows(buf, s[cand], _ROW), llen[cand])
+        hit = code >= 0
+        found.append((cand[hit], code[hit], lvl_len[hit], ns[hit]))
+        fast[cand[hit]] = True
+    line, code, lvl_len, ns = (np.concatenate([f[j] for f in found]) if found else np.empty(0, dtype=dt)
+                               for j, dt in enumerate((np.int64, np.int8, np.int8, np.int64)))
+    at = _AT[code]
+    cols = [line, np.ones(len(line), dtype=bool), _TS_AT[code], _TS_LEN[code], code, at, lvl_len,
+            at + lvl_len + 1, ns, np.ones(len(line), dtype=bool)]
     # 2. Every other line that could start a head ("[", a digit or "{"): the general pattern, one call each.
     maybe = np.flatnonzero(~fast & ((first == _LB) | _DIGIT[first] | (first == ord("{"))) & (llen >= 5))
     del fast, first, candidates
@@ -208,23 +279,23 @@ def _find_heads(lines: ByteLines) -> _Heads:
                 malformed.append(i)
             continue
         style, ts_rel, ts_len = -1, 0, 0
-        for code, group in ((_MDY, "mdy"), (_ISO_MS, "iso"), (_PII, "pii"), (_BAD, "bad")):
+        for code_, group in ((_MDY, "mdy"), (_ISO_MS, "iso"), (_PII, "pii"), (_BAD, "bad")):
             if m.start(group) >= 0:
                 a, b = m.span(group)
-                if code == _BAD:
+                if code_ == _BAD:
                     a, b = a + 1, b - 1  # the brackets are not part of the stamp
-                if code == _ISO_MS and b"." not in m.group(group):
-                    code = _ISO_S
-                style, ts_rel, ts_len = code, a - start, b - a
+                if code_ == _ISO_MS and b"." not in m.group(group):
+                    code_ = _ISO_S
+                style, ts_rel, ts_len = code_, a - start, b - a
         slow.append((i, m.start("tid") >= 0, ts_rel, ts_len, style, m.start("level") - start,
-                     m.end("level") - m.start("level"), m.end("level") + 1 - start, np.iinfo(np.int64).min, False))
-    if slow:
-        parts.append(tuple(np.array(c) for c in zip(*slow, strict=True)))
-    cols = [np.concatenate([p[j] for p in parts]).astype(dt, copy=False) if parts else np.empty(0, dtype=dt)
-            for j, dt in enumerate(_HEAD_DTYPES)]
-    order = np.argsort(cols[0], kind="stable")
-    h = _Heads(*(c[order] for c in cols), malformed=np.array(malformed, dtype=np.int64))
-    return h
+                     m.end("level") - m.start("level"), m.end("level") + 1 - start, NAT, False))
+    if slow:  # merged into line order (the exact heads are in line order already)
+        cols = [np.concatenate([c, np.array(x, dtype=dt)]) for c, x, dt in
+                zip(cols, zip(*slow, strict=True), _HEAD_DTYPES, strict=True)]
+        order = np.argsort(cols[0], kind="stable")
+        cols = [c[order] for c in cols]
+    cols = [c.astype(dt, copy=False) for c, dt in zip(cols, _HEAD_DTYPES, strict=True)]
+    return _Heads(*cols, malformed=np.array(malformed, dtype=np.int64))
 
 
 def sniff(head: str) -> bool:
