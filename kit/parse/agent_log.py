@@ -351,7 +351,7 @@ def parse(text: str, *, source: str) -> ParseResult:
     style = rec(h.style, -1)
     ts_len = rec(h.ts_len, 0)
     has_ts = ts_len > 0
-    ts_raw = gather([data_buf], start + rec(h.ts_rel, 0), ts_len, valid=has_ts)
+    ts_raw = gather(data_buf, start + rec(h.ts_rel, 0), ts_len, valid=has_ts)
     slow = np.flatnonzero(has_ts & ~rec(h.ts_parsed, False) & ((style == _MDY) | (style == _ISO_S)
                                                                 | (style == _ISO_MS)))
     if len(slow):
@@ -373,9 +373,9 @@ def parse(text: str, *, source: str) -> ParseResult:
     while len(active):
         active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
         me[active] -= 1
-    message = gather([data_buf], mo, me - mo)
+    message = gather(data_buf, mo, me - mo)
 
-    thread = gather([data_buf], start + 1, np.full(nrec, 8), valid=rec(h.has_tid, False))
+    thread = gather(data_buf, start + 1, np.full(nrec, 8), valid=rec(h.has_tid, False))
     level = _levels(buf, start + rec(h.lvl_rel, 0), rec(h.lvl_len, 0))
     broken = h.malformed
     del h, start  # the per-head arrays are done with: free them before the frame is built (peak memory)
