@@ -14,6 +14,7 @@ text) belongs to the record above it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..schema import LINE, SOURCE, Col, FrameSchema, level_dtype
+from ..schema import LINE, SOURCE, Col, FrameSchema, _cat_dtype, level_dtype
 from ._logcore import (
     ISO,
     MDY,
@@ -31,11 +32,14 @@ from ._logcore import (
     byte_rows,
     civil_ns,
     compact_records,
+    fixed_width,
     gather,
     parse_iso,
     parse_mdy,
     release_freed_memory,
-    utc_series,
+    repeated,
+    sparse_strings,
+    str_column,
 )
 from .base import ParseIssue, ParseResult
 
@@ -363,19 +367,14 @@ def parse(text: str, *, source: str) -> ParseResult:
 
     # Message: the head line after the level tag, padding stripped; the first line for the orphan record.
     mo = start + rec(h.msg_rel, 0)
-    me = e[rs].copy()
+    me = e[rs].astype(np.int64)
     mo = np.minimum(mo, me)
-    active = np.flatnonzero(head & (mo < me))
-    while len(active):
-        active = active[_SPACE[_byte_at(buf, mo[active])] & (mo[active] < me[active])]
-        mo[active] += 1
-    active = np.flatnonzero(head & (me > mo))
-    while len(active):
-        active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
-        me[active] -= 1
+    heads = np.flatnonzero(head) if orphan else None
+    mo, me = _strip_padding(buf, mo, me, heads)
     message = gather(data_buf, mo, me - mo)
+    del mo, me
 
-    thread = gather(data_buf, start + 1, np.full(nrec, 8), valid=rec(h.has_tid, False))
+    thread = fixed_width(buf, start + 1, 8, valid=rec(h.has_tid, False))
     level = _levels(buf, start + rec(h.lvl_rel, 0), rec(h.lvl_len, 0))
     broken = h.malformed
     del h, start  # the per-head arrays are done with: free them before the frame is built (peak memory)
@@ -423,49 +422,97 @@ def parse(text: str, *, source: str) -> ParseResult:
             source, n, "truncated-line", "expected every line to end with a line break (the agent writes CRLF); "
             "found the file ending in the middle of its last line", text=lines.line(n - 1)[:300], parser=NAME))
 
-    damage_col = np.full(nrec, None, dtype=object)
-    for r, why in reasons.items():
-        damage_col[r] = "; ".join(why)
     damaged = np.zeros(nrec, dtype=bool)
     damaged[list(reasons)] = True
+    damage = sparse_strings(nrec, {r: "; ".join(why) for r, why in reasons.items()})
 
     del lines, data_buf, buf, s, e
     if big:
         release_freed_memory()
+    # Typed arrays straight into the frame (no Series, no dtype inference: most files are a few KB, where that
+    # overhead was most of the parse).
     df = pd.DataFrame({
-        "source": pd.Series(pa.repeat(pa.scalar(source, pa.large_string()), nrec,
-                                      memory_pool=pa.system_memory_pool()), dtype="str"),
-        "line": pd.array(line_no, dtype="Int64"),
-        "end_line": pd.array(re_ + 1, dtype="Int64"),
-        "log": pd.Categorical.from_codes(np.zeros(nrec, dtype=np.int8), categories=[log_family(source)]),
-        "ts": utc_series(ts_ns),
-        "ts_raw": pd.Series(ts_raw, dtype="str"),
-        "ts_style": pd.Categorical.from_codes(np.where(style <= _PII, style, -1), categories=list(STYLES)),
+        "source": str_column(repeated(source, nrec)),
+        "line": pd.arrays.IntegerArray(line_no, np.zeros(nrec, dtype=bool)),
+        "end_line": pd.arrays.IntegerArray(re_ + 1, np.zeros(nrec, dtype=bool)),
+        "log": pd.Categorical.from_codes(np.zeros(nrec, dtype=np.int8), dtype=_log_dtype(source), validate=False),
+        "ts": pd.array(ts_ns.view("M8[ns]")).tz_localize("UTC"),
+        "ts_raw": str_column(ts_raw),
+        "ts_style": pd.Categorical.from_codes(np.where(style <= _PII, style, -1), dtype=_STYLE_DTYPE, validate=False),
         "ts_assumed_utc": style == _MDY,
-        "thread": pd.Series(thread, dtype="str"),
+        "thread": str_column(thread),
         "level": level,
-        "message": pd.Series(message, dtype="str"),
-        "text": pd.Series(texts, dtype="str"),
+        "message": str_column(message),
+        "text": str_column(texts),
         "n_lines": (re_ - rs + 1).astype(np.int64),
         "damaged": damaged,
-        "damage": pd.Series(pa.array(damage_col, type=pa.large_string(), from_pandas=True), dtype="str"),
-    })
-    if AGENT_LOG.check_dtypes(df):  # built in the schema's dtypes already; coerce only as a safety net
-        df = AGENT_LOG.coerce(df)
+        "damage": str_column(damage),
+    }, copy=False)
     return ParseResult({NAME: df}, issues)
+
+
+#: Per number of bytes (0-8), the mask keeping that many low bytes of a little-endian 64-bit word.
+_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
 def _levels(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> pd.Categorical:
     """Level tags (``ln`` bytes at ``off``; 0 for none) as the ordered level categorical, read as 8-byte keys
-    (no string per record)."""
-    tag = byte_rows(buf, off, 8)
-    tag[np.arange(8)[None, :] >= ln[:, None]] = 0
-    key = tag.view("<u8").reshape(-1)
-    uniq, inv = np.unique(key, return_inverse=True)
+    (no string per record) and numbered by hashing (a handful of distinct tags)."""
+    key = byte_rows(buf, off, 8).view("<u8")[:, 0] & _KEEP[ln]
+    codes, uniq = pd.factorize(key)
     names = [int(u).to_bytes(8, "little").rstrip(b"\0").decode("ascii") or "UNKNOWN" for u in uniq]
     dtype = level_dtype(names)
     lookup = np.array([dtype.categories.get_loc(nm) for nm in names], dtype=np.int64)
-    return pd.Categorical.from_codes(lookup[inv.reshape(-1)], dtype=dtype)
+    return pd.Categorical.from_codes(lookup[codes], dtype=dtype, validate=False)
+
+
+def _equal_bytes(x: np.ndarray, byte: int) -> np.ndarray:
+    """Bit 7 of each byte of the words ``x`` set where that byte equals ``byte`` (exact: no carry between bytes)."""
+    t = x ^ (byte * 0x0101010101010101)
+    return ~(((t & 0x7F7F7F7F7F7F7F7F) + 0x7F7F7F7F7F7F7F7F) | t) & _H8
+
+
+def _padding_run(x: np.ndarray) -> np.ndarray:
+    """How many of the 8 bytes of each word ``x``, from its first (lowest) byte on, are padding (space, tab, VT, FF)."""
+    pad = _equal_bytes(x, 0x20) | _equal_bytes(x, 0x09) | _equal_bytes(x, 0x0B) | _equal_bytes(x, 0x0C)
+    other = ~pad & _H8
+    return (np.bitwise_count((other & (~other + 1)) - 1) >> 3).astype(np.int64)
+
+
+def _strip_padding(buf: np.ndarray, mo: np.ndarray, me: np.ndarray,
+                   rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``[mo, me)`` byte ranges (of ``rows``, or all) without leading and trailing padding (space, tab, VT, FF):
+    the 8 bytes at each end are read as one word and classified at once; the rare range with 8 or more padding
+    bytes at an end is finished byte by byte."""
+    mo, me = mo.copy(), me.copy()
+    idx = np.arange(len(mo)) if rows is None else rows
+    if not len(idx):
+        return mo, me
+    a, b = mo[idx], me[idx]
+    run = _padding_run(byte_rows(buf, a, 8).view("<u8")[:, 0])
+    more = run == 8
+    a = a + np.minimum(run, b - a)
+    run = _padding_run(byte_rows(buf, b - 8, 8).view("<u8")[:, 0].byteswap())  # last byte first
+    more |= (run == 8) | (b < 8)
+    b = b - np.minimum(run, b - a)
+    mo[idx], me[idx] = a, b
+    active = idx[more]
+    while len(active):
+        active = active[_SPACE[_byte_at(buf, mo[active])] & (mo[active] < me[active])]
+        mo[active] += 1
+    active = idx[more]
+    while len(active):
+        active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
+        me[active] -= 1
+    return mo, me
+
+
+@functools.lru_cache(maxsize=64)
+def _log_dtype(source: str) -> pd.CategoricalDtype:
+    return _cat_dtype((log_family(source),), False)[0]
+
+
+_STYLE_DTYPE = _cat_dtype(STYLES, False)[0]
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
