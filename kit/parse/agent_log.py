@@ -517,13 +517,45 @@ _STYLE_DTYPE = _cat_dtype(STYLES, False)[0]
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate per-file frames (rotated logs) in time order: files ordered by their first valid time
-    stamp (files without one go last, by name), lines kept in file order."""
+    stamp (files without one go last, by name), lines kept in file order.
+
+    Column by column (a frame-wide ``pd.concat`` and re-cast cost ~2 ms per bundle): categoricals whose categories
+    differ between files get the union (the file families sorted; the levels in severity order, unexpected tags
+    after them), as ``AGENT_LOG.coerce(pd.concat(...))`` gives."""
     frames = [f for f in frames if not f.empty] or frames[:1]
     if not frames:
         return AGENT_LOG.empty()
+    if len(frames) == 1:
+        return frames[0]
 
-    def key(f: pd.DataFrame) -> tuple:
-        first = f["ts"].dropna()
-        return (first.iloc[0] if not first.empty else pd.Timestamp.max.tz_localize("UTC"), str(f["source"].iloc[0]))
+    arrays = [{c.name: f[c.name].array for c in AGENT_LOG.columns} for f in frames]
 
-    return AGENT_LOG.coerce(pd.concat(sorted(frames, key=key), ignore_index=True))
+    def key(f: dict) -> tuple[int, str]:
+        ns = np.asarray(f["ts"].view("i8"))
+        known = ns[ns != NAT]
+        return (int(known[0]) if len(known) else _NEVER, str(f["source"][0]))
+
+    arrays = sorted(arrays, key=key)
+    cols: dict[str, object] = {}
+    for c in AGENT_LOG.columns:
+        parts = [f[c.name] for f in arrays]
+        if c.dtype in ("category", "level"):
+            cols[c.name] = _concat_categoricals(parts, c.dtype == "level")
+        elif isinstance(parts[0], pd.arrays.NumpyExtensionArray):
+            cols[c.name] = np.concatenate([p.to_numpy() for p in parts])
+        else:
+            cols[c.name] = type(parts[0])._concat_same_type(parts)
+    return pd.DataFrame(cols, copy=False)
+
+
+_NEVER = pd.Timestamp.max.value  # sorts after every time stamp
+
+
+def _concat_categoricals(parts: list[pd.Categorical], level: bool) -> pd.Categorical:
+    if all(p.dtype == parts[0].dtype for p in parts):
+        return pd.Categorical.from_codes(np.concatenate([p.codes for p in parts]), dtype=parts[0].dtype,
+                                         validate=False)
+    names = {str(x) for p in parts for x in p.categories}
+    dtype = level_dtype(names) if level else _cat_dtype(tuple(sorted(names)), False)[0]
+    codes = [np.array([*dtype.categories.get_indexer(p.categories), -1])[p.codes] for p in parts]
+    return pd.Categorical.from_codes(np.concatenate(codes), dtype=dtype, validate=False)
