@@ -133,10 +133,10 @@ _CHUNK = 1 << 21
 _VIEW_WINDOW = 1 << 30  # string_view offsets are int32: address big buffers through overlapping 2 GiB windows
 
 
-def byte_positions(buf: np.ndarray, byte: int) -> np.ndarray:
-    """Offsets of every occurrence of ``byte`` in ``buf`` (int64, ascending), scanned in chunks."""
+def byte_positions(buf: np.ndarray, byte: int, dtype: type = np.int64) -> np.ndarray:
+    """Offsets of every occurrence of ``byte`` in ``buf`` (ascending, as ``dtype``), scanned in chunks."""
     parts = [np.flatnonzero(buf[i:i + _CHUNK] == byte) + i for i in range(0, len(buf), _CHUNK)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+    return np.concatenate(parts, dtype=dtype) if parts else np.empty(0, dtype=dtype)
 
 
 @dataclass
@@ -190,33 +190,34 @@ def byte_lines(text: str) -> ByteLines:
     data = _utf8(text)
     buf = np.frombuffer(data, dtype=np.uint8)
     size = len(data)
-    term = byte_positions(buf, 10)  # last byte of each line terminator
+    # int32 offsets halve the per-line arrays (alive through most of the parse) for any text under 2 GiB; they are
+    # made in that type directly (no int64 copies on the way: each would be 8 bytes per line of fresh memory).
+    offset_type = np.int32 if size < (1 << 31) - (1 << 16) else np.int64
+    term = byte_positions(buf, 10, offset_type)  # last byte of each line terminator
     ends = term
     has_cr = "\r" in text
     if has_cr:
-        crlf = (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
+        crlf = buf[np.maximum(term - 1, 0)] == 13
+        crlf[:1] &= term[:1] > 0
         # Every CR is part of a CRLF (the agent's own files) when there are as many CRs as CRLFs: no second scan.
         n_cr = sum(int(np.count_nonzero(buf[i:i + _CHUNK] == 13)) for i in range(0, size, _CHUNK))
         if n_cr != int(np.count_nonzero(crlf)):
-            cr = byte_positions(buf, 13)
+            cr = byte_positions(buf, 13, offset_type)
             after = np.minimum(cr + 1, size - 1)
             lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
             if len(lone):
                 term = np.union1d(term, lone)
             crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
-        ends = term.copy()
-        ends[crlf] -= 1
+        ends = term - crlf.astype(offset_type)
     final_newline = size > 0 and len(term) > 0 and int(term[-1]) == size - 1
-    starts = np.empty(len(term) + 1, dtype=np.int64)
+    starts = np.empty(len(term) + 1, dtype=offset_type)
     starts[0] = 0
-    starts[1:] = term + 1
+    np.add(term, 1, out=starts[1:])
     if final_newline or size == 0:
         starts = starts[:-1]
     else:
-        ends = np.concatenate([ends, [size]])
-    # int32 offsets halve the per-line arrays (alive through most of the parse) for any text under 2 GiB.
-    offset_type = np.int32 if size < (1 << 31) - (1 << 16) else np.int64
-    return ByteLines(data, buf, starts.astype(offset_type), ends.astype(offset_type), has_cr, final_newline, text)
+        ends = np.concatenate([ends, np.array([size], dtype=offset_type)])
+    return ByteLines(data, buf, starts, ends, has_cr, final_newline, text)
 
 
 def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
@@ -244,12 +245,29 @@ def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
 _LANE_MASK = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 
 
-def gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, *, valid: np.ndarray | None = None) -> pa.Array:
+#: Values per block of :func:`gather` (its 16-byte views then take at most 1 MiB at a time).
+_GATHER_ROWS = 1 << 16
+
+
+def gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, *,
+           valid: np.ndarray | None = None) -> pa.Array | pa.ChunkedArray:
     """Cut values out of a byte buffer: value ``i`` is ``length[i]`` bytes at ``off[i]``.
 
     Builds an Arrow string_view array (16 bytes per value, pointing into the buffer) and casts it to
     large_string: one copy of the selected bytes, done in C++. Every cut must fall on UTF-8 character
-    boundaries (callers cut at ASCII delimiters and line ends). ``valid`` False gives a null."""
+    boundaries (callers cut at ASCII delimiters and line ends). ``valid`` False gives a null. More than
+    ``_GATHER_ROWS`` values are cut block by block into a chunked array: the views of one block at a time are
+    alive, not 16 bytes per value of the whole column (peak memory)."""
+    n = len(off)
+    if n <= _GATHER_ROWS:
+        return _gather(buffer, off, length, valid)
+    return pa.chunked_array([_gather(buffer, off[i:i + _GATHER_ROWS], length[i:i + _GATHER_ROWS],
+                                     None if valid is None else valid[i:i + _GATHER_ROWS])
+                             for i in range(0, n, _GATHER_ROWS)], type=pa.large_string())
+
+
+def _gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+    """:func:`gather` in one piece (one array)."""
     n = len(off)
     off = np.asarray(off, dtype=np.int64)
     length = np.asarray(length, dtype=np.int32)
@@ -314,7 +332,8 @@ def repeated(value: str, n: int) -> pa.ChunkedArray:
     column that repeats the file name on every row costs one block (~0.3 MiB), not ``n`` copies (11 MiB for the
     288k records of a 50 MiB agent log). The values are the same as ``pa.repeat`` gives; only the chunking
     differs (Arrow and pandas read a column chunk by chunk)."""
-    block = pa.array([value] * min(n, _REPEAT_ROWS), type=pa.large_string())
+    # (Arrow's system allocator: its default pool reserves megabytes on first use, for a few KiB here)
+    block = pa.array([value] * min(n, _REPEAT_ROWS), type=pa.large_string(), memory_pool=pa.system_memory_pool())
     full, rest = divmod(n, len(block)) if n else (0, 0)
     return pa.chunked_array([block] * full + ([block.slice(0, rest)] if rest else []), type=pa.large_string())
 
@@ -322,7 +341,7 @@ def repeated(value: str, n: int) -> pa.ChunkedArray:
 def sparse_strings(n: int, values: dict[int, str]) -> pa.Array:
     """A large_string array of ``n`` values, null except at the given positions (no Python object per row)."""
     if not values:
-        return pa.nulls(n, pa.large_string())
+        return pa.nulls(n, pa.large_string(), memory_pool=pa.system_memory_pool())
     at = np.fromiter(values, dtype=np.int64, count=len(values))
     order = np.argsort(at)
     texts = [values[int(i)].encode("utf-8") for i in at[order]]
@@ -421,7 +440,7 @@ def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa
     cont = np.ones(len(s), dtype=bool)  # the line continues a record: its piece starts at the LF before it
     cont[first] = False
     off = s.astype(np.int64) - cont
-    joined = gather(pa.py_buffer(lines.data), off, e - off)
+    joined = _gather(pa.py_buffer(lines.data), off, e - off, None)
     data, piece_off = large_string_parts(joined)
     offsets = np.empty(len(first) + 1, dtype=np.int64)
     offsets[:-1] = piece_off[first]

@@ -341,17 +341,18 @@ def parse(text: str, *, source: str) -> ParseResult:
     re_[:-1] = rs[1:] - 1
     re_[-1] = n - 1
     nrec = len(rs)
-    head = rec(np.ones(len(h), dtype=bool), False)
     # Text first, while only the per-line and per-head arrays are alive: its cutting needs ~40 bytes per line
     # for a moment, which then does not add to the other string columns (lower peak memory).
     texts = compact_records(lines, rs, re_)
     if big:
         release_freed_memory()
+    line_no, end_no = rs + 1, re_ + 1
+    del re_
     start = s[rs]
     data_buf = pa.py_buffer(lines.data)
 
     # Time stamps: the exact layouts were decoded from their digits; the rest (a handful) through pandas.
-    ts_ns = rec(h.ts_ns, np.iinfo(np.int64).min).copy()
+    ts_ns = rec(h.ts_ns, NAT).copy()
     style = rec(h.style, -1)
     ts_len = rec(h.ts_len, 0)
     has_ts = ts_len > 0
@@ -363,21 +364,17 @@ def parse(text: str, *, source: str) -> ParseResult:
         is_mdy = (style[slow] == _MDY)
         parsed = parse_mdy(raw).where(is_mdy, parse_iso(raw))
         ts_ns[slow] = parsed.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")).view(np.int64)
-    nat = ts_ns == np.iinfo(np.int64).min
-
-    # Message: the head line after the level tag, padding stripped; the first line for the orphan record.
-    mo = start + rec(h.msg_rel, 0)
-    me = e[rs].astype(np.int64)
-    mo = np.minimum(mo, me)
-    heads = np.flatnonzero(head) if orphan else None
-    mo, me = _strip_padding(buf, mo, me, heads)
-    message = gather(data_buf, mo, me - mo)
-    del mo, me
-
+    nat = ts_ns == NAT
     thread = fixed_width(buf, start + 1, 8, valid=rec(h.has_tid, False))
     level = _levels(buf, start + rec(h.lvl_rel, 0), rec(h.lvl_len, 0))
+
+    # Message: the head line after the level tag, padding stripped; the first line for the orphan record. Cut out
+    # last, once the per-line and per-head arrays are freed (peak memory).
+    me = e[rs]
+    mo = np.minimum(start + rec(h.msg_rel, 0), me)
+    mo, me = _strip_padding(buf, mo, me, np.arange(1, nrec) if orphan else None)
     broken = h.malformed
-    del h, start  # the per-head arrays are done with: free them before the frame is built (peak memory)
+    del h, start, rs
 
     # Damage, each with an issue naming the file and line.
     reasons: dict[int, list[str]] = {}
@@ -386,7 +383,6 @@ def parse(text: str, *, source: str) -> ParseResult:
     def flag(r: int, why: str) -> None:
         reasons.setdefault(r, []).append(why)
 
-    line_no = rs + 1
     bad = np.flatnonzero(has_ts & (style != _PII) & nat)
     if len(bad):
         bad_raw = ts_raw.take(pa.array(bad)).to_pylist()
@@ -395,7 +391,7 @@ def parse(text: str, *, source: str) -> ParseResult:
             issues.append(ParseIssue(
                 source, int(line_no[r]), "bad-timestamp",
                 f"time stamp {raw!r} is not a valid date and time in the expected layouts (MM/DD/YYYY HH:MM:SS.ff "
-                "or YYYY-MM-DDTHH:MM:SS[.fff]Z)", text=lines.line(int(rs[r]))[:300], parser=NAME))
+                "or YYYY-MM-DDTHH:MM:SS[.fff]Z)", text=lines.line(int(line_no[r]) - 1)[:300], parser=NAME))
     pii = np.flatnonzero(style == _PII)
     if len(pii):
         for r, raw in zip(pii.tolist(), ts_raw.take(pa.array(pii)).to_pylist(), strict=True):
@@ -403,10 +399,10 @@ def parse(text: str, *, source: str) -> ParseResult:
     if orphan:
         flag(0, "continuation lines before the first record head (file starts mid-record or is a pasted fragment)")
         issues.append(ParseIssue(
-            source, 1, "orphan-lines", f"{int(re_[0]) + 1} line(s) before the first record head; expected a head "
+            source, 1, "orphan-lines", f"{int(end_no[0])} line(s) before the first record head; expected a head "
             "like '[00000011] [12/11/2018 06:27:55.66] [WARN] ...'", text=lines.line(0)[:300], parser=NAME))
     if len(broken):
-        rec_of = np.searchsorted(rs, broken, side="right") - 1
+        rec_of = np.searchsorted(line_no, broken + 1, side="right") - 1
         for li, r in zip(broken[:1000].tolist(), rec_of[:1000].tolist(), strict=True):
             if "contains a malformed record head (kept as a continuation line)" not in reasons.get(r, []):
                 flag(r, "contains a malformed record head (kept as a continuation line)")
@@ -421,12 +417,15 @@ def parse(text: str, *, source: str) -> ParseResult:
         issues.append(ParseIssue(
             source, n, "truncated-line", "expected every line to end with a line break (the agent writes CRLF); "
             "found the file ending in the middle of its last line", text=lines.line(n - 1)[:300], parser=NAME))
-
     damaged = np.zeros(nrec, dtype=bool)
     damaged[list(reasons)] = True
     damage = sparse_strings(nrec, {r: "; ".join(why) for r, why in reasons.items()})
 
-    del lines, data_buf, buf, s, e
+    del lines, s, e, ts_len, has_ts, nat
+    if big:
+        release_freed_memory()
+    message = gather(data_buf, mo, me - mo)
+    del mo, me, data_buf, buf
     if big:
         release_freed_memory()
     # Typed arrays straight into the frame (no Series, no dtype inference: most files are a few KB, where that
@@ -434,9 +433,9 @@ def parse(text: str, *, source: str) -> ParseResult:
     df = pd.DataFrame({
         "source": str_column(repeated(source, nrec)),
         "line": pd.arrays.IntegerArray(line_no, np.zeros(nrec, dtype=bool)),
-        "end_line": pd.arrays.IntegerArray(re_ + 1, np.zeros(nrec, dtype=bool)),
+        "end_line": pd.arrays.IntegerArray(end_no, np.zeros(nrec, dtype=bool)),
         "log": pd.Categorical.from_codes(np.zeros(nrec, dtype=np.int8), dtype=_log_dtype(source), validate=False),
-        "ts": pd.array(ts_ns.view("M8[ns]")).tz_localize("UTC"),
+        "ts": pd.arrays.DatetimeArray._from_sequence(ts_ns.view("M8[ns]"), dtype=_UTC),
         "ts_raw": str_column(ts_raw),
         "ts_style": pd.Categorical.from_codes(np.where(style <= _PII, style, -1), dtype=_STYLE_DTYPE, validate=False),
         "ts_assumed_utc": style == _MDY,
@@ -444,7 +443,7 @@ def parse(text: str, *, source: str) -> ParseResult:
         "level": level,
         "message": str_column(message),
         "text": str_column(texts),
-        "n_lines": (re_ - rs + 1).astype(np.int64),
+        "n_lines": end_no - line_no + 1,
         "damaged": damaged,
         "damage": str_column(damage),
     }, copy=False)
@@ -476,7 +475,7 @@ def _padding_run(x: np.ndarray) -> np.ndarray:
     """How many of the 8 bytes of each word ``x``, from its first (lowest) byte on, are padding (space, tab, VT, FF)."""
     pad = _equal_bytes(x, 0x20) | _equal_bytes(x, 0x09) | _equal_bytes(x, 0x0B) | _equal_bytes(x, 0x0C)
     other = ~pad & _H8
-    return (np.bitwise_count((other & (~other + 1)) - 1) >> 3).astype(np.int64)
+    return (np.bitwise_count((other & (~other + 1)) - 1) >> 3).astype(np.int32)
 
 
 def _strip_padding(buf: np.ndarray, mo: np.ndarray, me: np.ndarray,
@@ -486,21 +485,23 @@ def _strip_padding(buf: np.ndarray, mo: np.ndarray, me: np.ndarray,
     bytes at an end is finished byte by byte."""
     mo, me = mo.copy(), me.copy()
     idx = np.arange(len(mo)) if rows is None else rows
-    if not len(idx):
-        return mo, me
-    a, b = mo[idx], me[idx]
-    run = _padding_run(byte_rows(buf, a, 8).view("<u8")[:, 0])
-    more = run == 8
-    a = a + np.minimum(run, b - a)
-    run = _padding_run(byte_rows(buf, b - 8, 8).view("<u8")[:, 0].byteswap())  # last byte first
-    more |= (run == 8) | (b < 8)
-    b = b - np.minimum(run, b - a)
-    mo[idx], me[idx] = a, b
-    active = idx[more]
+    long: list[np.ndarray] = []
+    for b0 in range(0, len(idx), _BLOCK):  # in blocks: the temporaries stay small (fewer fresh pages)
+        sel = idx[b0:b0 + _BLOCK]
+        a, b = mo[sel], me[sel]
+        run = _padding_run(byte_rows(buf, a, 8).view("<u8")[:, 0])
+        more = run == 8
+        a += np.minimum(run, b - a)
+        run = _padding_run(byte_rows(buf, b - 8, 8).view("<u8")[:, 0].byteswap())  # last byte first
+        more |= (run == 8) | (b < 8)
+        b -= np.minimum(run, b - a)
+        mo[sel], me[sel] = a, b
+        long.append(sel[more])
+    active = np.concatenate(long) if long else idx
     while len(active):
         active = active[_SPACE[_byte_at(buf, mo[active])] & (mo[active] < me[active])]
         mo[active] += 1
-    active = idx[more]
+    active = np.concatenate(long) if long else idx
     while len(active):
         active = active[_SPACE[_byte_at(buf, me[active] - 1)] & (me[active] > mo[active])]
         me[active] -= 1
@@ -513,6 +514,7 @@ def _log_dtype(source: str) -> pd.CategoricalDtype:
 
 
 _STYLE_DTYPE = _cat_dtype(STYLES, False)[0]
+_UTC = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
