@@ -365,7 +365,7 @@ def str_column(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionAr
     return pd.array(arr.to_pylist(), dtype="str")  # pragma: no cover - pandas without pyarrow
 
 
-def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array:
+def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array | pa.ChunkedArray:
     """The text of records made of lines ``first[r]..last[r]`` (which tile all lines), lines joined with "\\n".
 
     The terminators that end records are dropped, a CRLF inside a record becomes "\\n" (its CR dropped) and a
@@ -431,21 +431,29 @@ def _lone_cr_inside(lines: ByteLines, is_last: np.ndarray) -> bool:
     return False
 
 
-def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa.Array:
+def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa.Array | pa.ChunkedArray:
     """:func:`compact_records` when no line inside a record ends with a lone CR (every such line then ends with
     LF or CRLF): a record's text is its first line's content followed, for each further line, by the LF just
-    before that line and the line's content - pieces that each lie whole in the buffer. All pieces are cut out
-    by :func:`gather` into one buffer (one copy, in C++), where each record's pieces are consecutive."""
+    before that line and the line's content - pieces that each lie whole in the buffer. The pieces are cut out
+    by :func:`gather` (one copy, in C++), where each record's pieces are consecutive; ``_GATHER_ROWS`` records at
+    a time (one chunk each), so that the 16-byte views and offsets of the pieces stay small."""
     s, e = lines.start, lines.end
-    cont = np.ones(len(s), dtype=bool)  # the line continues a record: its piece starts at the LF before it
-    cont[first] = False
-    off = s.astype(np.int64) - cont
-    joined = _gather(pa.py_buffer(lines.data), off, e - off, None)
-    data, piece_off = large_string_parts(joined)
-    offsets = np.empty(len(first) + 1, dtype=np.int64)
-    offsets[:-1] = piece_off[first]
-    offsets[-1] = piece_off[-1]
-    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), data)
+    buffer = pa.py_buffer(lines.data)
+    chunks = []
+    for r0 in range(0, len(first), _GATHER_ROWS):
+        r1 = min(r0 + _GATHER_ROWS, len(first))
+        l0, l1 = int(first[r0]), int(first[r1]) if r1 < len(first) else len(s)  # the lines of these records
+        heads = first[r0:r1] - l0
+        cont = np.ones(l1 - l0, dtype=bool)  # the line continues a record: its piece starts at the LF before it
+        cont[heads] = False
+        off = s[l0:l1].astype(np.int64) - cont
+        joined = _gather(buffer, off, e[l0:l1] - off, None)
+        data, piece_off = large_string_parts(joined)
+        offsets = np.empty(r1 - r0 + 1, dtype=np.int64)
+        offsets[:-1] = piece_off[heads]
+        offsets[-1] = piece_off[-1]
+        chunks.append(pa.LargeStringArray.from_buffers(r1 - r0, pa.py_buffer(offsets), data))
+    return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, type=pa.large_string())
 
 
 def _load_malloc_trim():
