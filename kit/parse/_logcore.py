@@ -229,7 +229,7 @@ def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     pos = np.asarray(pos)
     if size >= width:
         items = np.ndarray((size - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
-        out = items[np.clip(pos, 0, size - width)].view(np.uint8).reshape(len(pos), width)
+        out = items[np.minimum(np.maximum(pos, 0), size - width)].view(np.uint8).reshape(len(pos), width)
     else:
         out = np.zeros((len(pos), width), dtype=np.uint8)
     for i in np.flatnonzero((pos > size - width) | (pos < 0)).tolist():
@@ -284,7 +284,7 @@ def _gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, valid: np.nd
     lanes = views.view(np.uint32)
     lanes[:, 0] = length
     for j in range(3):
-        lanes[:, j + 1] &= _LANE_MASK[np.clip(length - 4 * j, 0, 4)]
+        lanes[:, j + 1] &= _LANE_MASK[np.minimum(np.maximum(length - 4 * j, 0), 4)]
     long_rows = np.flatnonzero(length > 12)
     windows: list[pa.Buffer] = []
     if len(long_rows):
@@ -482,13 +482,16 @@ def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     return arr.buffers()[2] or pa.py_buffer(b""), offsets
 
 
+_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
 def civil_ns(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray, minute: np.ndarray,
              second: np.ndarray, nanos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nanoseconds since the epoch for calendar fields (proleptic Gregorian), and which fields form a real
     date and time (month 1-12, day within the month, hour < 24, minute and second < 60)."""
     y, m, d = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    dim = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)[np.clip(m - 1, 0, 11)]
+    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(m - 1, 0), 11)]
     dim = dim + ((m == 2) & leap)
     ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (hour < 24) & (minute < 60) & (second < 60)
           & (y >= 1678) & (y <= 2261))  # the datetime64[ns] range
@@ -499,7 +502,7 @@ def civil_ns(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndar
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     days = era * 146097 + doe - 719468
     ns = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000_000 + nanos
-    return np.where(ok, ns, np.iinfo(np.int64).min), ok
+    return np.where(ok, ns, NAT), ok
 
 
 def utc_series(ns: np.ndarray) -> pd.Series:
