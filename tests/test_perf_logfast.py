@@ -218,3 +218,20 @@ def test_combine_is_coerce_of_concat() -> None:
         for c in ("log", "level", "ts_style"):
             assert list(got[c].cat.categories) == list(want[c].cat.categories)
             assert got[c].cat.ordered == want[c].cat.ordered
+
+
+def test_civil_ns_matches_pandas() -> None:
+    """Table-driven day counts against pandas for valid fields; NaT for every impossible or out-of-range one."""
+    fields = [(RNG.randrange(1670, 2270), RNG.randrange(0, 14), RNG.randrange(0, 33), RNG.randrange(0, 25),
+               RNG.randrange(0, 61), RNG.randrange(0, 61), RNG.randrange(0, 10**9)) for _ in range(20000)]
+    fields += [(y, 2, 29, 0, 0, 0, 0) for y in (1700, 1800, 1900, 2000, 2004, 2100, 2023, 2024)]
+    fields += [(1678, 1, 1, 0, 0, 0, 0), (2261, 12, 31, 23, 59, 59, 999_999_999), (1677, 12, 31, 0, 0, 0, 0)]
+    cols = [np.array(c, dtype=np.int64) for c in zip(*fields, strict=True)]
+    ns, ok = _logcore.civil_ns(*cols)
+    for f, got, good in zip(fields, ns.tolist(), ok.tolist(), strict=True):
+        y, mo, d, h, mi, s, frac = f
+        try:
+            want = pd.Timestamp(datetime(y, mo, d, h, mi, s, tzinfo=UTC)).value + frac if 1678 <= y <= 2261 else None
+        except ValueError:
+            want = None
+        assert good == (want is not None) and got == (_logcore.NAT if want is None else want), f

@@ -482,25 +482,29 @@ def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     return arr.buffers()[2] or pa.py_buffer(b""), offsets
 
 
-_DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+#: The years datetime64[ns] holds whole, and per year: its 1 January as days since the epoch, whether it is leap.
+_FIRST_YEAR, _LAST_YEAR = 1678, 2261
+_YEAR_START = np.arange(str(_FIRST_YEAR), str(_LAST_YEAR + 1), dtype="datetime64[Y]").astype("datetime64[D]") \
+    .astype(np.int64)
+_YEAR_LEAP = (np.diff(np.append(_YEAR_START, _YEAR_START[-1] + 365)) == 366).astype(np.int64)
+#: Per (leap, month - 1): days in the month, and days of the year before it.
+_MONTH_DAYS = np.array([[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31],
+                        [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]], dtype=np.int64)
+_MONTH_START = np.concatenate([np.zeros((2, 1), dtype=np.int64), np.cumsum(_MONTH_DAYS, axis=1)[:, :-1]], axis=1)
 
 
 def civil_ns(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray, minute: np.ndarray,
              second: np.ndarray, nanos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nanoseconds since the epoch for calendar fields (proleptic Gregorian), and which fields form a real
-    date and time (month 1-12, day within the month, hour < 24, minute and second < 60)."""
+    date and time (year 1678-2261, the datetime64[ns] range; month 1-12, day within the month, hour < 24, minute
+    and second < 60). Years and months are looked up in tables (no integer division per value)."""
     y, m, d = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(m - 1, 0), 11)]
-    dim = dim + ((m == 2) & leap)
-    ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (hour < 24) & (minute < 60) & (second < 60)
-          & (y >= 1678) & (y <= 2261))  # the datetime64[ns] range
-    yy = y - (m <= 2)
-    era = np.floor_divide(yy, 400)
-    yoe = yy - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
+    yi = np.minimum(np.maximum(y - _FIRST_YEAR, 0), _LAST_YEAR - _FIRST_YEAR)
+    mi = np.minimum(np.maximum(m - 1, 0), 11)
+    leap = _YEAR_LEAP[yi]
+    ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= _MONTH_DAYS[leap, mi]) & (hour < 24) & (minute < 60)
+          & (second < 60) & (y >= _FIRST_YEAR) & (y <= _LAST_YEAR))
+    days = _YEAR_START[yi] + _MONTH_START[leap, mi] + d - 1
     ns = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000_000 + nanos
     return np.where(ok, ns, NAT), ok
 
