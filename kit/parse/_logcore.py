@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.lib.stride_tricks import sliding_window_view
 
 #: The three timestamp layouts of agent-style heads (formats doc §12).
 MDY = r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}(?:\.\d+)?"
@@ -134,10 +133,10 @@ _CHUNK = 1 << 21
 _VIEW_WINDOW = 1 << 30  # string_view offsets are int32: address big buffers through overlapping 2 GiB windows
 
 
-def byte_positions(buf: np.ndarray, byte: int) -> np.ndarray:
-    """Offsets of every occurrence of ``byte`` in ``buf`` (int64, ascending), scanned in chunks."""
+def byte_positions(buf: np.ndarray, byte: int, dtype: type = np.int64) -> np.ndarray:
+    """Offsets of every occurrence of ``byte`` in ``buf`` (ascending, as ``dtype``), scanned in chunks."""
     parts = [np.flatnonzero(buf[i:i + _CHUNK] == byte) + i for i in range(0, len(buf), _CHUNK)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
+    return np.concatenate(parts, dtype=dtype) if parts else np.empty(0, dtype=dtype)
 
 
 @dataclass
@@ -191,42 +190,46 @@ def byte_lines(text: str) -> ByteLines:
     data = _utf8(text)
     buf = np.frombuffer(data, dtype=np.uint8)
     size = len(data)
-    term = byte_positions(buf, 10)  # last byte of each line terminator
+    # int32 offsets halve the per-line arrays (alive through most of the parse) for any text under 2 GiB; they are
+    # made in that type directly (no int64 copies on the way: each would be 8 bytes per line of fresh memory).
+    offset_type = np.int32 if size < (1 << 31) - (1 << 16) else np.int64
+    term = byte_positions(buf, 10, offset_type)  # last byte of each line terminator
     ends = term
     has_cr = "\r" in text
     if has_cr:
-        crlf = (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
+        crlf = buf[np.maximum(term - 1, 0)] == 13
+        crlf[:1] &= term[:1] > 0
         # Every CR is part of a CRLF (the agent's own files) when there are as many CRs as CRLFs: no second scan.
         n_cr = sum(int(np.count_nonzero(buf[i:i + _CHUNK] == 13)) for i in range(0, size, _CHUNK))
         if n_cr != int(np.count_nonzero(crlf)):
-            cr = byte_positions(buf, 13)
+            cr = byte_positions(buf, 13, offset_type)
             after = np.minimum(cr + 1, size - 1)
             lone = cr[(cr + 1 >= size) | (buf[after] != 10)]
             if len(lone):
                 term = np.union1d(term, lone)
             crlf = (buf[term] == 10) & (term > 0) & (buf[np.maximum(term - 1, 0)] == 13)
-        ends = term.copy()
-        ends[crlf] -= 1
+        ends = term - crlf.astype(offset_type)
     final_newline = size > 0 and len(term) > 0 and int(term[-1]) == size - 1
-    starts = np.empty(len(term) + 1, dtype=np.int64)
+    starts = np.empty(len(term) + 1, dtype=offset_type)
     starts[0] = 0
-    starts[1:] = term + 1
+    np.add(term, 1, out=starts[1:])
     if final_newline or size == 0:
         starts = starts[:-1]
     else:
-        ends = np.concatenate([ends, [size]])
-    # int32 offsets halve the per-line arrays (alive through most of the parse) for any text under 2 GiB.
-    offset_type = np.int32 if size < (1 << 31) - (1 << 16) else np.int64
-    return ByteLines(data, buf, starts.astype(offset_type), ends.astype(offset_type), has_cr, final_newline, text)
+        ends = np.concatenate([ends, np.array([size], dtype=offset_type)])
+    return ByteLines(data, buf, starts, ends, has_cr, final_newline, text)
 
 
 def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     """``buf[pos[i]:pos[i] + width]`` for every i as an (n, width) array (zero-padded past the end), gathered as
-    whole rows of a sliding-window view: one cache-friendly copy instead of ``width`` scattered gathers."""
+    whole rows: ``buf`` seen as overlapping ``width``-byte items (a void dtype with a stride of one byte), so one
+    fancy index copies each row at once - about 1.6x faster than the same rows of a 2-D sliding-window view, and
+    one cache-friendly copy instead of ``width`` scattered gathers."""
     size = len(buf)
-    pos = np.asarray(pos, dtype=np.int64)
+    pos = np.asarray(pos)
     if size >= width:
-        out = sliding_window_view(buf, width)[np.clip(pos, 0, size - width)]
+        items = np.ndarray((size - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
+        out = items[np.minimum(np.maximum(pos, 0), size - width)].view(np.uint8).reshape(len(pos), width)
     else:
         out = np.zeros((len(pos), width), dtype=np.uint8)
     for i in np.flatnonzero((pos > size - width) | (pos < 0)).tolist():
@@ -238,40 +241,59 @@ def byte_rows(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, which: np.ndarray | None = None,
-           valid: np.ndarray | None = None) -> pa.Array:
-    """Cut values out of byte buffers: value ``i`` is ``length[i]`` bytes at ``off[i]`` of ``buffers[which[i]]``.
+#: Per number of bytes kept (0-4), the mask that keeps them in a little-endian 32-bit lane.
+_LANE_MASK = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF], dtype=np.uint32)
 
-    Builds an Arrow string_view array (16 bytes per value, pointing into the buffers) and casts it to
+
+#: Values per block of :func:`gather` (its 16-byte views then take at most 1 MiB at a time).
+_GATHER_ROWS = 1 << 16
+
+
+def gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, *,
+           valid: np.ndarray | None = None) -> pa.Array | pa.ChunkedArray:
+    """Cut values out of a byte buffer: value ``i`` is ``length[i]`` bytes at ``off[i]``.
+
+    Builds an Arrow string_view array (16 bytes per value, pointing into the buffer) and casts it to
     large_string: one copy of the selected bytes, done in C++. Every cut must fall on UTF-8 character
-    boundaries (callers cut at ASCII delimiters and line ends). ``valid`` False gives a null."""
+    boundaries (callers cut at ASCII delimiters and line ends). ``valid`` False gives a null. More than
+    ``_GATHER_ROWS`` values are cut block by block into a chunked array: the views of one block at a time are
+    alive, not 16 bytes per value of the whole column (peak memory)."""
+    n = len(off)
+    if n <= _GATHER_ROWS:
+        return _gather(buffer, off, length, valid)
+    return pa.chunked_array([_gather(buffer, off[i:i + _GATHER_ROWS], length[i:i + _GATHER_ROWS],
+                                     None if valid is None else valid[i:i + _GATHER_ROWS])
+                             for i in range(0, n, _GATHER_ROWS)], type=pa.large_string())
+
+
+def _gather(buffer: pa.Buffer, off: np.ndarray, length: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+    """:func:`gather` in one piece (one array)."""
     n = len(off)
     off = np.asarray(off, dtype=np.int64)
-    length = np.asarray(length, dtype=np.int64)
+    length = np.asarray(length, dtype=np.int32)
     if valid is not None:
         length = np.where(valid, length, 0)
-    views = np.zeros((n, 16), dtype=np.uint8)
-    ints = views.view(np.int32)  # (n, 4): length | prefix or inline bytes | buffer index | offset
-    ints[:, 0] = length
-    short = length <= 12
+    src = np.frombuffer(buffer, dtype=np.uint8)
+    # a view: length | 12 inline bytes (values of up to 12 bytes, zero past the value), or length | 4-byte prefix |
+    # buffer index | offset. One gather of 16 bytes from 4 before each value serves both; the lanes are then set,
+    # masked or overwritten.
+    views = byte_rows(src, off - 4, 16)
+    head = np.flatnonzero(off < 4)  # (values at the buffer's very start)
+    if len(head):
+        views[head, 4:] = byte_rows(src, off[head], 12)
+    lanes = views.view(np.uint32)
+    lanes[:, 0] = length
+    for j in range(3):
+        lanes[:, j + 1] &= _LANE_MASK[np.minimum(np.maximum(length - 4 * j, 0), 4)]
+    long_rows = np.flatnonzero(length > 12)
     windows: list[pa.Buffer] = []
-    for b, buffer in enumerate(buffers):
-        src = np.frombuffer(buffer, dtype=np.uint8)
-        # inline bytes of short values (zero past the value), the 4-byte prefix of long ones
-        if which is None:
-            short_rows, long_rows = np.flatnonzero(short), np.flatnonzero(~short)
-        else:
-            rows = np.flatnonzero(which == b)
-            if not len(rows):
-                continue
-            short_rows, long_rows = rows[short[rows]], rows[~short[rows]]
-        if len(short_rows):
-            inline = byte_rows(src, off[short_rows], 12)
-            inline[np.arange(12)[None, :] >= length[short_rows, None]] = 0
-            views[short_rows, 4:] = inline
-            del inline
-        if len(long_rows):
-            views[long_rows, 4:8] = byte_rows(src, off[long_rows], 4)
+    if len(long_rows):
+        ints = views.view(np.int32)
+        if len(src) <= 2 * _VIEW_WINDOW - 1:  # (every buffer under 2 GiB) the offsets fit the view's int32
+            ints[long_rows, 2] = 0
+            ints[long_rows, 3] = off[long_rows]
+            windows.append(buffer)
+        else:  # address the buffer through overlapping 2 GiB windows
             win = off[long_rows] // _VIEW_WINDOW
             for w in np.unique(win).tolist():
                 sel = long_rows[win == w]
@@ -288,7 +310,62 @@ def gather(buffers: list[pa.Buffer], off: np.ndarray, length: np.ndarray, *, whi
     return pc.cast(arr, pa.large_string(), memory_pool=pa.system_memory_pool())
 
 
-def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array:
+def fixed_width(buf: np.ndarray, off: np.ndarray, width: int, *, valid: np.ndarray) -> pa.Array:
+    """Values of exactly ``width`` bytes at ``off`` (null where not ``valid``) as large_string, built directly: the
+    gathered rows are the data and the offsets are multiples of ``width`` (no view array, no cast). The bytes must
+    be ASCII (callers check them)."""
+    n = len(off)
+    rows = byte_rows(buf, np.asarray(off)[valid], width)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(valid * width, out=offsets[1:])
+    nulls = n - len(rows)
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(rows), validity, nulls)
+
+
+#: Rows per chunk of a repeated value (see :func:`repeated`).
+_REPEAT_ROWS = 1 << 13
+
+
+def repeated(value: str, n: int) -> pa.ChunkedArray:
+    """``value`` ``n`` times as a large_string column whose chunks share one block of ``_REPEAT_ROWS`` copies: a
+    column that repeats the file name on every row costs one block (~0.3 MiB), not ``n`` copies (11 MiB for the
+    288k records of a 50 MiB agent log). The values are the same as ``pa.repeat`` gives; only the chunking
+    differs (Arrow and pandas read a column chunk by chunk)."""
+    # (Arrow's system allocator: its default pool reserves megabytes on first use, for a few KiB here)
+    block = pa.array([value] * min(n, _REPEAT_ROWS), type=pa.large_string(), memory_pool=pa.system_memory_pool())
+    full, rest = divmod(n, len(block)) if n else (0, 0)
+    return pa.chunked_array([block] * full + ([block.slice(0, rest)] if rest else []), type=pa.large_string())
+
+
+def sparse_strings(n: int, values: dict[int, str]) -> pa.Array:
+    """A large_string array of ``n`` values, null except at the given positions (no Python object per row)."""
+    if not values:
+        return pa.nulls(n, pa.large_string(), memory_pool=pa.system_memory_pool())
+    at = np.fromiter(values, dtype=np.int64, count=len(values))
+    order = np.argsort(at)
+    texts = [values[int(i)].encode("utf-8") for i in at[order]]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[at[order]] = [len(t) for t in texts]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    valid = np.zeros(n, dtype=bool)
+    valid[at] = True
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(b"".join(texts)),
+                                            pa.py_buffer(np.packbits(valid, bitorder="little")), n - len(at))
+
+
+_STR = pd.array([], dtype="str").dtype
+
+
+def str_column(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """Arrow large_string values as pandas' ``str`` column (no copy)."""
+    if _STR.storage == "pyarrow":
+        return pd.arrays.ArrowStringArray(arr, dtype=_STR)
+    return pd.array(arr.to_pylist(), dtype="str")  # pragma: no cover - pandas without pyarrow
+
+
+def compact_records(lines: ByteLines, first: np.ndarray, last: np.ndarray) -> pa.Array | pa.ChunkedArray:
     """The text of records made of lines ``first[r]..last[r]`` (which tile all lines), lines joined with "\\n".
 
     The terminators that end records are dropped, a CRLF inside a record becomes "\\n" (its CR dropped) and a
@@ -354,21 +431,29 @@ def _lone_cr_inside(lines: ByteLines, is_last: np.ndarray) -> bool:
     return False
 
 
-def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa.Array:
+def _join_pieces(lines: ByteLines, first: np.ndarray, is_last: np.ndarray) -> pa.Array | pa.ChunkedArray:
     """:func:`compact_records` when no line inside a record ends with a lone CR (every such line then ends with
     LF or CRLF): a record's text is its first line's content followed, for each further line, by the LF just
-    before that line and the line's content - pieces that each lie whole in the buffer. All pieces are cut out
-    by :func:`gather` into one buffer (one copy, in C++), where each record's pieces are consecutive."""
+    before that line and the line's content - pieces that each lie whole in the buffer. The pieces are cut out
+    by :func:`gather` (one copy, in C++), where each record's pieces are consecutive; ``_GATHER_ROWS`` records at
+    a time (one chunk each), so that the 16-byte views and offsets of the pieces stay small."""
     s, e = lines.start, lines.end
-    cont = np.ones(len(s), dtype=bool)  # the line continues a record: its piece starts at the LF before it
-    cont[first] = False
-    off = s.astype(np.int64) - cont
-    joined = gather([pa.py_buffer(lines.data)], off, e - off)
-    data, piece_off = large_string_parts(joined)
-    offsets = np.empty(len(first) + 1, dtype=np.int64)
-    offsets[:-1] = piece_off[first]
-    offsets[-1] = piece_off[-1]
-    return pa.LargeStringArray.from_buffers(len(first), pa.py_buffer(offsets), data)
+    buffer = pa.py_buffer(lines.data)
+    chunks = []
+    for r0 in range(0, len(first), _GATHER_ROWS):
+        r1 = min(r0 + _GATHER_ROWS, len(first))
+        l0, l1 = int(first[r0]), int(first[r1]) if r1 < len(first) else len(s)  # the lines of these records
+        heads = first[r0:r1] - l0
+        cont = np.ones(l1 - l0, dtype=bool)  # the line continues a record: its piece starts at the LF before it
+        cont[heads] = False
+        off = s[l0:l1].astype(np.int64) - cont
+        joined = _gather(buffer, off, e[l0:l1] - off, None)
+        data, piece_off = large_string_parts(joined)
+        offsets = np.empty(r1 - r0 + 1, dtype=np.int64)
+        offsets[:-1] = piece_off[heads]
+        offsets[-1] = piece_off[-1]
+        chunks.append(pa.LargeStringArray.from_buffers(r1 - r0, pa.py_buffer(offsets), data))
+    return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, type=pa.large_string())
 
 
 def _load_malloc_trim():
@@ -397,24 +482,31 @@ def large_string_parts(arr: pa.Array) -> tuple[pa.Buffer, np.ndarray]:
     return arr.buffers()[2] or pa.py_buffer(b""), offsets
 
 
+#: The years datetime64[ns] holds whole, and per year: its 1 January as days since the epoch, whether it is leap.
+_FIRST_YEAR, _LAST_YEAR = 1678, 2261
+_YEAR_START = np.arange(str(_FIRST_YEAR), str(_LAST_YEAR + 1), dtype="datetime64[Y]").astype("datetime64[D]") \
+    .astype(np.int64)
+_YEAR_LEAP = (np.diff(np.append(_YEAR_START, _YEAR_START[-1] + 365)) == 366).astype(np.int64)
+#: Per (leap, month - 1): days in the month, and days of the year before it.
+_MONTH_DAYS = np.array([[31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31],
+                        [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]], dtype=np.int64)
+_MONTH_START = np.concatenate([np.zeros((2, 1), dtype=np.int64), np.cumsum(_MONTH_DAYS, axis=1)[:, :-1]], axis=1)
+
+
 def civil_ns(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray, minute: np.ndarray,
              second: np.ndarray, nanos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nanoseconds since the epoch for calendar fields (proleptic Gregorian), and which fields form a real
-    date and time (month 1-12, day within the month, hour < 24, minute and second < 60)."""
+    date and time (year 1678-2261, the datetime64[ns] range; month 1-12, day within the month, hour < 24, minute
+    and second < 60). Years and months are looked up in tables (no integer division per value)."""
     y, m, d = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    dim = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)[np.clip(m - 1, 0, 11)]
-    dim = dim + ((m == 2) & leap)
-    ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (hour < 24) & (minute < 60) & (second < 60)
-          & (y >= 1678) & (y <= 2261))  # the datetime64[ns] range
-    yy = y - (m <= 2)
-    era = np.floor_divide(yy, 400)
-    yoe = yy - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
+    yi = np.minimum(np.maximum(y - _FIRST_YEAR, 0), _LAST_YEAR - _FIRST_YEAR)
+    mi = np.minimum(np.maximum(m - 1, 0), 11)
+    leap = _YEAR_LEAP[yi]
+    ok = ((m >= 1) & (m <= 12) & (d >= 1) & (d <= _MONTH_DAYS[leap, mi]) & (hour < 24) & (minute < 60)
+          & (second < 60) & (y >= _FIRST_YEAR) & (y <= _LAST_YEAR))
+    days = _YEAR_START[yi] + _MONTH_START[leap, mi] + d - 1
     ns = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000_000 + nanos
-    return np.where(ok, ns, np.iinfo(np.int64).min), ok
+    return np.where(ok, ns, NAT), ok
 
 
 def utc_series(ns: np.ndarray) -> pd.Series:
