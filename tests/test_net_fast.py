@@ -42,8 +42,8 @@ def ref_candidate_routes(routes: pd.DataFrame, target: str) -> pd.DataFrame:
     dest = routes["destination"].to_numpy(dtype=object)
     active &= [bool(ok) and routing._contains(d, addr) for ok, d in zip(active, dest, strict=True)]
     r = routes[active]
-    if r.empty:
-        return r.assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
+    if r.empty or r["prefix_len"].isna().any():  # a prefix not read: the order is unknown, nothing is ranked
+        return r.iloc[:0].assign(rank=pd.Series(dtype="Int64"), why=pd.Series(dtype="str"))
     metric = r["metric"].fillna(r["route_metric"]).fillna(10**9)
     r = r.assign(_m=metric.astype("int64")).sort_values(["prefix_len", "_m"], ascending=[False, True], kind="stable")
     best_len, best_m = int(r["prefix_len"].iloc[0]), int(r["_m"].iloc[0])
@@ -375,3 +375,18 @@ def test_the_variants_reach_the_cases_that_matter(bundles: dict[str, kit.Bundle]
         tcp, http = (_variant(b.frame(n), n, rnd) for n in ("tcp_probes", "http_probes"))
         verdicts |= set(ref_reachability(tcp, http)["verdict"].astype(str))
     assert notes > 5 and len(ranks) > 2 and len(verdicts) >= 3, (notes, ranks, verdicts)
+
+
+def test_a_matching_route_whose_prefix_was_not_read_ranks_nothing() -> None:
+    """It could be the longest match, so which route Windows uses is unknown: no route is ranked (it raised a
+    TypeError, and the HCI rule became RULE_FAILED), and no rule concludes from a guess."""
+    b = kit.open_bundle(ROOT / "imds-route-secondary-nic")
+    routes = b.frame("routes").copy()
+    hit = routes["destination"].astype(str).str.startswith("169.254.169.254")
+    routes.loc[hit, "prefix_len"] = pd.NA
+    assert routing.candidate_routes(routes, "169.254.169.254").empty
+    assert routing.effective_route(routes, "169.254.169.254") is None
+    from kit.diagnose.engine import diagnose
+
+    f = diagnose(b, frames={"routes": routes})
+    assert "RULE_FAILED" not in set(f["code"])

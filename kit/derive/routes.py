@@ -85,12 +85,15 @@ def ranked_routes(table: RouteTable, target: str) -> tuple[list[int], list[str]]
     if not rows:
         return [], []
     plen = table.prefix_len
+    if any(isna(plen[i]) for i in rows):
+        # a matching route whose prefix length was not read could be the longest match: which one Windows uses is
+        # unknown, so none is ranked (the rules then say they cannot tell; it raised a TypeError here before)
+        return [], []
     # the total metric: Metric, else the route's own metric, else last
     metric = {i: int(table.metric[i] if not isna(table.metric[i]) else
                      table.route_metric[i] if not isna(table.route_metric[i]) else 10**9) for i in rows}
-    # longest prefix first, then lowest metric; stable (ties keep the table's order); a prefix not read sorts last,
-    # as pandas' sort_values puts NA
-    rows.sort(key=lambda i: (isna(plen[i]), 0 if isna(plen[i]) else -plen[i], metric[i]))
+    # longest prefix first, then lowest metric; stable (ties keep the table's order)
+    rows.sort(key=lambda i: (-plen[i], metric[i]))
     best_len, best_m = int(plen[rows[0]]), metric[rows[0]]
     whys = []
     for n, i in enumerate(rows):
