@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import BundleError, KitError, NotABundle, UnsafeArchiveError
-from .schema import Col, FrameSchema
+from .schema import Col, FrameSchema, column_arrays
 
 #: The frames written next to the findings, one Parquet dataset each, by frame name: what a fleet question needs
 #: (agent version and health, extension status and operations, services, probes, routes). A name the bundle does
@@ -331,7 +331,7 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, consts: dict[str, str] | None 
     to Arrow from its array (Arrow-backed strings without a copy); ``Table.from_pandas`` costs ~1.7x more here."""
     n = len(df)
     consts = consts or {}
-    cols = {c: s.array for c, s in df.items()}  # (``iloc[:, i]`` per column cost ~0.3 ms each)
+    cols = dict(zip(df.columns, column_arrays(df), strict=True))  # no Series per column (~10 us each)
     arrays = []
     for f in schema:
         if f.name in consts:
