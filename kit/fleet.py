@@ -609,6 +609,10 @@ def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity:
     # samples) and their pages stay shared with the forked workers instead of being touched by each one's collector.
     gc.collect()
     gc.freeze()
+    # A bundle makes ~100,000 small objects, nearly all freed by reference counting: collecting the youngest
+    # generation every 20,000 allocations instead of 700 saves another ~5-10 % (the samples, same run).
+    threshold = gc.get_threshold()
+    gc.set_threshold(20_000, 20, 20)
     try:
         if n <= 1 or len(todo) == 1:
             for path, key in todo:
@@ -616,6 +620,7 @@ def _results(todo: list[tuple[str, str]], frames: tuple[str, ...], min_severity:
         else:
             yield from _pool_results(todo, frames, min_severity, min(n, len(todo)))
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
