@@ -1,0 +1,179 @@
+"""The rules' evidence and filter helpers (kit.diagnose._util, kit.diagnose.engine, kit.derive.filters) give exactly
+what the plain pandas idioms they replace give (issue 16: the faster paths must change nothing but speed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kit.diagnose._util import frame_evidence, log_evidence, time_order
+from kit.diagnose.model import Evidence
+
+UTC = "UTC"
+
+
+def _log(n: int = 9) -> pd.DataFrame:
+    """A small log frame with unknown times and lines, equal times and lines (ties) and an unknown text."""
+    ts = pd.to_datetime(["2024-01-01 10:00", None, "2024-01-01 09:00", "2024-01-01 10:00", None,
+                         "2024-01-01 08:00", "2024-01-01 10:00", "2024-01-01 09:00", "2024-01-01 11:00"],
+                        utc=True)[:n]
+    return pd.DataFrame({
+        "source": pd.array(["b.log", "a.log", "a.log", "a.log", "b.log", None, "a.log", "b.log", "a.log"][:n],
+                           dtype="str"),
+        "line": pd.array([5, 3, None, 2, 1, 7, 2, None, 4][:n], dtype="Int64"),
+        "ts": ts,
+        "level": pd.Categorical(["INFO", "ERROR", "INFO", "WARN", "INFO", "ERROR", "INFO", "INFO", "ERROR"][:n]),
+        "text": pd.array(["one\nmore", "two", None, "four", "five", "six\nx", "seven", "eight", "nine"][:n],
+                         dtype="str"),
+    }, index=pd.Index([10, 3, 7, 1, 2, 99, 5, 6, 8][:n]))
+
+
+def _log_evidence_reference(df: pd.DataFrame, artifact: str, *, limit: int = 10,
+                            first_line_only: bool = False) -> list[Evidence]:
+    """log_evidence as it was written with pandas idioms (before issue 16)."""
+    rows = df.sort_values(["ts", "line"], na_position="first", kind="stable") if "ts" in df else df
+    if len(rows) > limit:
+        rows = pd.concat([rows.head(limit // 2), rows.tail(limit - limit // 2)])
+    out = []
+    for r in rows.itertuples(index=False):
+        text = str(r.text)
+        if first_line_only:
+            text = text.split("\n", 1)[0]
+        out.append(Evidence(artifact=artifact, text=text, source=r.source, line=r.line, ts=getattr(r, "ts", None)))
+    return out
+
+
+def _as_dicts(ev: list[Evidence]) -> list[dict]:
+    return [e.as_dict() for e in ev]
+
+
+def test_time_order_is_pandas_stable_sort_with_unknown_first() -> None:
+    df = _log()
+    expected = df.reset_index(drop=True).sort_values(["ts", "line"], na_position="first", kind="stable").index
+    assert time_order(df).tolist() == expected.tolist()
+    # unknown time first, then by time, ties by line (unknown line first), then frame order
+    assert time_order(df).tolist() == [4, 1, 5, 2, 7, 3, 6, 0, 8]
+
+
+def test_time_order_falls_back_on_other_dtypes() -> None:
+    df = _log().astype({"ts": object, "line": "float64"})
+    expected = df.reset_index(drop=True).sort_values(["ts", "line"], na_position="first", kind="stable").index
+    assert time_order(df).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 9])
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 10])
+@pytest.mark.parametrize("first_line_only", [False, True])
+def test_log_evidence_matches_the_pandas_idiom(n: int, limit: int, first_line_only: bool) -> None:
+    df = _log(n)
+    got = log_evidence(df, "agent_log", limit=limit, first_line_only=first_line_only)
+    want = _log_evidence_reference(df, "agent_log", limit=limit, first_line_only=first_line_only)
+    assert _as_dicts(got) == _as_dicts(want)
+    assert [type(e.line) for e in got] == [type(e.line) for e in want]
+
+
+def test_log_evidence_without_ts_keeps_frame_order() -> None:
+    df = _log().drop(columns="ts")
+    got = log_evidence(df, "x", limit=4)
+    assert _as_dicts(got) == _as_dicts(_log_evidence_reference(df, "x", limit=4))
+    assert [e.line for e in got][:2] == [5, 3] and got[0].ts is None
+
+
+def _frame_evidence_reference(df: pd.DataFrame, artifact: str, columns: list[str], *, limit: int = 10,
+                              ts: str | None = None) -> list[Evidence]:
+    """frame_evidence as it was written with pandas idioms (before issue 16)."""
+    out = []
+    for _, r in df.head(limit).iterrows():
+        parts = [f"{c}={r[c]}" for c in columns if c in r.index and not pd.isna(r[c])]
+        out.append(Evidence(artifact=artifact, text=", ".join(parts), source=r.get("source"),
+                            line=r.get("line"), ts=r.get(ts) if ts else None))
+    return out
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    log = _log()
+    mixed = pd.DataFrame({
+        "source": pd.array(["a.json", None, "b.json"], dtype="str"),
+        "line": pd.array([None, 2, 3], dtype="Int64"),
+        "port": np.array([443, 80, 32526], dtype="int64"),
+        "ok": np.array([True, False, True]),
+        "elapsed_ms": np.array([1.5, np.nan, 0.1]),
+        "time": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-02 00:00"], utc=True),
+        "naive": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-02 00:00"]),
+        "state": pd.Categorical(["Running", None, "Stopped"]),
+        "obj": np.array([None, {"k": 1}, "x"], dtype=object),
+    })
+    return {
+        "log": log,
+        "mixed": mixed,
+        "numbers": pd.DataFrame({"port": [443, 80], "elapsed_ms": [1.0, 2.5]}),  # iterrows gives floats
+        "ints": pd.DataFrame({"line": pd.array([1, None], dtype="Int64"), "port": pd.array([5, 6], dtype="Int64")}),
+        "strings": pd.DataFrame({"source": pd.array(["a", None], dtype="str"), "name": pd.array(["x", "y"],
+                                                                                                 dtype="str")}),
+        "one_row_from_series": pd.DataFrame([mixed.iloc[0]]),
+        "empty": mixed.iloc[:0],
+    }
+
+
+@pytest.mark.parametrize("name", list(_frames()))
+@pytest.mark.parametrize("limit", [1, 2, 10])
+def test_frame_evidence_matches_iterrows(name: str, limit: int) -> None:
+    df = _frames()[name]
+    for columns in (list(df.columns), ["port", "ok", "missing"], ["state", "source"]):
+        for ts in (None, "time", "naive", "missing"):
+            got = frame_evidence(df, "x", columns, limit=limit, ts=ts)
+            want = _frame_evidence_reference(df, "x", columns, limit=limit, ts=ts)
+            assert _as_dicts(got) == _as_dicts(want), (columns, ts)
+            assert [e.text for e in got] == [e.text for e in want]
+
+
+def test_frame_evidence_text() -> None:
+    df = _frames()["mixed"]
+    ev = frame_evidence(df, "tcp_probes", ["port", "ok", "elapsed_ms", "state"], ts="time")
+    assert [e.text for e in ev] == ["port=443, ok=True, elapsed_ms=1.5, state=Running", "port=80, ok=False",
+                                    "port=32526, ok=True, elapsed_ms=0.1, state=Stopped"]
+    assert [e.line for e in ev][1:] == [2, 3] and ev[0].source == "a.json"
+    assert frame_evidence(_frames()["numbers"], "x", ["port"])[0].text == "port=443.0"
+
+
+def _findings_frame_reference(findings: list) -> pd.DataFrame:
+    """findings_frame as it was written with pandas idioms (before issue 16)."""
+    from kit.catalog import catalog
+    from kit.diagnose.model import FAMILY_DTYPE, FINDINGS, SEVERITY_DTYPE
+
+    recs = [f.as_record() for f in findings]
+    if not recs:
+        df = FINDINGS.empty()
+    else:
+        df = pd.DataFrame({c: [r[c] for r in recs] for c in FINDINGS.names})
+        df["evidence"] = df["evidence"].astype(object)
+        df = FINDINGS.coerce(df)
+    df["severity"] = df["severity"].astype(str).astype(SEVERITY_DTYPE)
+    df["family"] = df["family"].astype(str).astype(FAMILY_DTYPE)
+    order = list(catalog())
+    df["_o"] = [order.index(c) for c in df["code"]]
+    df = df.sort_values(["severity", "_o"], ascending=[False, True], kind="stable").drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def test_findings_frame_matches_the_pandas_idiom() -> None:
+    from kit.catalog import catalog
+    from kit.diagnose.model import Finding, findings_frame
+
+    ev = [Evidence(artifact="agent_log", text="x" * 700, source="a.log", line=3,
+                   ts=pd.Timestamp("2024-01-01", tz=UTC)), Evidence(artifact="services", text="name=y")]
+    codes = list(catalog())
+    # every code, in an order unlike the catalog's, with severity overrides and ties (same code twice)
+    findings = [Finding(code=c, summary=f"summary {i} password=hunter2", evidence=ev[: i % 3],
+                        severity=(None, "info", "critical", None)[i % 4]) for i, c in enumerate(reversed(codes))]
+    findings += [Finding(code=codes[0], summary="again"), Finding(code=codes[0], summary="and again")]
+    for subset in (findings, findings[:1], findings[5:9], []):
+        got, want = findings_frame(subset), _findings_frame_reference(subset)
+        pd.testing.assert_frame_equal(got, want)
+        assert list(got.dtypes) == list(want.dtypes)
+    got = findings_frame(findings)
+    summaries = list(got["summary"])
+    assert summaries.index("again") < summaries.index("and again")  # ties keep the rules' order
+    assert "hunter2" not in " ".join(summaries)  # masked
+    assert got["severity"].is_monotonic_decreasing
