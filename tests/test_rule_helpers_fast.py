@@ -177,3 +177,59 @@ def test_findings_frame_matches_the_pandas_idiom() -> None:
     assert summaries.index("again") < summaries.index("and again")  # ties keep the rules' order
     assert "hunter2" not in " ".join(summaries)  # masked
     assert got["severity"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("picked", [[], [0], [3], [8], [2, 3, 4], [0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 3], [0, 8]])
+def test_keep_is_a_boolean_filter(picked: list[int]) -> None:
+    from kit.derive.filters import keep
+
+    for df in (_log(), _log().reset_index(drop=True)):
+        df.attrs["time_reference"] = "x"
+        mask = np.zeros(len(df), dtype=bool)
+        mask[picked] = True
+        got = keep(df, mask)
+        pd.testing.assert_frame_equal(got, df[mask], check_index_type=True)
+        assert got.attrs == df.attrs
+        assert keep(df, pd.Series(mask).where(mask, None).astype("boolean")).equals(df[mask])  # NA counts as False
+        got.iloc[:, 0] = "changed"  # a filter's result is its own frame
+        assert "changed" not in set(df["source"].dropna())
+
+
+@pytest.mark.parametrize("rows", [[], [0], [8, 1, 4], [2, 7, 3, 6, 0], list(range(9))])
+def test_log_evidence_of_some_rows_is_that_of_the_filtered_frame(rows: list[int]) -> None:
+    for df in (_log(), _log().astype({"ts": object}), _log().drop(columns="ts")):
+        got = log_evidence(df, "agent_log", limit=4, rows=np.array(rows, dtype=int))
+        assert _as_dicts(got) == _as_dicts(_log_evidence_reference(df.iloc[rows], "agent_log", limit=4))
+    want = _log().reset_index(drop=True).iloc[rows].sort_values(["ts", "line"], na_position="first", kind="stable")
+    assert time_order(_log(), np.array(rows, dtype=int)).tolist() == want.index.tolist()
+
+
+def test_isin_is_pandas_isin() -> None:
+    from kit.derive.filters import isin
+
+    columns = [pd.Series(["Running", None, "Stopped", "running", "Running "], dtype="str"),
+               pd.Series(pd.Categorical(["ERROR", None, "INFO", "FATAL", "ERROR"])),
+               pd.Series(["ERROR", None, float("nan"), 3, "FATAL"], dtype=object),
+               pd.Series([1, 2, None], dtype="Int64")]
+    for values in columns:
+        for items in (["Running", "StopPending"], ("ERROR", "FATAL"), [], ["3"]):
+            got = isin(values, items)
+            assert got.dtype == bool
+            assert got.tolist() == values.isin(list(items)).fillna(False).astype(bool).tolist(), (values, items)
+    assert isin(columns[0], ["Running"]).tolist() == [True, False, False, False, False]
+    assert isin(columns[1], ("ERROR", "FATAL")).tolist() == [True, False, False, True, True]
+
+
+def test_values_at_is_iloc_tolist(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kit.derive.filters as filters
+
+    df = _log()
+    for rows in ([], [3], [8, 0, 4], [1, 1]):
+        for col in df.columns:
+            want = df[col].iloc[rows].tolist()
+            got = filters.values_at(df[col], np.array(rows, dtype=int))
+            assert len(got) == len(want) and all(g is w or g == w or (pd.isna(g) and pd.isna(w))
+                                                 for g, w in zip(got, want, strict=True)), col
+    monkeypatch.setattr(filters, "ROW_BY_ROW_MAX", 2)  # the large-column path
+    assert filters.values_at(df["text"], np.array([8, 0])) == ["nine", "one\nmore"]
+    assert filters.values_at(df["line"], np.array([4, 2]))[0] == 1

@@ -14,9 +14,11 @@ from ..derive.filters import _isna
 from ..derive.filters import contains as contains  # re-exported: the rule modules import them from here
 from ..derive.filters import contains_any as contains_any
 from ..derive.filters import is_unknown as is_unknown
+from ..derive.filters import isin as isin
 from ..derive.filters import keep as keep
 from ..derive.filters import match as match
 from ..derive.filters import missing_in as missing_in
+from ..derive.filters import values_at as values_at
 from .model import Evidence
 
 
@@ -36,24 +38,30 @@ class LazyPattern:
         return getattr(self._rx, name)
 
 
-def time_order(df: pd.DataFrame) -> np.ndarray:
-    """Positions of ``df``'s rows by ``ts`` then ``line``, unknown first, ties in frame order: the order of
-    ``df.sort_values(["ts", "line"], na_position="first", kind="stable")``."""
+def time_order(df: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """Positions of ``df``'s rows (of those at positions ``rows`` when given) by ``ts`` then ``line``, unknown first,
+    ties in frame order: the order of ``df.sort_values(["ts", "line"], na_position="first", kind="stable")``."""
+    picked = np.arange(len(df)) if rows is None else np.asarray(rows, dtype=np.intp)
     ts, line = df["ts"], df["line"]
     if not (isinstance(ts.array, pd.arrays.DatetimeArray) and pd.api.types.is_integer_dtype(line.dtype)):
-        return df.reset_index(drop=True).sort_values(["ts", "line"], na_position="first", kind="stable") \
-            .index.to_numpy()
+        sub = df.iloc[picked].reset_index(drop=True)
+        return picked[sub.sort_values(["ts", "line"], na_position="first", kind="stable").index.to_numpy()]
     # np.lexsort on the arrays (last key first; False sorts first, so ``notna`` puts unknown values first) is
     # pandas' own stable lexsort without its per-key Categorical (~0.6 ms on a few hundred rows)
-    return np.lexsort((line.to_numpy(dtype="int64", na_value=0), line.notna().to_numpy(),
-                       ts.array.asi8, ts.notna().to_numpy()))
+    t, ln = (ts.array, line.array) if rows is None else (ts.array[picked], line.array[picked])
+    return picked[np.lexsort((ln.to_numpy(dtype="int64", na_value=0), ~ln.isna(), t.asi8, ~t.isna()))]
 
 
-def log_evidence(df: pd.DataFrame, artifact: str, *, limit: int = 10, first_line_only: bool = False) -> list[Evidence]:
-    """Evidence from log-frame rows (``text``, ``source``, ``line``, ``ts``), newest last."""
+def log_evidence(df: pd.DataFrame, artifact: str, *, limit: int = 10, first_line_only: bool = False,
+                 rows: np.ndarray | None = None) -> list[Evidence]:
+    """Evidence from log-frame rows (``text``, ``source``, ``line``, ``ts``), newest last: of every row, or of those
+    at positions ``rows`` (the same as ``log_evidence(df.iloc[rows], ...)``, without building that frame)."""
     # Rows are chosen by position and only the chosen ones read: sorting, concatenating and iterating the frame
     # (sort_values, concat, itertuples over every column) cost 1-3 ms per call on a few hundred rows.
-    pos = time_order(df) if "ts" in df else np.arange(len(df))
+    if "ts" in df:
+        pos = time_order(df, rows)
+    else:
+        pos = np.arange(len(df)) if rows is None else np.asarray(rows, dtype=np.intp)
     if len(pos) > limit:  # keep the first and the newest ones: the story's start and its present
         pos = np.concatenate([pos[:limit // 2], pos[len(pos) - (limit - limit // 2):]])
     text, source, line = df["text"].array, df["source"].array, df["line"].array
