@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import noise
-from ._util import contains, contains_any, isin, keep, log_evidence, values_at
+from ._util import contains, contains_any, isin, log_evidence, values_at
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -57,7 +57,7 @@ def _noise_ids(ctx: Context) -> np.ndarray:
             return ids
         noisy = contains_any(log["message"], [n.pattern for n in noise()])
         if noisy.any():
-            msgs = keep(log[["message"]], noisy)["message"]
+            msgs = values_at(log["message"], np.flatnonzero(noisy))
             ids[noisy] = [ctx.noise_id(str(m)) if isinstance(m, str) else None for m in msgs]
         ids[_fabric_misses_resolved(log)] = FABRIC_NOISE_ID
         return ids
