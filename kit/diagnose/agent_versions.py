@@ -14,12 +14,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from ..catalog import read_data
 from ..derive.filters import _isna
 from ._util import contains, values_at
 from .engine import Context
@@ -45,7 +44,7 @@ class KnownBad:
 
 @cache
 def known_bad() -> tuple[KnownBad, ...]:
-    data = yaml.safe_load(resources.files("kit.catalog").joinpath("agent_known_bad.yaml").read_text("utf-8"))
+    data = read_data("agent_known_bad.yaml")  # the YAML's compiled JSON while it matches: no PyYAML import per run
     return tuple(KnownBad(version=str(e["version"]), windows=e["windows"], kernels=tuple(map(str, e["kernels"])),
                           symptom=e["symptom"], signature=re.compile(e["signature"]), works=str(e["works"]),
                           source=e["source"]) for e in data)
