@@ -156,20 +156,24 @@ def symptoms(findings: pd.DataFrame, bundle, symptom: str = NOT_READY) -> pd.Dat
     cat = catalog()
     ranked: list[tuple[int, int, dict]] = []
     unranked: list[dict] = []
+    # the findings as lists: a frame filter per cause cost ~1 ms each for a frame of a few rows
+    codes = findings["code"].tolist() if not findings.empty else []
+    sevs = [str(v) for v in findings["severity"].tolist()] if codes else []
     for order, cause in enumerate(NOT_READY_CAUSES):
-        hits = findings[findings["code"].isin(cause.codes) & findings["severity"].astype(str).isin(_RANKED)] \
-            if not findings.empty else findings
-        if not hits.empty:
-            hits = hits.assign(_s=hits["severity"].astype(str).map(_RANKED.index),
-                               _c=hits["code"].map(cause.codes.index)).sort_values(["_s", "_c"], kind="stable")
-            top = hits.iloc[0]
-            others = [c for c in dict.fromkeys(hits["code"]) if c != top["code"]]
-            why = f"{top['severity']}: {top['summary']}"
+        # the findings that point at the cause, most severe first, then by the most direct code (a stable sort)
+        hits = sorted((i for i, (c, s) in enumerate(zip(codes, sevs, strict=True))
+                       if c in cause.codes and s in _RANKED),
+                      key=lambda i: (_RANKED.index(sevs[i]), cause.codes.index(codes[i])))
+        if hits:
+            top = hits[0]
+            code = codes[top]
+            others = [c for c in dict.fromkeys(codes[i] for i in hits) if c != code]
+            why = f"{sevs[top]}: {findings['summary'].iat[top]}"
             if others:
                 why += f" (also: {', '.join(others)})"
-            ranked.append((_RANKED.index(str(top["severity"])), order, {
-                "cause": cause.label, "code": top["code"], "why": why, "evidence": _evidence(top["evidence"]),
-                "fix": fix_text(cat[top["code"]].remediation)}))
+            ranked.append((_RANKED.index(sevs[top]), order, {
+                "cause": cause.label, "code": code, "why": why, "evidence": _evidence(findings["evidence"].iat[top]),
+                "fix": fix_text(cat[code].remediation)}))
             continue
         if not cause.frames:
             unranked.append({"cause": cause.label, "why": f"cannot tell: not checked, because it needs {cause.needs}"})
