@@ -233,3 +233,50 @@ def test_values_at_is_iloc_tolist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filters, "ROW_BY_ROW_MAX", 2)  # the large-column path
     assert filters.values_at(df["text"], np.array([8, 0])) == ["nine", "one\nmore"]
     assert filters.values_at(df["line"], np.array([4, 2]))[0] == 1
+
+
+def _not_ready_seen_reference(status: pd.DataFrame) -> str:
+    """symptoms.not_ready_seen as it was written with pandas idioms (before issue 16)."""
+    from kit.diagnose.symptoms import NOT_READY
+
+    if status.empty or "agent_status" not in status or status["agent_status"].dropna().empty:
+        return f"{NOT_READY} (this bundle holds no agent status that confirms or rules it out)"
+    known = status.dropna(subset=["agent_status"])
+    if "snapshot_time" in known and known["snapshot_time"].notna().any():
+        known = known.sort_values("snapshot_time", kind="stable")
+    last = known.iloc[-1]
+    when = last.get("snapshot_time")
+    at = f" at {when:%Y-%m-%d %H:%M UTC}" if isinstance(when, pd.Timestamp) and not pd.isna(when) else ""
+    state = str(last["agent_status"])
+    if state.replace(" ", "").lower() == "notready":
+        return f"{NOT_READY} (the agent's last status in this bundle confirms it: {state}{at})"
+    return f"{NOT_READY} (as reported; the agent's last status in this bundle is {state}{at})"
+
+
+class _Bundle:
+    def __init__(self, status: pd.DataFrame) -> None:
+        self.status = status
+
+    def frame(self, name: str) -> pd.DataFrame:
+        return self.status
+
+
+def test_not_ready_seen_matches_the_pandas_idiom() -> None:
+    from kit.diagnose.symptoms import not_ready_seen
+
+    times = pd.to_datetime(["2024-03-08 10:14", None, "2024-03-08 09:00", "2024-03-08 10:14"], utc=True)
+    states = pd.array(["Not Ready", "Ready", None, "Ready"], dtype="str")
+    frames = [
+        pd.DataFrame({"agent_status": states, "snapshot_time": times, "source": "a"}),
+        pd.DataFrame({"agent_status": states[:3], "snapshot_time": times[[2, 0, 1]]}),
+        pd.DataFrame({"agent_status": states[[1, 0]], "snapshot_time": times[[1, 1]]}),  # no time known
+        pd.DataFrame({"agent_status": states[[3, 0]]}),  # no time column
+        pd.DataFrame({"agent_status": states[[2]], "snapshot_time": times[[0]]}),  # no status read
+        pd.DataFrame({"other": [1]}),
+        pd.DataFrame(),
+    ]
+    seen = [not_ready_seen(_Bundle(df)) for df in frames]
+    assert seen == [_not_ready_seen_reference(df) for df in frames]
+    assert seen[1].endswith("last status in this bundle is Ready at 2024-03-08 10:14 UTC)")  # 09:00 < 10:14
+    assert seen[2].endswith("confirms it: Not Ready)")  # no time known: the last row
+    assert seen[0].endswith("last status in this bundle is Ready)")  # an unknown time sorts last
