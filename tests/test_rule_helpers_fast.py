@@ -280,3 +280,19 @@ def test_not_ready_seen_matches_the_pandas_idiom() -> None:
     assert seen[1].endswith("last status in this bundle is Ready at 2024-03-08 10:14 UTC)")  # 09:00 < 10:14
     assert seen[2].endswith("confirms it: Not Ready)")  # no time known: the last row
     assert seen[0].endswith("last status in this bundle is Ready)")  # an unknown time sorts last
+
+
+def test_vmkit_diagnose_imports_every_rule_family_up_front() -> None:
+    import sys
+
+    from kit import cli
+    from kit.diagnose.engine import RULE_MODULES
+
+    args = cli.build_parser().parse_args(["diagnose", "x"])
+    assert cli.RULE_FAMILIES in args.imports and "kit.bundle" in args.imports
+    saved = {m: sys.modules.pop(m) for m in RULE_MODULES if m in sys.modules}
+    try:
+        cli._import(args.imports, freeze=False)
+        assert all(m in sys.modules for m in RULE_MODULES)
+    finally:
+        sys.modules.update(saved)
