@@ -81,7 +81,7 @@ def frame_evidence(df: pd.DataFrame, artifact: str, columns: list[str], *, limit
     """Evidence from rows of a non-log frame: the chosen columns rendered as ``col=value`` text."""
     if len(df) == 0:
         return []
-    if limit <= 0 or df.shape[1] == 0:
+    if limit <= 0 or df.shape[1] == 0 or not df.columns.is_unique:
         return _frame_evidence_rows(df, artifact, columns, limit=limit, ts=ts)
     common = find_common_type(list(df.dtypes))  # the dtype of iterrows' rows (DataFrame.values)
     if not (common == np.dtype(object) or isinstance(common, ExtensionDtype)):  # all numbers: one numpy type

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
+from ..derive.filters import ROW_BY_ROW_MAX
 from ._util import (
     contains,
     fmt_duration,
@@ -49,11 +50,14 @@ AGENT_SERVICE = "WindowsAzureGuestAgent"
 
 
 def _agent_log(ctx: Context) -> pd.DataFrame:
-    """The WaAppAgent.log records (once per run: four rules read them)."""
+    """The WaAppAgent.log records; of a log of a few thousand records, once per run (four rules read them). The
+    selection from a big log is not kept for the rest of the run: it may be a copy of most of it."""
     def build() -> pd.DataFrame:
         df = ctx.frame("agent_log")
         return keep(df, (df["log"] == "WaAppAgent").to_numpy(dtype=bool, na_value=False)) if not df.empty else df
 
+    if len(ctx.frame("agent_log")) > ROW_BY_ROW_MAX:
+        return build()
     return ctx.memo("agent:WaAppAgent", build)  # type: ignore[return-value]
 
 
