@@ -295,3 +295,19 @@ def test_vmkit_diagnose_imports_every_rule_family_up_front(monkeypatch: pytest.M
     monkeypatch.setattr(cli.importlib, "import_module", lambda name: seen.append(name) or real(name))
     cli._import(args.imports, freeze=False)
     assert set(RULE_MODULES) <= set(seen) and "kit.bundle" in seen and cli.RULE_FAMILIES not in seen
+
+
+def test_paste_rows_per_file_are_groupby_source() -> None:
+    from kit.diagnose.paste import PER_FILE, _by_file, _evidence, _where
+
+    rows = pd.DataFrame({"source": pd.array(["b.txt", "a.txt", None, "b.txt", "a.txt"] + ["c.txt"] * 7, dtype="str"),
+                         "line": pd.array([9, 1, 3, 2, 1, *range(20, 13, -1)], dtype="Int64"),
+                         "text": pd.array([f"t{i}" for i in range(12)], dtype="str")})
+    groups = {src: list(zip(g["line"].tolist(), g["text"].tolist(), strict=True))
+              for src, g in rows.groupby("source", sort=False)}
+    assert _by_file(rows, "line", "text") == groups
+    assert list(groups) == ["b.txt", "a.txt", "c.txt"]  # order of appearance, the unknown file left out
+    assert _where(rows) == "b.txt lines 2, 9; a.txt line 1; c.txt lines 14, 15, 16, 17, 18, 19, ..."
+    ev = _evidence(rows)
+    assert [(e.source, e.line, e.text) for e in ev][:3] == [("b.txt", 9, "t0"), ("b.txt", 2, "t3"), ("a.txt", 1, "t1")]
+    assert sum(e.source == "c.txt" for e in ev) == PER_FILE
