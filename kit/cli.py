@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import collections
 import contextlib
 import gc
 import importlib
@@ -99,23 +100,26 @@ def format_findings(findings, *, evidence_lines: int = 3) -> str:
     if findings.empty:
         return "No findings."
     out = []
-    for r in findings.itertuples(index=False):
-        out.append(f"[{str(r.severity).upper():8}] {r.code}: {r.title}")
-        out.append(_wrap(r.summary, "           "))
-        for ev in list(r.evidence)[:evidence_lines]:
+    # the columns as lists (itertuples builds a tuple of every column per row: ~1 ms for a few findings)
+    cols = ("severity", "code", "title", "summary", "evidence", "evidence_count", "remediation", "docs")
+    for severity, code, title, summary, evidence, evidence_count, remediation, docs in zip(
+            *(findings[c].tolist() for c in cols), strict=True):
+        out.append(f"[{str(severity).upper():8}] {code}: {title}")
+        out.append(_wrap(summary, "           "))
+        for ev in list(evidence)[:evidence_lines]:
             where = ev.get("source") or ev.get("artifact")
             if ev.get("line") is not None:
                 where += f":{ev['line']}"
             first = (ev.get("text") or "").splitlines()[0] if ev.get("text") else ""
             out.append(f"           > {where}")
             out += _evidence_lines(first)
-        if r.evidence_count > evidence_lines:
-            out.append(f"           > ... {r.evidence_count - evidence_lines} more evidence rows")
-        if str(r.severity) != "info":
-            out.append(_wrap("Fix: " + r.remediation, "           "))
-            out.append(f"           Docs: {r.docs}")
+        if evidence_count > evidence_lines:
+            out.append(f"           > ... {evidence_count - evidence_lines} more evidence rows")
+        if str(severity) != "info":
+            out.append(_wrap("Fix: " + remediation, "           "))
+            out.append(f"           Docs: {docs}")
         out.append("")
-    counts = findings["severity"].value_counts()
+    counts = collections.Counter(findings["severity"].tolist())
     out.append("Summary: " + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in
                                        ("critical", "error", "warning", "info")))
     return "\n".join(out)
@@ -478,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("diagnose", help="run the diagnosis rules over a bundle")
     d.add_argument("path", help="bundle folder or .zip")
     _output_args(d, "machine-readable list of findings")
-    d.set_defaults(func=cmd_diagnose, imports=("kit.diagnose",))
+    d.set_defaults(func=cmd_diagnose, imports=("kit.bundle", "kit.diagnose", RULE_FAMILIES))
 
     df = sub.add_parser("diff", help="compare two bundles: findings resolved, new, still there; what changed",
                         description="Compare BEFORE with AFTER (bundle folders or zips): which findings a change "
@@ -551,6 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: In a command's ``imports``: every rule family of :mod:`kit.diagnose` (``engine.RULE_MODULES``), which
+#: ``diagnose()`` would otherwise import during the run, with the collector on and their objects left in its sight.
+RULE_FAMILIES = "kit.diagnose:RULE_MODULES"
+
+
 def _import(modules: Sequence[str], *, freeze: bool) -> None:
     """Import what a command needs with the cyclic garbage collector paused: importing pandas and pyarrow creates
     about a million long-lived objects and almost no garbage, and the collections it triggers cost ~35 ms. With
@@ -560,6 +569,10 @@ def _import(modules: Sequence[str], *, freeze: bool) -> None:
     gc.disable()
     try:
         for name in modules:
+            if name == RULE_FAMILIES:
+                for family in importlib.import_module("kit.diagnose.engine").RULE_MODULES:
+                    importlib.import_module(family)
+                continue
             importlib.import_module(name)
     finally:
         if freeze:

@@ -57,7 +57,7 @@ class NoisePattern:
 #: does after pandas is loaded; JSON is read by a module that is loaded anyway. Used only while the hash matches:
 #: an edited YAML file is always read as it is.
 COMPILED = "compiled.json"
-SOURCES = ("findings.yaml", "noise.yaml")
+SOURCES = ("findings.yaml", "noise.yaml", "agent_known_bad.yaml")
 
 
 def _text(name: str) -> str:
@@ -89,6 +89,14 @@ def compiled_json() -> str:
 
 def _read(name: str) -> object:
     return _read_checked(name)[0]
+
+
+def read_data(name: str) -> object:
+    """The content of one of the catalog's YAML files (:data:`SOURCES`), from :data:`COMPILED` while that matches it
+    (the rules that read a data file at every run then import no PyYAML)."""
+    if name not in SOURCES:
+        raise ValueError(f"{name!r} is not one of the catalog's data files {SOURCES}")
+    return _read(name)
 
 
 def _read_checked(name: str) -> tuple[object, bool]:

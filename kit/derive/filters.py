@@ -36,6 +36,17 @@ def contains(values: pd.Series, pattern: str | re.Pattern[str]) -> np.ndarray:
         return values.str.contains(pat, flags=flags, regex=True, na=False).to_numpy(dtype=bool, na_value=False)
 
 
+def isin(values: pd.Series, items: Iterable[str]) -> np.ndarray:
+    """``values.isin(items)`` as a boolean array (NA is never in ``items``). On a small column of text, Python's set
+    membership: pandas' ``isin`` costs ~0.2 ms a call whatever the column's size."""
+    items = list(items)
+    text = isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)) or values.dtype == object
+    if len(values) > ROW_BY_ROW_MAX or not text or not all(isinstance(i, str) for i in items):
+        return values.isin(items).to_numpy(dtype=bool, na_value=False)
+    allowed = set(items)
+    return np.fromiter((isinstance(v, str) and v in allowed for v in values.tolist()), dtype=bool, count=len(values))
+
+
 def match(df: pd.DataFrame, pattern: str | re.Pattern[str], column: str = "text") -> pd.DataFrame:
     """Rows of ``df`` whose ``column`` matches the regex ``pattern`` (``re.search``; NA never matches)."""
     if df.empty:
@@ -52,8 +63,22 @@ def keep(df: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.DataFrame:
     if m.all():
         return df.copy(deep=False)  # a new frame (copy-on-write), as a filter returns
     if len(df) <= ROW_BY_ROW_MAX:
+        rows = np.flatnonzero(m)
+        if len(m) == len(df) and rows[-1] - rows[0] + 1 == len(rows):
+            # one run of rows: a slice shares the columns, where df[m] takes every column (~0.5 ms on 15 columns)
+            return df.iloc[rows[0]:rows[-1] + 1]
         return df[m]
     return take_rows(df, np.flatnonzero(m))
+
+
+def values_at(values: pd.Series, rows: np.ndarray) -> list[object]:
+    """``values.iloc[rows].tolist()``: a small column is read as a list (no Series built per selection); a large one
+    is taken chunk by chunk (:func:`take_rows`) first."""
+    rows = np.asarray(rows, dtype=np.intp)
+    if len(values) <= ROW_BY_ROW_MAX:
+        every = values.tolist()
+        return [every[i] for i in rows.tolist()]
+    return take_rows(values.to_frame(), rows).iloc[:, 0].tolist()
 
 
 def take_rows(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:

@@ -5,10 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..catalog import signature_pattern
-from ._util import fmt_duration, fmt_ts, frame_evidence, is_unknown, keep, log_evidence, match, missing_in
+from ..derive.filters import ROW_BY_ROW_MAX
+from ._util import (
+    contains,
+    fmt_duration,
+    fmt_ts,
+    frame_evidence,
+    is_unknown,
+    isin,
+    keep,
+    log_evidence,
+    match,
+    missing_in,
+    time_order,
+)
 from .engine import Context
 from .model import Finding
 
@@ -36,8 +50,24 @@ AGENT_SERVICE = "WindowsAzureGuestAgent"
 
 
 def _agent_log(ctx: Context) -> pd.DataFrame:
-    df = ctx.frame("agent_log")
-    return keep(df, (df["log"] == "WaAppAgent").to_numpy(dtype=bool, na_value=False)) if not df.empty else df
+    """The WaAppAgent.log records; of a log of a few thousand records, once per run (four rules read them). The
+    selection from a big log is not kept for the rest of the run: it may be a copy of most of it."""
+    def build() -> pd.DataFrame:
+        df = ctx.frame("agent_log")
+        return keep(df, (df["log"] == "WaAppAgent").to_numpy(dtype=bool, na_value=False)) if not df.empty else df
+
+    if len(ctx.frame("agent_log")) > ROW_BY_ROW_MAX:
+        return build()
+    return ctx.memo("agent:WaAppAgent", build)  # type: ignore[return-value]
+
+
+def _starts(ctx: Context) -> np.ndarray:
+    """Positions in :func:`_agent_log` of the agent's start records (once per run)."""
+    def build() -> np.ndarray:
+        log = _agent_log(ctx)
+        return np.flatnonzero(contains(log["message"], STARTING)) if not log.empty else np.empty(0, dtype=np.intp)
+
+    return ctx.memo("agent:starts", build)  # type: ignore[return-value]
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -51,15 +81,20 @@ _UP = ("Running", "StartPending", "StopPending")
 
 
 def _agent_rows(ctx: Context) -> pd.DataFrame:
-    services = ctx.frame("services")
-    return services[services["name"].str.lower() == AGENT_SERVICE.lower()] if not services.empty else services
+    """The services rows of the agent's service (once per run: three rules read them)."""
+    def build() -> pd.DataFrame:
+        services = ctx.frame("services")
+        return keep(services, (services["name"].str.lower() == AGENT_SERVICE.lower()).to_numpy(
+            dtype=bool, na_value=False)) if not services.empty else services
+
+    return ctx.memo("agent:services", build)  # type: ignore[return-value]
 
 
 def _known_status(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows whose status is one the rules know (services.STATUSES); NA or unfamiliar values are left out."""
     from ..parse.services import STATUSES
 
-    return rows[rows["status"].isin(STATUSES).fillna(False).astype(bool)] if not rows.empty else rows
+    return keep(rows, isin(rows["status"], STATUSES)) if not rows.empty else rows
 
 
 def _services_files(ctx: Context) -> list[str]:
@@ -90,7 +125,8 @@ def agent_not_running(ctx: Context) -> Iterable[Finding]:
         known = _known_status(svc)
         if known.empty:
             return [ctx.not_checked("is the guest agent running", _why_unknown(svc))]
-        up, down = known[known["status"].isin(_UP)], known[~known["status"].isin(_UP)]
+        is_up = isin(known["status"], _UP)
+        up, down = keep(known, is_up), keep(known, ~is_up)
         if down.empty:
             return []
         if not up.empty:
@@ -139,12 +175,12 @@ def agent_not_running(ctx: Context) -> Iterable[Finding]:
 
 def agent_version(ctx: Context) -> Iterable[Finding]:
     log = _agent_log(ctx)
-    starts = match(log, STARTING.pattern, "message")
+    starts = _starts(ctx)
     version, evidence = None, []
-    if not starts.empty:
-        last = starts.sort_values(["ts", "line"], na_position="first").tail(1)
-        version = STARTING.search(str(last["message"].iloc[0])).group(1)
-        evidence = log_evidence(last, "agent_log", first_line_only=True)
+    if len(starts):
+        last = time_order(log, starts)[-1:]  # the newest start
+        version = STARTING.search(str(log["message"].iat[last[0]])).group(1)
+        evidence = log_evidence(log, "agent_log", first_line_only=True, rows=last)
     else:
         svc = _agent_rows(ctx)
         svc = svc.dropna(subset=["file_version"]) if not svc.empty else svc
@@ -168,7 +204,9 @@ def agent_version(ctx: Context) -> Iterable[Finding]:
 
 def agent_crash_loop(ctx: Context) -> Iterable[Finding]:
     log = _agent_log(ctx)
-    starts = match(log, STARTING.pattern, "message").dropna(subset=["ts"])
+    if len(_starts(ctx)) < CRASH_STARTS:  # (before building the frame of them: most agents started once or twice)
+        return []
+    starts = log.iloc[_starts(ctx)].dropna(subset=["ts"])
     if len(starts) < CRASH_STARTS:
         return []
     stops = match(log, STOPPING, "message").dropna(subset=["ts"])
@@ -205,7 +243,8 @@ def agent_stopping_stuck(ctx: Context) -> Iterable[Finding]:
     log = _agent_log(ctx)
     hits = match(log, STOP_STUCK, "message")
     svc = _agent_rows(ctx)
-    pending = svc[(svc["status"] == "StopPending").fillna(False).astype(bool)] if not svc.empty else svc
+    pending = keep(svc, (svc["status"] == "StopPending").to_numpy(dtype=bool, na_value=False)) \
+        if not svc.empty else svc
     if hits.empty and pending.empty:
         return []
     ev = log_evidence(hits, "agent_log") + frame_evidence(pending, "services", ["name", "status"])

@@ -14,15 +14,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
+import numpy as np
 import pandas as pd
-import yaml
 
+from ..catalog import read_data
+from ..derive.filters import _isna
+from ._util import contains, values_at
 from .engine import Context
 from .events import AGENT_PROGRAMS, APP_CRASH, _evidence
 from .model import Finding
 
+_STARTING = re.compile("WindowsAzureGuestAgent starting")
 _VERSION = re.compile(r"\b2\.7\.41491\.\d{3,5}\b")
 #: "Faulting module name: KERNELBASE.dll, version: 6.1.7601.26909" (and the German "Version: 6.1...", WindowsVMAgent#8).
 _KERNEL = re.compile(r"KERNELBASE\.dll,\s*\w+:\s*(\d+\.\d+)\.", re.IGNORECASE)
@@ -41,7 +44,7 @@ class KnownBad:
 
 @cache
 def known_bad() -> tuple[KnownBad, ...]:
-    data = yaml.safe_load(resources.files("kit.catalog").joinpath("agent_known_bad.yaml").read_text("utf-8"))
+    data = read_data("agent_known_bad.yaml")  # the YAML's compiled JSON while it matches: no PyYAML import per run
     return tuple(KnownBad(version=str(e["version"]), windows=e["windows"], kernels=tuple(map(str, e["kernels"])),
                           symptom=e["symptom"], signature=re.compile(e["signature"]), works=str(e["works"]),
                           source=e["source"]) for e in data)
@@ -67,11 +70,11 @@ def _versions(ctx: Context, crash_text: str) -> set[str]:
     out = set(_VERSION.findall(crash_text))
     log = ctx.frame("agent_log")
     if not log.empty:
-        starts = log["message"].dropna().astype(str)
-        out |= {m for t in starts[starts.str.contains("WindowsAzureGuestAgent starting")] for m in _VERSION.findall(t)}
+        starts = np.flatnonzero(contains(log["message"], _STARTING))  # (positions: no Series of the messages)
+        out |= {m for t in values_at(log["message"], starts) for m in _VERSION.findall(str(t))}
     svc = ctx.frame("services")
     if not svc.empty:
-        out |= {m for v in svc["file_version"].dropna().astype(str) for m in _VERSION.findall(v)}
+        out |= {m for v in svc["file_version"].tolist() if not _isna(v) for m in _VERSION.findall(str(v))}
     return out
 
 

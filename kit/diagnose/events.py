@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
-from ._util import fmt_ts
+from ._util import fmt_ts, keep
 from .engine import Context
 from .model import Evidence, Finding
 
@@ -58,13 +59,14 @@ def _select(ctx: Context, provider: str, ids: set[int]) -> pd.DataFrame:
     ev = _events(ctx)
     if ev.empty:
         return ev
-    return ev[((ev["provider"] == provider) & ev["event_id"].isin(ids)).fillna(False).to_numpy(dtype=bool)]
+    # keep(): most bundles have no such event, and a filter that keeps nothing then costs nothing
+    return keep(ev, ((ev["provider"] == provider) & ev["event_id"].isin(ids)).fillna(False).to_numpy(dtype=bool))
 
 
 def _agent_scm(ctx: Context, ids: set[int]) -> pd.DataFrame:
     """Service Control Manager events with one of ``ids`` about one of the agent's services."""
     rows = _select(ctx, "Service Control Manager", ids)
-    return rows[_agent_service(rows)] if not rows.empty else rows
+    return keep(rows, _agent_service(rows)) if not rows.empty else rows
 
 
 def _ids(rows: pd.DataFrame) -> str:
@@ -144,9 +146,10 @@ def agent_process_crashed(ctx: Context) -> Iterable[Finding]:
     pairs = list(zip(ev["provider"].fillna(""), ev["event_id"].fillna(-1).astype("int64"), strict=True))
     is_crash = pd.Series([p in APP_CRASH for p in pairs], index=ev.index)
     prog = ev["service"].fillna("").str.strip().str.lower().str.rsplit("\\", n=1).str[-1]
-    rows = ev[(is_crash & prog.isin(AGENT_PROGRAMS)).to_numpy(dtype=bool)]
+    rows = keep(ev, (is_crash & prog.isin(AGENT_PROGRAMS)).to_numpy(dtype=bool))
     cited = ctx.cited()  # crashes an earlier, more specific finding explains (AGENT_VERSION_KNOWN_BAD) are its own
-    rows = rows[[pd.isna(n) or (s, int(n)) not in cited for s, n in zip(rows["source"], rows["line"], strict=True)]]
+    rows = keep(rows, np.array([pd.isna(n) or (s, int(n)) not in cited
+                                for s, n in zip(rows["source"], rows["line"], strict=True)], dtype=bool))
     if rows.empty:
         return []
     progs = ", ".join(sorted({str(s) for s in rows["service"].dropna()}))
@@ -159,7 +162,7 @@ def app_control_blocks_agent(ctx: Context) -> Iterable[Finding]:
     rows = _select(ctx, "Microsoft-Windows-AppLocker", APPLOCKER_BLOCKED)
     if rows.empty:
         return []
-    rows = rows[rows["service"].fillna("").str.contains(_AGENT_PATH).to_numpy(dtype=bool)]
+    rows = keep(rows, rows["service"].fillna("").str.contains(_AGENT_PATH).to_numpy(dtype=bool))
     if rows.empty:
         return []
     files = sorted({str(s) for s in rows["service"].dropna()})

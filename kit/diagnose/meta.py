@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..catalog import noise
-from ._util import contains, contains_any, keep, log_evidence
+from ._util import contains, contains_any, isin, log_evidence, values_at
 from .engine import Context
 from .model import Evidence, Finding
 
 
-def _error_records(ctx: Context):
-    log = ctx.frame("agent_log")
+def _error_records(log: pd.DataFrame) -> np.ndarray:
+    """Positions of ``log``'s ERROR and FATAL records."""
     if log.empty:
-        return log
-    return keep(log, log["level"].isin(["ERROR", "FATAL"]).to_numpy(dtype=bool))
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(isin(log["level"], ("ERROR", "FATAL")))
 
 
 #: At start-up the agent asks each adapter's DHCP for the fabric address; an adapter without the Azure option (a
@@ -29,61 +31,70 @@ FABRIC_FOUND = re.compile(r"Discovered fabric address on interface|Using fabric 
 FABRIC_NOISE_ID = "fabric-address-found-on-another-interface"
 
 
-def _fabric_misses_resolved(log: pd.DataFrame) -> pd.Series:
-    """Rows of ``log`` that are a fabric-address miss followed, later in the same file, by a discovery."""
+def _fabric_misses_resolved(log: pd.DataFrame) -> np.ndarray:
+    """Mask of the rows of ``log`` that are a fabric-address miss followed, later in the same file, by a discovery."""
     miss = contains(log["message"], FABRIC_MISS)  # NA never matches (no Python string per record on a big log)
     found = contains(log["message"], FABRIC_FOUND)
-    out = pd.Series(False, index=log.index)
+    out = np.zeros(len(log), dtype=bool)
     if not miss.any() or not found.any():
         return out
     lines = pd.to_numeric(log["line"], errors="coerce")
     last_found = lines[found].groupby(log["source"][found]).max()
-    for i in log.index[miss]:
+    for pos, i in zip(np.flatnonzero(miss), log.index[miss], strict=True):
         later = last_found.get(log.at[i, "source"])
-        out.at[i] = bool(pd.notna(later) and pd.notna(lines.at[i]) and later > lines.at[i])
+        out[pos] = bool(pd.notna(later) and pd.notna(lines.at[i]) and later > lines.at[i])
     return out
 
 
-def _noise_ids(ctx: Context, log: pd.DataFrame) -> pd.Series:
-    """The known-noise id of each record (None: none). The rows some noise pattern matches are found column-wise
-    (no Python string per record); only those are named, by their first matching pattern as Context.noise_id does."""
-    ids = pd.Series(None, index=log.index, dtype=object)
-    noisy = contains_any(log["message"], [n.pattern for n in noise()])
-    if noisy.any():
-        msgs = keep(log[["message"]], noisy)["message"]
-        ids[noisy] = [ctx.noise_id(str(m)) if isinstance(m, str) else None for m in msgs]
-    return ids.where(~_fabric_misses_resolved(log), FABRIC_NOISE_ID)
+def _noise_ids(ctx: Context) -> np.ndarray:
+    """The known-noise id of each agent-log record (None: none), once per run (two rules read them). The rows some
+    noise pattern matches are found column-wise (no Python string per record); only those are named, by their first
+    matching pattern as Context.noise_id does."""
+    def build() -> np.ndarray:
+        log = ctx.frame("agent_log")
+        ids = np.full(len(log), None, dtype=object)
+        if log.empty:
+            return ids
+        noisy = contains_any(log["message"], [n.pattern for n in noise()])
+        if noisy.any():
+            msgs = values_at(log["message"], np.flatnonzero(noisy))
+            ids[noisy] = [ctx.noise_id(str(m)) if isinstance(m, str) else None for m in msgs]
+        ids[_fabric_misses_resolved(log)] = FABRIC_NOISE_ID
+        return ids
+
+    return ctx.memo("meta:noise_ids", build)  # type: ignore[return-value]
 
 
 def known_noise(ctx: Context) -> Iterable[Finding]:
     log = ctx.frame("agent_log")
     if log.empty:
         return []
-    ids = _noise_ids(ctx, log)
-    hits = keep(log, ids.notna().to_numpy(dtype=bool))
-    if hits.empty:
+    ids = _noise_ids(ctx)
+    hits = np.flatnonzero(pd.notna(ids))
+    if not len(hits):
         return []
-    counts = ids.dropna().value_counts()
-    what = ", ".join(f"{k} ({v}x)" for k, v in counts.items())
+    # each id with its count, most frequent first, ties in order of appearance (as Series.value_counts)
+    counts = sorted(Counter(ids[hits].tolist()).items(), key=lambda kv: -kv[1])
+    what = ", ".join(f"{k} ({v}x)" for k, v in counts)
     return [ctx.finding("KNOWN_HARMLESS_NOISE", f"Ignored known-harmless agent log lines: {what}.",
-                        log_evidence(hits, "agent_log", limit=5, first_line_only=True))]
+                        log_evidence(log, "agent_log", limit=5, first_line_only=True, rows=hits))]
 
 
 def unexplained_errors(ctx: Context) -> Iterable[Finding]:
-    errs = _error_records(ctx)
-    if errs.empty:
+    log = ctx.frame("agent_log")
+    errs = _error_records(log)
+    if not len(errs):
         return []
     cited = ctx.cited()
-    noise = _noise_ids(ctx, ctx.frame("agent_log")).reindex(errs.index)
-    keep = [(s, int(ln)) not in cited and n is None
-            for s, ln, n in zip(errs["source"], errs["line"], noise.astype(object).where(noise.notna(), None),
-                                strict=True)]
-    rest = errs[keep]
-    if rest.empty:
+    noise = _noise_ids(ctx)
+    rest = [i for i, s, ln in zip(errs.tolist(), values_at(log["source"], errs), values_at(log["line"], errs),
+                                  strict=True)
+            if (s, int(ln)) not in cited and noise[i] is None]
+    if not rest:
         return []
     return [ctx.finding("AGENT_LOG_ERRORS",
                         f"{len(rest)} ERROR/FATAL agent log records are not explained by any finding above.",
-                        log_evidence(rest, "agent_log", limit=10, first_line_only=True))]
+                        log_evidence(log, "agent_log", limit=10, first_line_only=True, rows=np.array(rest)))]
 
 
 def damaged_input(ctx: Context) -> Iterable[Finding]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..catalog import FAMILIES, SEVERITIES, catalog
@@ -99,16 +100,23 @@ def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     recs = [f.as_record() for f in findings]
     if not recs:
         df = FINDINGS.empty()
-    else:
-        df = pd.DataFrame({c: [r[c] for r in recs] for c in FINDINGS.names})
-        df["evidence"] = df["evidence"].astype(object)
-        df = FINDINGS.coerce(df)
-    df["severity"] = df["severity"].astype(str).astype(SEVERITY_DTYPE)
-    df["family"] = df["family"].astype(str).astype(FAMILY_DTYPE)
-    order = list(catalog())
-    df["_o"] = [order.index(c) for c in df["code"]]
-    df = df.sort_values(["severity", "_o"], ascending=[False, True], kind="stable").drop(columns="_o")
-    return df.reset_index(drop=True)
+        df["severity"] = df["severity"].astype(str).astype(SEVERITY_DTYPE)
+        df["family"] = df["family"].astype(str).astype(FAMILY_DTYPE)
+        return df
+    # Most severe first, then in catalog order; ties keep the rules' order (list.sort is stable). The records are
+    # sorted before the frame is built, each column with its final dtype: building, coercing, re-typing and sorting
+    # a frame cost ~3 ms per bundle for its few rows.
+    order = {code: i for i, code in enumerate(catalog())}
+    recs.sort(key=lambda r: (-SEVERITIES.index(r["severity"]), order[r["code"]]))
+    evidence = np.empty(len(recs), dtype=object)
+    evidence[:] = [r["evidence"] for r in recs]
+    cols: dict[str, object] = {c.name: pd.array([r[c.name] for r in recs], dtype="str") for c in FINDINGS.columns
+                               if c.dtype == "str"}
+    cols["severity"] = pd.Categorical([r["severity"] for r in recs], dtype=SEVERITY_DTYPE)
+    cols["family"] = pd.Categorical([r["family"] for r in recs], dtype=FAMILY_DTYPE)
+    cols["evidence"] = evidence
+    cols["evidence_count"] = np.array([r["evidence_count"] for r in recs], dtype="int64")
+    return pd.DataFrame({c: cols[c] for c in FINDINGS.names}, copy=False)
 
 
 def evidence_frame(findings: pd.DataFrame) -> pd.DataFrame:
