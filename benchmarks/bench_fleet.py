@@ -1,6 +1,6 @@
 """How long ``vmkit fleet`` takes on N bundles with 1 and 2 workers, against ``python -c "import pandas"``.
 
-    python benchmarks/bench_fleet.py                 # 1,000 bundles (the 8 samples x 125), 1 then 2 workers
+    python benchmarks/bench_fleet.py                 # 1,000 bundles (the 9 samples, round-robin), 1 then 2 workers
     python benchmarks/bench_fleet.py --n 80          # quicker
     python benchmarks/bench_fleet.py --profile       # also cProfile one worker's bundles (in this process)
 
