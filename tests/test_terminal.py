@@ -105,3 +105,38 @@ def test_diagnose_leads_with_the_symptom_and_its_ranked_causes(capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "Symptom: agent Not Ready" in out and "No cause found in this bundle." in out
     assert "Likely causes" not in out
+
+
+def test_an_incomplete_bundle_says_so_under_its_header(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A collection that stopped part-way (the kit manifest says partial) and a zip cut short are named right under
+    the header line, before any cause; a complete bundle has no such line."""
+    import io
+    import json
+    import shutil
+    import zipfile
+
+    main(["diagnose", str(SAMPLES / "healthy")])
+    assert "Incomplete:" not in capsys.readouterr().out
+
+    partial = tmp_path / "partial"
+    shutil.copytree(SAMPLES / "healthy", partial)
+    manifest = json.loads((partial / "manifest.json").read_text())
+    manifest.update(status="partial", partial_reason="the collection was stopped before it finished",
+                    pending=["files: agent logs"])
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    main(["diagnose", str(partial)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Bundle ") and lines[1].startswith("Incomplete: partial collection: 1 step(s) never "
+                                                                  "ran: files: agent logs")
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted((SAMPLES / "healthy").rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(SAMPLES / "healthy").as_posix())
+    data = buf.getvalue()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[: data.find(b"PK\x01\x02")])
+    main(["diagnose", str(cut)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("Incomplete: the zip was cut short (no central directory)")

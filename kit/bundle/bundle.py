@@ -113,6 +113,9 @@ class Bundle(_Recognition, _Views):
                                             present={f.rel.lower() for f in self._files})
         #: True when the kit manifest says the collection did not finish (see Bundle.issues for what is missing)
         self.partial: bool = self._collection.partial
+        #: One line on a collection that did not finish or whose steps failed ("partial collection: 9 step(s) never
+        #: ran: ..."), from the kit manifest; None for a complete one or a bundle without a kit manifest.
+        self.collection_summary: str | None = self._collection.summary
         self._bundle_issues += self._collection.issues
         for f in self._files:
             if self._collection.summary and f.status == "meta" and f.rel.lower() == "manifest.json":
