@@ -50,21 +50,6 @@ def _err(prefix: str, exc: BaseException) -> None:
     print(f"vmkit: {prefix}{_safe(str(exc))}", file=sys.stderr)
 
 
-def _incomplete(bundle) -> list[str]:
-    """Header lines for a bundle that is not all there: a collection that did not finish (kit manifest) and a zip
-    cut short (read from its local headers); what they lack is judged "cannot tell" below."""
-    out = []
-    if bundle.collection_summary:
-        out.append(f"Incomplete: {bundle.collection_summary}; checks that need the missing files say they cannot "
-                   "tell (INPUT_DAMAGED below).")
-    issues = bundle.issues
-    cut = issues[(issues["kind"] == "zip-damaged") & (issues["source"] == bundle.path.name)]
-    if not cut.empty:
-        out.append("Incomplete: the zip was cut short (no central directory); the files recovered from it are read, "
-                   "the rest is missing (INPUT_DAMAGED below).")
-    return out
-
-
 def _open(path: str):
     """Open a bundle; a path in which no file is recognised as any agent artifact is not a bundle (NotABundle)."""
     from .bundle import open_bundle
@@ -162,8 +147,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         when = (bundle.collected_at.strftime("%Y-%m-%d %H:%M:%S UTC") if bundle.collected_at is not None
                 else "at an unknown time")
         print(_safe(f"Bundle {bundle.path} ({bundle.kind}) - VM {bundle.vm_name}, collected {when}"))
-        for line in _incomplete(bundle):
-            print(_safe(textwrap.fill(line, 120, subsequent_indent="  ")))
+        for line in bundle.incomplete():
+            print(_safe(textwrap.fill(line[:-1] + " (INPUT_DAMAGED below).", 120, subsequent_indent="  ")))
         print()
         try:  # symptom first (issue 15 part 4): the causes of "agent Not Ready", ranked from every finding
             from .diagnose.symptoms import format_symptoms, symptoms

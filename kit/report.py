@@ -321,6 +321,7 @@ def render_report(bundle: Bundle, findings: pd.DataFrame | None = None) -> str:
              f"<h1>Azure VM Agent diagnosis: {_e(bundle.vm_name)}</h1>",
              f"<p class='meta'>Bundle <code>{_e(bundle.path)}</code> &middot; generated "
              f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by guestagent-kit {__version__}</p>",
+             *(f"<p class='incomplete'><strong>{_e(line)}</strong></p>" for line in bundle.incomplete()),
              "<p>" + " ".join(f"<span class='sev {s}'>{int(counts.get(s, 0))} {s}</span>"
                               for s in ("critical", "error", "warning", "info")) + "</p>",
              "<h2 id='verdict'>Verdict</h2>", f"<p><strong>Symptom:</strong> {_e(symptom_seen(findings, bundle))}</p>"]

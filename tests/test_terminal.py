@@ -140,3 +140,21 @@ def test_an_incomplete_bundle_says_so_under_its_header(tmp_path: Path, capsys: p
     main(["diagnose", str(cut)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("Incomplete: the zip was cut short (no central directory)")
+
+
+def test_the_report_names_an_incomplete_bundle_too(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from kit.bundle import open_bundle
+    from kit.report import render_report
+
+    assert "class='incomplete'" not in render_report(open_bundle(SAMPLES / "healthy"))
+    partial = tmp_path / "partial"
+    shutil.copytree(SAMPLES / "healthy", partial)
+    manifest = json.loads((partial / "manifest.json").read_text())
+    manifest.update(status="partial", pending=["files: agent logs"])
+    (partial / "manifest.json").write_text(json.dumps(manifest))
+    html = render_report(open_bundle(partial))
+    assert ("<p class='incomplete'><strong>Incomplete: partial collection: 1 step(s) never ran: files: agent "
+            "logs") in html

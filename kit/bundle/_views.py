@@ -190,6 +190,20 @@ class _Views:
             "unrec_paths": inv.loc[inv["status"] == "unrecognised", "path"].tolist(),
         }
 
+    def incomplete(self) -> list[str]:
+        """One sentence per way the bundle is not all there: a collection that did not finish or whose steps failed
+        (the kit manifest), a zip cut short (read from its local headers). Empty for a whole bundle. What is missing
+        is judged "cannot tell" by the rules."""
+        out = []
+        if self.collection_summary:
+            out.append(f"Incomplete: {self.collection_summary}; checks that need the missing files say they cannot "
+                       "tell.")
+        issues = self.issues
+        if ((issues["kind"] == "zip-damaged") & (issues["source"] == self.path.name)).any():
+            out.append("Incomplete: the zip was cut short (no central directory); the files recovered from it are "
+                       "read, the rest is missing.")
+        return out
+
     def summary(self, top: int = 5) -> str:
         """A readable multi-line overview: kind, VM, collection time, files, frames, missing artifacts, top issues."""
         o = self._overview()
